@@ -1,0 +1,67 @@
+import type { PlugmqConfig } from './config.js';
+import { PlugmqError } from './errors.js';
+import { maskUrl } from './url.js';
+
+const CORE_TIMEOUTS = ['publishTimeoutMs', 'closeTimeoutMs', 'requestTimeoutMs'] as const;
+
+export function configInvalid(field: string, allowed: string, value: unknown): PlugmqError {
+  const shown =
+    typeof value === 'string'
+      ? JSON.stringify(maskUrl(value))
+      : typeof value === 'number'
+        ? String(value)
+        : typeof value;
+  return new PlugmqError('CONFIG_INVALID', `${field} must be ${allowed} (got ${shown})`);
+}
+
+/** Checks the fields core owns; drivers check theirs in `validate`. */
+export function validateCoreConfig(config: unknown): PlugmqConfig {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw configInvalid('config', "an object such as { driver: 'memory' }", config);
+  }
+  const value = config as PlugmqConfig;
+  if (typeof value.driver !== 'string' || value.driver.length === 0) {
+    throw configInvalid(
+      'driver',
+      "a driver name such as 'memory', 'rabbitmq', 'kafka' or 'redis'",
+      value.driver,
+    );
+  }
+  if (value.url !== undefined && typeof value.url !== 'string') {
+    throw configInvalid('url', 'a connection URL string', value.url);
+  }
+  for (const field of CORE_TIMEOUTS) {
+    const timeout = value[field];
+    if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)) {
+      throw configInvalid(field, 'a positive integer number of milliseconds', timeout);
+    }
+  }
+  return value;
+}
+
+function camelCase(name: string): string {
+  return name.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseValue(raw: string): unknown {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^-?\d+(\.\d+)?$/.test(raw) && raw.length < 16) return Number(raw);
+  return raw;
+}
+
+/**
+ * Reads PLUGMQ_DRIVER (default 'memory'), PLUGMQ_URL and every other PLUGMQ_<NAME> as the
+ * camelCased option `<name>` (PLUGMQ_PUBLISH_TIMEOUT_MS → publishTimeoutMs); 'true'/'false'
+ * and plain numbers are converted.
+ */
+export function configFromEnv(env: Record<string, string | undefined> = process.env): PlugmqConfig {
+  const config: PlugmqConfig = { driver: 'memory' };
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('PLUGMQ_') || raw === undefined || raw === '') continue;
+    const option = camelCase(name.slice('PLUGMQ_'.length));
+    if (option === 'driver' || option === 'url') config[option] = raw;
+    else if (!/^(rabbitmq|kafka|redis)(Url|Image)$/.test(option)) config[option] = parseValue(raw);
+  }
+  return config;
+}

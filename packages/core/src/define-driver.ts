@@ -1,0 +1,36 @@
+import type { Codec } from './codec.js';
+import type { DriverDeps, PlugmqConfig } from './config.js';
+import type { DriverDefinition } from './driver.js';
+import { childLogger, type Logger } from './logger.js';
+import { createTransportManager } from './queue-manager.js';
+import type { Transport, TransportHooks } from './transport.js';
+import type { Capabilities } from './types.js';
+
+export interface TransportDriverSpec<C extends PlugmqConfig> {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** Apply defaults, throw CONFIG_INVALID naming the field. */
+  validate(config: PlugmqConfig): C;
+  createTransport(config: C, deps: { logger: Logger; hooks: TransportHooks }): Promise<Transport>;
+  readonly codecs?: readonly Codec[];
+}
+
+/** A DriverDefinition from a Transport factory: what an adapter package exports as `driver`. */
+export function defineTransportDriver<C extends PlugmqConfig>(
+  spec: TransportDriverSpec<C>,
+): DriverDefinition {
+  return {
+    name: spec.name,
+    capabilities: Object.freeze({ ...spec.capabilities }),
+    validate: (config) => spec.validate(config),
+    async create(config: PlugmqConfig, deps: DriverDeps) {
+      const validated = spec.validate(config);
+      const logger = childLogger(deps.logger, { driver: spec.name });
+      return createTransportManager(
+        spec.capabilities,
+        { driver: spec.name, config: validated, logger, ...(spec.codecs ? { codecs: spec.codecs } : {}) },
+        (hooks) => spec.createTransport(validated, { logger, hooks }),
+      );
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/** Every failure PlugMQ reports carries one of these codes; `cause` holds the underlying error. */
+export const ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'CONFIG_INVALID',
+  'DRIVER_NOT_FOUND',
+  'UNSUPPORTED',
+  'CLOSED',
+  'TIMEOUT',
+  'PUBLISH_FAILED',
+  'CONNECTION',
+  'DECODE_FAILED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class PlugmqError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PlugmqError';
+    this.code = code;
+  }
+
+  override toString(): string {
+    return `${this.name} [${this.code}]: ${this.message}`;
+  }
+}
+
+export function isPlugmqError(error: unknown, code?: ErrorCode): error is PlugmqError {
+  return error instanceof PlugmqError && (code === undefined || error.code === code);
+}
+
+/** A short, single-line description of any thrown value, for logs and dead-letter headers. */
+export function describeError(error: unknown): string {
+  if (error instanceof PlugmqError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,59 @@
+export {
+  type Codec,
+  CodecRegistry,
+  JSON_CONTENT_TYPE,
+  jsonCodec,
+  RAW_CONTENT_TYPE,
+  rawCodec,
+} from './codec.js';
+export type { DriverDeps, PlugmqConfig } from './config.js';
+export { configFromEnv, configInvalid, validateCoreConfig } from './config-loading.js';
+export { ConsumerManager } from './consumer-manager.js';
+export { createContainer, createQueueManager, TYPES } from './container.js';
+export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
+export { defineTransportDriver, type TransportDriverSpec } from './define-driver.js';
+export type { DriverDefinition } from './driver.js';
+export { describeError, ERROR_CODES, type ErrorCode, isPlugmqError, PlugmqError } from './errors.js';
+export type { PlugmqEvent, PlugmqEventListener } from './events.js';
+export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
+export {
+  createTransportManager,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_PUBLISH_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type TransportManagerOptions,
+  TransportQueueManager,
+} from './queue-manager.js';
+export { registerDriver, registeredDrivers, resolveDriver } from './registry.js';
+export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './request-reply.js';
+export {
+  DEFAULT_RETRY_POLICY,
+  isExhausted,
+  type RetryPolicy,
+  resolveRetryPolicy,
+  retryDelayMs,
+} from './retry.js';
+export { DeliveryScheduler } from './scheduler.js';
+export { abortReason, delay, waitForAbort } from './signals.js';
+export type {
+  DeliverFn,
+  Delivery,
+  Envelope,
+  OutgoingEnvelope,
+  ReplyChannel,
+  ReplyTransport,
+  SubscribeRequest,
+  Transport,
+  TransportHooks,
+  TransportPublishContext,
+  TransportSubscription,
+} from './transport.js';
+export type * from './types.js';
+export { maskUrl, parseConnectionUrl, redactCredentials } from './url.js';
+export {
+  assertMessageType,
+  invalidArgument,
+  validateConsumeArguments,
+  validatePublishOptions,
+} from './validation.js';
+export { envelopeFromWireHeaders, envelopeToWireHeaders, WIRE } from './wire-headers.js';

@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { type Codec, CodecRegistry } from './codec.js';
+import type { PlugmqConfig } from './config.js';
+import { describeError, PlugmqError } from './errors.js';
+import { ManagerEvents, type PlugmqEventListener } from './events.js';
+import type { Logger } from './logger.js';
+import { RequestReply } from './request-reply.js';
+import { resolveRetryPolicy } from './retry.js';
+import { LazyDeadline } from './signals.js';
+import { ManagedSubscription } from './subscription.js';
+import type { Envelope, OutgoingEnvelope, Transport, TransportHooks } from './transport.js';
+import type {
+  Capabilities,
+  ConsumeOptions,
+  Handler,
+  HealthReport,
+  Message,
+  PublishBatchItem,
+  PublishOptions,
+  QueueManager,
+  RequestOptions,
+  RespondOptions,
+  Subscription,
+} from './types.js';
+import { assertMessageType, validateConsumeArguments, validatePublishOptions } from './validation.js';
+
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface TransportManagerOptions {
+  readonly driver: string;
+  readonly config: PlugmqConfig;
+  readonly logger: Logger;
+  /** Codecs beside JSON and raw bytes, chosen by content type on delivery. */
+  readonly codecs?: readonly Codec[];
+}
+
+/**
+ * Core's QueueManager: the whole public contract over a driver's small Transport. Every driver
+ * gets validation, codecs, concurrency, retry, dead-lettering and request/reply from here.
+ */
+export class TransportQueueManager implements QueueManager {
+  readonly driver: string;
+  readonly capabilities: Capabilities;
+  /** Instrumentation: `manager.events.on(listener)`; free when nobody listens. */
+  readonly events: ManagerEvents;
+  readonly hooks: TransportHooks;
+  private transport!: Transport;
+  private readonly logger: Logger;
+  private readonly codecs: CodecRegistry;
+  private readonly publishTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly subscriptions = new Set<ManagedSubscription>();
+  private readonly pendingPublishes = new Set<Promise<unknown>>();
+  private readonly unroutedByType = new Map<string, number>();
+  private readonly requestReply: RequestReply;
+  private closing: Promise<void> | undefined;
+
+  constructor(capabilities: Capabilities, options: TransportManagerOptions) {
+    this.driver = options.driver;
+    this.capabilities = Object.freeze({ ...capabilities });
+    this.logger = options.logger;
+    this.codecs = new CodecRegistry(options.codecs);
+    this.events = new ManagerEvents(options.driver);
+    this.publishTimeoutMs = options.config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    this.closeTimeoutMs = options.config.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.hooks = { unrouted: (envelope) => this.countUnrouted(envelope) };
+    this.requestReply = new RequestReply(this, {
+      codecs: this.codecs,
+      logger: this.logger,
+      defaultTimeoutMs: options.config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      sendEnvelope: (envelope, signal) => this.sendEnvelopes([envelope], signal, 'reply'),
+      transport: () => this.transport,
+    });
+  }
+
+  /** Called once by `createTransportManager` before the manager is handed out. */
+  attach(transport: Transport): void {
+    this.transport = transport;
+  }
+
+  onEvent(listener: PlugmqEventListener): () => void {
+    return this.events.on(listener);
+  }
+
+  async publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
+    const envelope = this.buildEnvelope(type, body, options, 'options');
+    await this.sendEnvelopes([envelope], options?.signal, `publish to ${type}`);
+    this.events.published(type, envelope.id);
+    return envelope.id;
+  }
+
+  async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
+    if (!Array.isArray(items)) {
+      throw new PlugmqError('INVALID_ARGUMENT', 'items must be an array of { type, body, options }');
+    }
+    if (items.length === 0) return [];
+    const envelopes = items.map((item, index) => {
+      if (typeof item !== 'object' || item === null) {
+        throw new PlugmqError(
+          'INVALID_ARGUMENT',
+          `items[${index}] must be an object { type, body, options }`,
+        );
+      }
+      return this.buildEnvelope(
+        item.type,
+        item.body,
+        item.options,
+        `items[${index}].options`,
+        `items[${index}].type`,
+      );
+    });
+    const signal = items.find((item) => item.options?.signal)?.options?.signal;
+    await this.sendEnvelopes(envelopes, signal, `publishBatch of ${envelopes.length}`);
+    if (this.events.enabled)
+      for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
+    return envelopes.map((envelope) => envelope.id);
+  }
+
+  async consume<T>(
+    types: string | string[],
+    handler: Handler<T>,
+    options: ConsumeOptions,
+  ): Promise<Subscription> {
+    this.assertOpen();
+    const list = validateConsumeArguments(types, handler, options);
+    const startFrom = options.startFrom ?? 'latest';
+    if (startFrom === 'earliest' && !this.capabilities.newGroupReceivesOldMessages) {
+      throw new PlugmqError(
+        'UNSUPPORTED',
+        `the ${this.driver} driver cannot honour options.startFrom 'earliest' (new groups do not receive old messages); use 'latest'`,
+      );
+    }
+    if (options.signal?.aborted) throw new PlugmqError('CLOSED', 'options.signal is already aborted');
+    const subscription = new ManagedSubscription(
+      {
+        types: list,
+        group: options.group,
+        concurrency: options.concurrency ?? 1,
+        retry: resolveRetryPolicy(options.retry),
+        deadLetter: options.deadLetter ?? '',
+      },
+      handler as Handler<unknown>,
+      {
+        codecs: this.codecs,
+        logger: this.logger,
+        events: this.events,
+        closeTimeoutMs: this.closeTimeoutMs,
+        publishDeadLetter: (envelope) =>
+          this.sendEnvelopes([envelope], undefined, `dead-letter to ${envelope.type}`),
+        onClosed: (closed) => this.subscriptions.delete(closed),
+      },
+    );
+    this.subscriptions.add(subscription);
+    try {
+      const transportSubscription = await this.transport.subscribe(
+        { types: list, group: options.group, concurrency: options.concurrency ?? 1, startFrom },
+        subscription.deliver,
+      );
+      subscription.attach(transportSubscription);
+    } catch (error) {
+      this.subscriptions.delete(subscription);
+      throw error;
+    }
+    if (this.closing) {
+      await subscription.close();
+      throw new PlugmqError('CLOSED', 'the queue manager was closed while consume was starting');
+    }
+    options.signal?.addEventListener('abort', () => void subscription.close(), { once: true });
+    return subscription;
+  }
+
+  request<Req, Res>(type: string, body: Req, options?: RequestOptions): Promise<Res> {
+    this.assertOpen();
+    return this.requestReply.request<Req, Res>(type, body, options);
+  }
+
+  respond<Req, Res>(
+    type: string,
+    handler: (message: Message<Req>) => Res | Promise<Res>,
+    options?: RespondOptions,
+  ): Promise<Subscription> {
+    this.assertOpen();
+    return this.requestReply.respond(type, handler, options);
+  }
+
+  async health(): Promise<HealthReport> {
+    if (this.closing) return { ok: false, driver: this.driver, details: { closed: true } };
+    let transportHealth: { ok: boolean; details?: Record<string, unknown> };
+    try {
+      transportHealth = await this.transport.health();
+    } catch (error) {
+      transportHealth = { ok: false, details: { error: describeError(error) } };
+    }
+    return {
+      ok: transportHealth.ok,
+      driver: this.driver,
+      details: {
+        ...transportHealth.details,
+        subscriptions: this.subscriptions.size,
+        inFlight: [...this.subscriptions].reduce((sum, s) => sum + s.inFlight, 0),
+        unrouted: Object.fromEntries(this.unroutedByType),
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.requestReply.close();
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+    await Promise.allSettled([...this.pendingPublishes]);
+    try {
+      await this.transport.close();
+    } catch (error) {
+      this.logger.warn(
+        { driver: this.driver, err: describeError(error) },
+        'plugmq: closing the transport failed',
+      );
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new PlugmqError('CLOSED', 'the queue manager is closed; create a new one');
+  }
+
+  private buildEnvelope(
+    type: string,
+    body: unknown,
+    options: PublishOptions | undefined,
+    optionsField: string,
+    typeField = 'type',
+  ): OutgoingEnvelope {
+    this.assertOpen();
+    assertMessageType(type, typeField);
+    if (options !== undefined) {
+      validatePublishOptions(options, optionsField);
+      if (options.delayMs && !this.capabilities.delay) {
+        throw new PlugmqError(
+          'UNSUPPORTED',
+          `the ${this.driver} driver cannot honour ${optionsField}.delayMs`,
+        );
+      }
+      if (options.priority !== undefined && !this.capabilities.priority) {
+        throw new PlugmqError(
+          'UNSUPPORTED',
+          `the ${this.driver} driver cannot honour ${optionsField}.priority`,
+        );
+      }
+    }
+    const { contentType, bytes } = this.codecs.encode(body);
+    return {
+      id: options?.id ?? randomUUID(),
+      type,
+      ...(options?.key === undefined ? {} : { key: options.key }),
+      timestamp: Date.now(),
+      headers: options?.headers ? { ...options.headers } : {},
+      contentType,
+      body: bytes,
+      attempt: 1,
+      ...(options?.priority === undefined ? {} : { priority: options.priority }),
+      ...(options?.delayMs ? { delayMs: options.delayMs } : {}),
+      ...(options?.mandatory ? { mandatory: true } : {}),
+    };
+  }
+
+  /** Every publish path (publish, batch, dead-letter, reply) goes through here: deadline, tracking, errors. */
+  async sendEnvelopes(
+    envelopes: readonly OutgoingEnvelope[],
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<void> {
+    if (signal?.aborted) {
+      throw new PlugmqError('PUBLISH_FAILED', `${what} was aborted by its signal before it started`, {
+        cause: signal.reason,
+      });
+    }
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, what);
+    const sending = this.transport.publish(envelopes, deadline);
+    this.pendingPublishes.add(sending);
+    try {
+      await sending;
+    } catch (error) {
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError('PUBLISH_FAILED', `${what} failed: ${describeError(error)}`, { cause: error });
+    } finally {
+      this.pendingPublishes.delete(sending);
+      deadline.dispose();
+    }
+  }
+
+  private countUnrouted(envelope: Envelope): void {
+    const count = this.unroutedByType.get(envelope.type) ?? 0;
+    this.unroutedByType.set(envelope.type, count + 1);
+    if (count === 0) {
+      this.logger.warn(
+        { driver: this.driver, type: envelope.type },
+        'plugmq: message published to a type with no group; counted as unrouted (use mandatory: true to reject instead)',
+      );
+    }
+    this.events.unrouted(envelope);
+  }
+}
+
+/** Builds the QueueManager for a driver: the transport is created with hooks into the manager. */
+export async function createTransportManager(
+  capabilities: Capabilities,
+  options: TransportManagerOptions,
+  createTransport: (hooks: TransportHooks) => Promise<Transport>,
+): Promise<TransportQueueManager> {
+  const manager = new TransportQueueManager(capabilities, options);
+  manager.attach(await createTransport(manager.hooks));
+  return manager;
+}

@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DriverDefinition } from './driver.js';
+import { PlugmqError } from './errors.js';
+
+const drivers = new Map<string, DriverDefinition>();
+const DRIVER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** Makes a driver available by name: third-party drivers, or to avoid a dynamic import. */
+export function registerDriver(driver: DriverDefinition): void {
+  if (typeof driver !== 'object' || driver === null || typeof driver.create !== 'function') {
+    throw new PlugmqError(
+      'INVALID_ARGUMENT',
+      'driver must be a DriverDefinition { name, capabilities, validate, create }',
+    );
+  }
+  if (typeof driver.name !== 'string' || !DRIVER_NAME.test(driver.name)) {
+    throw new PlugmqError(
+      'INVALID_ARGUMENT',
+      `driver.name must match ${DRIVER_NAME} (got ${JSON.stringify(driver.name)})`,
+    );
+  }
+  drivers.set(driver.name, driver);
+}
+
+export function registeredDrivers(): string[] {
+  return [...drivers.keys()].sort();
+}
+
+function isDriverDefinition(value: unknown): value is DriverDefinition {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as DriverDefinition).create === 'function'
+  );
+}
+
+function isModuleNotFound(error: unknown, specifier: string): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+    String((error as Error).message).includes(specifier)
+  );
+}
+
+/**
+ * The application's own dependencies, when core itself cannot see the adapter (pnpm's isolated
+ * layout): resolve from the working directory, then import the adapter's ESM entry.
+ */
+async function importFromApplication(specifier: string): Promise<unknown> {
+  const require = createRequire(join(process.cwd(), 'package.json'));
+  const manifestPath = require.resolve(`${specifier}/package.json`);
+  const manifest = require(manifestPath) as {
+    exports?: { '.'?: { import?: { default?: string } } };
+    module?: string;
+  };
+  const entry = manifest.exports?.['.']?.import?.default ?? manifest.module ?? 'index.js';
+  return import(pathToFileURL(join(manifestPath, '..', entry)).href);
+}
+
+/** A registered driver, or the installed `@plugmq/adapter-<name>` package's `driver` export. */
+export async function resolveDriver(name: unknown): Promise<DriverDefinition> {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      `driver must be a driver name such as 'memory', 'rabbitmq', 'kafka' or 'redis' (got ${typeof name})`,
+    );
+  }
+  const registered = drivers.get(name);
+  if (registered) return registered;
+  if (!DRIVER_NAME.test(name)) {
+    throw new PlugmqError(
+      'DRIVER_NOT_FOUND',
+      `driver ${JSON.stringify(name)} is not a valid driver name: use lowercase letters, digits and dashes, e.g. 'memory', 'rabbitmq', 'kafka', 'redis'`,
+    );
+  }
+  const specifier = `@plugmq/adapter-${name}`;
+  let loaded: unknown;
+  try {
+    loaded = await import(specifier);
+  } catch (error) {
+    if (!isModuleNotFound(error, specifier)) {
+      throw new PlugmqError(
+        'DRIVER_NOT_FOUND',
+        `driver ${JSON.stringify(name)}: ${specifier} failed to load`,
+        { cause: error },
+      );
+    }
+    try {
+      loaded = await importFromApplication(specifier);
+    } catch (cause) {
+      const known = registeredDrivers();
+      throw new PlugmqError(
+        'DRIVER_NOT_FOUND',
+        `driver ${JSON.stringify(name)} is not registered and ${specifier} is not installed: install it (npm i ${specifier}) or call registerDriver()` +
+          (known.length ? `; registered drivers: ${known.join(', ')}` : ''),
+        { cause },
+      );
+    }
+  }
+  const definition =
+    (loaded as { driver?: unknown; default?: { driver?: unknown } }).driver ??
+    (loaded as { default?: { driver?: unknown } }).default?.driver;
+  if (!isDriverDefinition(definition)) {
+    throw new PlugmqError('DRIVER_NOT_FOUND', `${specifier} does not export a DriverDefinition named driver`);
+  }
+  drivers.set(name, definition);
+  return definition;
+}

@@ -1,0 +1,81 @@
+import type { Delivery } from './transport.js';
+
+interface Pending {
+  readonly delivery: Delivery;
+  readonly resolve: () => void;
+}
+
+/**
+ * Runs at most `concurrency` deliveries at once and never two of the same key at once, so
+ * same-key messages keep their order even with concurrency > 1. Written once for every driver.
+ */
+export class DeliveryScheduler {
+  private running = 0;
+  private readonly pending: Pending[] = [];
+  private readonly busyKeys = new Set<string>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly run: (delivery: Delivery) => Promise<void>,
+  ) {}
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Resolves when the delivery has been handled and settled. */
+  submit(delivery: Delivery): Promise<void> {
+    const key = delivery.envelope.key;
+    if (
+      this.pending.length === 0 &&
+      this.running < this.concurrency &&
+      (key === undefined || !this.busyKeys.has(key))
+    ) {
+      return this.start(delivery);
+    }
+    return new Promise<void>((resolve) => this.pending.push({ delivery, resolve }));
+  }
+
+  /** Removes every delivery that has not started, for the caller to hand back. */
+  takePending(): Delivery[] {
+    const taken = this.pending.splice(0, this.pending.length);
+    for (const entry of taken) entry.resolve();
+    return taken.map((entry) => entry.delivery);
+  }
+
+  /** Resolves when nothing runs. */
+  idle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private start(delivery: Delivery): Promise<void> {
+    const key = delivery.envelope.key;
+    this.running++;
+    if (key !== undefined) this.busyKeys.add(key);
+    return this.run(delivery).finally(() => {
+      this.running--;
+      if (key !== undefined) this.busyKeys.delete(key);
+      this.startNext();
+      if (this.running === 0 && this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    });
+  }
+
+  private startNext(): void {
+    for (let i = 0; i < this.pending.length && this.running < this.concurrency; ) {
+      const entry = this.pending[i]!;
+      const key = entry.delivery.envelope.key;
+      if (key !== undefined && this.busyKeys.has(key)) {
+        i++;
+        continue;
+      }
+      this.pending.splice(i, 1);
+      this.start(entry.delivery).then(entry.resolve, entry.resolve);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { PlugmqError } from './errors.js';
+
+/**
+ * A publish context whose AbortSignal is made only when a transport asks for it: most publishes
+ * never wait, and a timer per publish would cost more than the publish itself.
+ */
+export class LazyDeadline {
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private detach: (() => void) | undefined;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly userSignal: AbortSignal | undefined,
+    private readonly what: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = new AbortController();
+      this.controller = controller;
+      this.timer = setTimeout(() => {
+        controller.abort(
+          new PlugmqError('PUBLISH_FAILED', `${this.what} did not complete within ${this.timeoutMs} ms`),
+        );
+      }, this.timeoutMs);
+      this.timer.unref?.();
+      const user = this.userSignal;
+      if (user) {
+        const onAbort = () => controller.abort(abortReason(user, this.what));
+        if (user.aborted) onAbort();
+        else {
+          user.addEventListener('abort', onAbort, { once: true });
+          this.detach = () => user.removeEventListener('abort', onAbort);
+        }
+      }
+    }
+    return this.controller.signal;
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.detach?.();
+  }
+}
+
+/** The error a signal-aborted operation rejects with: the signal's PlugmqError reason, or PUBLISH_FAILED. */
+export function abortReason(signal: AbortSignal, what: string): PlugmqError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof PlugmqError) return reason;
+  return new PlugmqError('PUBLISH_FAILED', `${what} was aborted by its signal`, { cause: reason });
+}
+
+/** Rejects when `signal` aborts; for waits that must honour a publish deadline. */
+export function waitForAbort(
+  signal: AbortSignal,
+  what: string,
+): { promise: Promise<never>; dispose(): void } {
+  let dispose = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) {
+      reject(abortReason(signal, what));
+      return;
+    }
+    const onAbort = () => reject(abortReason(signal, what));
+    signal.addEventListener('abort', onAbort, { once: true });
+    dispose = () => signal.removeEventListener('abort', onAbort);
+  });
+  promise.catch(() => {});
+  return { promise, dispose: () => dispose() };
+}
+
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,213 @@
+import type { CodecRegistry } from './codec.js';
+import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
+import { describeError, isPlugmqError } from './errors.js';
+import type { ManagerEvents } from './events.js';
+import type { Logger } from './logger.js';
+import { isExhausted, type RetryPolicy, retryDelayMs } from './retry.js';
+import { DeliveryScheduler } from './scheduler.js';
+import type { Delivery, Envelope, OutgoingEnvelope, TransportSubscription } from './transport.js';
+import type { Handler, Message, Subscription } from './types.js';
+
+export interface SubscriptionDeps {
+  readonly codecs: CodecRegistry;
+  readonly logger: Logger;
+  readonly events: ManagerEvents;
+  readonly closeTimeoutMs: number;
+  /** Publishes a dead-letter copy through the manager (tracked like any publish). */
+  publishDeadLetter(envelope: OutgoingEnvelope): Promise<void>;
+  onClosed(subscription: ManagedSubscription): void;
+}
+
+export interface SubscriptionSettings {
+  readonly types: readonly string[];
+  readonly group: string;
+  readonly concurrency: number;
+  readonly retry: RetryPolicy;
+  readonly deadLetter: string | false;
+}
+
+/** How long close waits, after aborting handlers' signals, for handlers that honour them. */
+const ABORT_GRACE_MS = 5_000;
+
+/**
+ * One live consume(): decodes, runs the handler under the concurrency limit, and settles each
+ * delivery (ack, retry with back-off, or dead-letter). The transport only moves bytes.
+ */
+export class ManagedSubscription implements Subscription {
+  readonly types: readonly string[];
+  readonly group: string;
+  private transportSubscription: TransportSubscription | undefined;
+  private readonly scheduler: DeliveryScheduler;
+  private readonly shutdown = new AbortController();
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: SubscriptionSettings,
+    private readonly handler: Handler<unknown>,
+    private readonly deps: SubscriptionDeps,
+  ) {
+    this.types = Object.freeze([...settings.types]);
+    this.group = settings.group;
+    this.scheduler = new DeliveryScheduler(settings.concurrency, (delivery) => this.handle(delivery));
+  }
+
+  /** The function the transport calls for every delivery. */
+  readonly deliver = (delivery: Delivery): Promise<void> => {
+    if (this.stopping) return delivery.release();
+    return this.scheduler.submit(delivery);
+  };
+
+  attach(transportSubscription: TransportSubscription): void {
+    this.transportSubscription = transportSubscription;
+  }
+
+  get inFlight(): number {
+    return this.scheduler.inFlight;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.drain();
+    return this.closing;
+  }
+
+  private async drain(): Promise<void> {
+    this.stopping = true;
+    try {
+      await this.transportSubscription?.stop();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: describeError(error), group: this.group },
+        'plugmq: stopping a subscription failed',
+      );
+    }
+    await Promise.all(this.scheduler.takePending().map((delivery) => this.settle(() => delivery.release())));
+    if (!(await this.waitIdle(this.deps.closeTimeoutMs))) {
+      this.shutdown.abort();
+      this.deps.logger.warn(
+        { group: this.group, types: this.types, inFlight: this.scheduler.inFlight },
+        'plugmq: handlers outlasted closeTimeoutMs; their signals were aborted',
+      );
+      if (!(await this.waitIdle(ABORT_GRACE_MS))) {
+        this.deps.logger.error(
+          { group: this.group, inFlight: this.scheduler.inFlight },
+          'plugmq: handlers ignored their abort signal; closing without them',
+        );
+      }
+    }
+    this.deps.onClosed(this);
+  }
+
+  private async waitIdle(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const idle = this.scheduler.idle().then(() => true as const);
+    try {
+      return await Promise.race([idle, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    const envelope = delivery.envelope;
+    let body: unknown;
+    try {
+      body = this.deps.codecs.decode(envelope.contentType, envelope.body);
+    } catch (error) {
+      return this.exhaust(delivery, error, 'decode');
+    }
+    const message: Message<unknown> = {
+      id: envelope.id,
+      type: envelope.type,
+      body,
+      headers: envelope.headers,
+      ...(envelope.key === undefined ? {} : { key: envelope.key }),
+      timestamp: envelope.timestamp,
+      attempt: envelope.attempt,
+    };
+    const started = this.deps.events.enabled ? performance.now() : 0;
+    try {
+      await this.handler(message, { signal: this.shutdown.signal });
+    } catch (error) {
+      this.deps.events.handled(envelope, this.group, 'failed', started);
+      if (this.shutdown.signal.aborted) return this.settle(() => delivery.release());
+      return this.fail(delivery, error);
+    }
+    this.deps.events.handled(envelope, this.group, 'acked', started);
+    return this.settle(() => delivery.ack());
+  }
+
+  private fail(delivery: Delivery, error: unknown): Promise<void> {
+    const { envelope } = delivery;
+    if (isExhausted(this.settings.retry, envelope.attempt)) return this.exhaust(delivery, error, 'handler');
+    const delayMs = retryDelayMs(this.settings.retry, envelope.attempt);
+    this.deps.logger.debug(
+      {
+        type: envelope.type,
+        group: this.group,
+        id: envelope.id,
+        attempt: envelope.attempt,
+        delayMs,
+        err: describeError(error),
+      },
+      'plugmq: handler failed; retrying',
+    );
+    this.deps.events.retried(envelope, this.group);
+    return this.settle(() => delivery.retry(delayMs));
+  }
+
+  /** No attempts left (or the body cannot be decoded): dead-letter, then ack. */
+  private async exhaust(delivery: Delivery, error: unknown, reason: 'handler' | 'decode'): Promise<void> {
+    const { envelope } = delivery;
+    const fields = {
+      type: envelope.type,
+      group: this.group,
+      id: envelope.id,
+      attempt: envelope.attempt,
+      err: describeError(error),
+    };
+    const target =
+      this.settings.deadLetter === false
+        ? false
+        : this.settings.deadLetter || defaultDeadLetterType(envelope.type);
+    if (target === false) {
+      this.deps.logger.error(fields, `plugmq: message dropped after ${reason} failure (deadLetter: false)`);
+      this.deps.events.dropped(envelope, this.group);
+      return this.settle(() => delivery.ack());
+    }
+    try {
+      await this.deps.publishDeadLetter(deadLetterEnvelope(envelope, target, describeError(error)));
+    } catch (publishError) {
+      // The original stays unacked: the broker redelivers it and dead-lettering is tried again.
+      this.deps.logger.error(
+        { ...fields, deadLetter: target, publishErr: describeError(publishError) },
+        'plugmq: dead-letter publish failed',
+      );
+      return this.settle(() => delivery.retry(retryDelayMs(this.settings.retry, 1)));
+    }
+    this.deps.logger.warn(
+      { ...fields, deadLetter: target },
+      `plugmq: message dead-lettered after ${reason} failure`,
+    );
+    this.deps.events.deadLettered(envelope, this.group, target);
+    return this.settle(() => delivery.ack());
+  }
+
+  /** Settling can fail while the broker is away; the broker then redelivers, so log and go on. */
+  private async settle(action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      const level = isPlugmqError(error, 'CLOSED') ? 'debug' : 'warn';
+      this.deps.logger[level](
+        { group: this.group, err: describeError(error) },
+        'plugmq: settling a delivery failed',
+      );
+    }
+  }
+}
+
+export type { Envelope };

@@ -1,0 +1,100 @@
+import type { Capabilities } from './types.js';
+
+/**
+ * The driver seam. A broker adapter implements this small interface; core's QueueManager wraps it
+ * and owns everything drivers share: validation, codecs, ids, concurrency and per-key ordering,
+ * retry back-off, dead-lettering, request/reply, close/drain and unrouted accounting.
+ */
+
+/** A message on the wire: what a transport stores and delivers. */
+export interface Envelope {
+  readonly id: string;
+  readonly type: string;
+  readonly key?: string;
+  /** Milliseconds since the epoch, set at the original publish. */
+  readonly timestamp: number;
+  /** Application headers plus PlugMQ's own `x-plugmq-*` headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Codec content type of `body` (e.g. `application/json`). */
+  readonly contentType: string;
+  readonly body: Uint8Array;
+  /** 1 for a fresh publish; a transport's `retry` delivers the same envelope with attempt + 1. */
+  readonly attempt: number;
+  readonly priority?: number;
+}
+
+/** An envelope on its way to the broker, with the per-publish options a transport must honour. */
+export interface OutgoingEnvelope extends Envelope {
+  /** Deliver no sooner than this; only set when the transport declares `capabilities.delay`. */
+  readonly delayMs?: number;
+  /** Reject with PUBLISH_FAILED when no group would receive the message. */
+  readonly mandatory?: boolean;
+}
+
+export interface TransportPublishContext {
+  /** Aborted when the caller's signal aborts or the manager's publishTimeoutMs elapses. */
+  readonly signal: AbortSignal;
+}
+
+/** One delivered envelope of one subscription. Exactly one of ack/retry/release is called. */
+export interface Delivery {
+  readonly envelope: Envelope;
+  /** Remove the message from the group: the handler succeeded or the message was dead-lettered. */
+  ack(): Promise<void>;
+  /** Redeliver to this group only, with `attempt + 1`, no sooner than `delayMs` from now. */
+  retry(delayMs: number): Promise<void>;
+  /** Hand back an unstarted (or shutdown-aborted) message to the group without counting an attempt. */
+  release(): Promise<void>;
+}
+
+/** Given by core to `subscribe`. Resolves when the delivery has been settled (ack/retry/release done). */
+export type DeliverFn = (delivery: Delivery) => Promise<void>;
+
+export interface SubscribeRequest {
+  readonly types: readonly string[];
+  readonly group: string;
+  /** Handlers core runs at once; size prefetch/fetch batches from it. */
+  readonly concurrency: number;
+  readonly startFrom: 'latest' | 'earliest';
+}
+
+export interface TransportSubscription {
+  /**
+   * Stop fetching. Messages fetched but not yet passed to `deliver` are handed back to the
+   * group. After this resolves `deliver` is not called again. Core then waits for the settled
+   * promises of running deliveries before it calls `close()` on the transport.
+   */
+  stop(): Promise<void>;
+}
+
+export interface TransportHooks {
+  /** A non-mandatory message was accepted but no group exists to receive it (non-persistent drivers). */
+  unrouted(envelope: Envelope): void;
+}
+
+/**
+ * Optional fast path for request/reply (e.g. RabbitMQ's direct reply-to). Without it core routes
+ * replies over an ordinary per-manager reply type.
+ */
+export interface ReplyChannel {
+  /** An address a responder can send a reply to. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export interface ReplyTransport {
+  openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel>;
+  sendReply(address: string, envelope: OutgoingEnvelope, context: TransportPublishContext): Promise<void>;
+}
+
+export interface Transport {
+  readonly capabilities: Capabilities;
+  /** Store every envelope durably (broker-confirmed), then resolve. Honour `context.signal` while waiting. */
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void>;
+  /** Resolve once live: a message published after this resolves reaches the subscription. */
+  subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription>;
+  health(): Promise<{ ok: boolean; details?: Record<string, unknown> }>;
+  /** Release connections. Called once, after every subscription was stopped and drained. */
+  close(): Promise<void>;
+  readonly replies?: ReplyTransport;
+}

@@ -1,0 +1,127 @@
+/** A message as application code sees it: decoded, immutable. */
+export interface Message<T = unknown> {
+  /** Unique; publish generates one when none is given. */
+  readonly id: string;
+  /** Message type: the routing key, topic or stream. */
+  readonly type: string;
+  /** Decoded payload (JSON by default; a `Uint8Array` body travels as raw bytes). */
+  readonly body: T;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Ordering key: the same key is delivered in order inside a group. */
+  readonly key?: string;
+  /** Milliseconds since the epoch, set at publish. */
+  readonly timestamp: number;
+  /** 1 on first delivery, then 2, 3, ... on redelivery. */
+  readonly attempt: number;
+}
+
+export interface PublishOptions {
+  id?: string;
+  key?: string;
+  headers?: Record<string, string>;
+  /** Deliver no sooner than this many milliseconds from now (integer >= 0). */
+  delayMs?: number;
+  /** 0-9, higher is delivered first. */
+  priority?: number;
+  /** Reject with PUBLISH_FAILED instead of counting the message as unrouted when no group exists. */
+  mandatory?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PublishBatchItem<T = unknown> {
+  type: string;
+  body: T;
+  options?: PublishOptions;
+}
+
+export interface HandlerContext {
+  /** Aborted when a shutdown outlasts the manager's `closeTimeoutMs`. */
+  signal: AbortSignal;
+}
+
+export type Handler<T = unknown> = (message: Message<T>, context: HandlerContext) => void | Promise<void>;
+
+export interface RetryOptions {
+  /** Deliveries in all, the first included (default 5; 1 means no retry). */
+  maxAttempts?: number;
+  /** Delay before the second attempt (default 1000 ms). */
+  initialDelayMs?: number;
+  /** Upper bound of any delay (default 60 000 ms). */
+  maxDelayMs?: number;
+  /** Growth of the delay per attempt (default 2). */
+  factor?: number;
+  /** Spread each delay by up to ±20 % (default false, so delays are exact). */
+  jitter?: boolean;
+}
+
+export interface ConsumeOptions {
+  group: string;
+  /** Handlers in flight at once (default 1). */
+  concurrency?: number;
+  retry?: RetryOptions;
+  /** Where exhausted messages go; default `${type}.dlq`; `false` drops them after an error log. */
+  deadLetter?: string | false;
+  /** For a group seen for the first time (default 'latest'). */
+  startFrom?: 'latest' | 'earliest';
+  /** Aborting closes the subscription. */
+  signal?: AbortSignal;
+}
+
+export interface Subscription {
+  readonly types: readonly string[];
+  readonly group: string;
+  close(): Promise<void>;
+}
+
+export interface Capabilities {
+  persistent: boolean;
+  orderedByKey: boolean;
+  delay: boolean;
+  priority: boolean;
+  newGroupReceivesOldMessages: boolean;
+  requestReply: boolean;
+}
+
+export interface RequestOptions {
+  /** Default 30 000 ms; TIMEOUT when no reply arrives in time. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface RespondOptions {
+  /** Responders in one group share requests (default 'plugmq.responders'). */
+  group?: string;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  driver: string;
+  details?: Record<string, unknown>;
+}
+
+export interface QueueManager {
+  /** 'memory' | 'rabbitmq' | 'kafka' | 'redis' | a third-party name. */
+  readonly driver: string;
+  readonly capabilities: Capabilities;
+  /** Resolves with the message id once the message is durable (broker confirmed). */
+  publish<T>(type: string, body: T, options?: PublishOptions): Promise<string>;
+  publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]>;
+  /** Resolves once the subscription is live. */
+  consume<T>(types: string | string[], handler: Handler<T>, options: ConsumeOptions): Promise<Subscription>;
+  request<Req, Res>(type: string, body: Req, options?: RequestOptions): Promise<Res>;
+  respond<Req, Res>(
+    type: string,
+    handler: (message: Message<Req>) => Res | Promise<Res>,
+    options?: RespondOptions,
+  ): Promise<Subscription>;
+  health(): Promise<HealthReport>;
+  /** Stop consuming, finish in-flight handlers, flush publishes, disconnect; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface Consumer<T = unknown> {
+  readonly types: string[];
+  readonly group: string;
+  readonly options?: Omit<ConsumeOptions, 'group'>;
+  handle(message: Message<T>, context: HandlerContext): Promise<void>;
+}
