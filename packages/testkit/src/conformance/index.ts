@@ -1,0 +1,41 @@
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { closeScenarios } from './close.js';
+import { concurrencyScenarios } from './concurrency.js';
+import { deliveryScenarios } from './delivery.js';
+import { ConformanceEnv, type ConformanceOptions } from './env.js';
+import { featureScenarios } from './features.js';
+import { requestReplyScenarios } from './request-reply.js';
+import { retryScenarios } from './retry.js';
+import { validationScenarios } from './validation.js';
+
+export type { CapabilityName, ConformanceOptions } from './env.js';
+export { ConformanceEnv } from './env.js';
+export * from './helpers.js';
+
+/**
+ * Registers the PlugMQ conformance suite (vitest describe/it blocks) for one driver. Call it at
+ * the top level of a test file:
+ *
+ *   runConformance({ name: 'memory', create: (overrides) => createQueueManager({ driver: 'memory', ...overrides }) });
+ *
+ * Every scenario uses its own message types and groups, so all of them can share one broker, and
+ * closes every manager it opened. Scenarios that need a capability the driver reports false are
+ * skipped (the test name says which capability); the refusal of such a feature (UNSUPPORTED) is
+ * tested instead.
+ */
+export function runConformance(options: ConformanceOptions): void {
+  const env = new ConformanceEnv(options);
+  describe(`plugmq conformance: ${options.name}`, () => {
+    beforeAll(() => env.setup(), env.ms(60_000));
+    afterEach(() => env.cleanup(), env.ms(120_000));
+    afterAll(() => env.teardown(), env.ms(60_000));
+
+    describe('delivery', () => deliveryScenarios(env));
+    describe('retry and dead-letter', () => retryScenarios(env));
+    describe('concurrency', () => concurrencyScenarios(env));
+    describe('features and capabilities', () => featureScenarios(env));
+    describe('close and drain', () => closeScenarios(env));
+    describe('request/reply', () => requestReplyScenarios(env));
+    describe('validation and errors', () => validationScenarios(env));
+  });
+}
