@@ -1,0 +1,25 @@
+import { PlugmqError, type TransportPublishContext } from '@plugmq/core';
+
+/**
+ * A publish context for the driver's own publishes (retry copies), shaped like core's: the timer
+ * behind the signal is only made when something waits on it.
+ */
+export function lazyDeadline(timeoutMs: number, what: string): TransportPublishContext {
+  let signal: AbortSignal | undefined;
+  return {
+    get signal(): AbortSignal {
+      if (!signal) {
+        const controller = new AbortController();
+        setTimeout(
+          () =>
+            controller.abort(
+              new PlugmqError('PUBLISH_FAILED', `${what} did not complete within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        ).unref();
+        signal = controller.signal;
+      }
+      return signal;
+    },
+  };
+}

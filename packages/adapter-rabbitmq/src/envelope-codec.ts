@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { type Envelope, WIRE } from '@plugmq/core';
+import type { Message, Options } from 'amqplib';
+import { WAIT_HEADER } from './topology.js';
+
+/**
+ * Envelope ↔ AMQP message. Standard properties carry what AMQP has a slot for (message id, type,
+ * content type, priority, persistent delivery mode, timestamp in seconds for tools); headers carry
+ * the application headers plus `x-plugmq-key`, `x-plugmq-timestamp` (ms) and `x-plugmq-attempt`.
+ */
+export function envelopeToPublishOptions(envelope: Envelope, mandatory: boolean): Options.Publish {
+  const headers: Record<string, unknown> = { ...envelope.headers };
+  if (envelope.key !== undefined) headers[WIRE.key] = envelope.key;
+  headers[WIRE.timestamp] = envelope.timestamp;
+  if (envelope.attempt !== 1) headers[WIRE.attempt] = envelope.attempt;
+  return {
+    messageId: envelope.id,
+    type: envelope.type,
+    contentType: envelope.contentType,
+    persistent: true,
+    mandatory,
+    timestamp: Math.floor(envelope.timestamp / 1000),
+    headers,
+    ...(envelope.priority === undefined ? {} : { priority: envelope.priority }),
+  };
+}
+
+/** Headers RabbitMQ or the driver add on the way; not part of the application's headers. */
+function isTransportHeader(name: string): boolean {
+  return (
+    name === 'x-death' ||
+    name.startsWith('x-first-death-') ||
+    name.startsWith('x-last-death-') ||
+    name === WAIT_HEADER ||
+    name === 'CC' ||
+    name === 'BCC'
+  );
+}
+
+function headerString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  // Tables and arrays (foreign producers) have no string form an application would expect.
+  return undefined;
+}
+
+function positiveInteger(value: unknown): number | undefined {
+  const number = typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined;
+}
+
+/**
+ * Rebuilds the envelope of a delivered message. A foreign or malformed message (no PlugMQ headers,
+ * odd header values) still becomes an envelope, with a fresh id as fallback,
+ * so core can dead-letter it with DECODE_FAILED instead of the consumer stalling on it.
+ * The type is the queue's: each group queue receives exactly one type.
+ */
+export function envelopeFromMessage(message: Message, queueType: string): Envelope {
+  const { properties } = message;
+  const raw = (properties.headers ?? {}) as Record<string, unknown>;
+  const headers: Record<string, string> = {};
+  let key: string | undefined;
+  let timestamp: number | undefined;
+  let attempt = 1;
+  for (const name in raw) {
+    const value = raw[name];
+    if (name === WIRE.key) key = headerString(value);
+    else if (name === WIRE.timestamp) timestamp = positiveInteger(value);
+    else if (name === WIRE.attempt) attempt = positiveInteger(value) ?? 1;
+    else if (name === WIRE.id || name === WIRE.type || name === WIRE.contentType || name === WIRE.priority) {
+      // String-header form of the same metadata (written by other tools); properties win.
+    } else if (!isTransportHeader(name)) {
+      const text = headerString(value);
+      if (text !== undefined) headers[name] = text;
+    }
+  }
+  const id =
+    typeof properties.messageId === 'string' && properties.messageId ? properties.messageId : undefined;
+  const seconds = typeof properties.timestamp === 'number' ? properties.timestamp * 1000 : undefined;
+  const priority = typeof properties.priority === 'number' ? properties.priority : undefined;
+  return {
+    id: id ?? headerString(raw[WIRE.id]) ?? randomUUID(),
+    // The queue belongs to exactly one type: trust it over whatever a foreign producer wrote.
+    type: queueType,
+    ...(key === undefined ? {} : { key }),
+    timestamp: timestamp ?? seconds ?? Date.now(),
+    headers,
+    contentType:
+      typeof properties.contentType === 'string'
+        ? properties.contentType
+        : (headerString(raw[WIRE.contentType]) ?? ''),
+    body: message.content,
+    attempt,
+    ...(priority === undefined ? {} : { priority }),
+  };
+}

@@ -1,0 +1,21 @@
+import { defineTransportDriver } from '@plugmq/core';
+import {
+  capabilities,
+  DEFAULT_URL,
+  type RabbitMqConfig,
+  type RabbitMqTlsOptions,
+  validateRabbitMqConfig,
+} from './options.js';
+import { RabbitMqTransport } from './rabbitmq-transport.js';
+
+/** The RabbitMQ driver: `createQueueManager({ driver: 'rabbitmq', url: 'amqp://…' })`. */
+export const driver = defineTransportDriver<RabbitMqConfig>({
+  name: 'rabbitmq',
+  capabilities,
+  validate: validateRabbitMqConfig,
+  createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
+});
+
+export { groupQueueName, topologyFor, waitQueueName } from './topology.js';
+export { capabilities, DEFAULT_URL };
+export type { RabbitMqConfig, RabbitMqTlsOptions };

@@ -1,0 +1,104 @@
+import { type Capabilities, configInvalid, type PlugmqConfig } from '@plugmq/core';
+import { parseBrokerUrls } from './urls.js';
+
+/**
+ * What RabbitMQ can honour, and why the two false ones are false:
+ * - `orderedByKey: false`: consumers of one group compete for one queue, so two messages of the
+ *   same key can be handled at once by two consumers (two processes), and a retried message is
+ *   overtaken by later ones while it waits. Inside one subscription core still runs same-key
+ *   messages one after the other, but the broker gives no cross-consumer guarantee.
+ * - `newGroupReceivesOldMessages: false`: a group's queue only receives messages published after
+ *   it was bound; RabbitMQ keeps no log to replay, so `startFrom: 'earliest'` is refused.
+ */
+export const capabilities: Capabilities = Object.freeze({
+  persistent: true,
+  orderedByKey: false,
+  delay: true,
+  priority: true,
+  newGroupReceivesOldMessages: false,
+  requestReply: true,
+});
+
+export const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+/** TLS options handed to Node's `tls.connect` as they are (for `amqps://` URLs). */
+export interface RabbitMqTlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  pfx?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  [option: string]: unknown;
+}
+
+/**
+ * RabbitMQ driver options (all optional):
+ * - `url` (default `amqp://guest:guest@127.0.0.1:5672`): one URL, or several separated by commas
+ *   (`amqp://u:p@a:5672,b:5672` or `amqp://a,amqp://b`) to fail over between cluster nodes.
+ * - `urls`: the same list as an array (takes precedence over `url`).
+ * - `exchange` (default `'plugmq'`): name of the topic exchange for message types; also the
+ *   prefix of every queue and exchange the driver declares, so two names never share topology.
+ * - `prefetch` (default `2 × concurrency`): unacknowledged deliveries one subscription holds.
+ * - `connectTimeoutMs` (default 5 000): how long connecting (trying every URL with back-off) may
+ *   take before `createQueueManager` rejects with CONNECTION.
+ * - `heartbeatSeconds` (default 10): AMQP heartbeat; a dead peer is noticed after about twice this.
+ * - `reconnectInitialDelayMs` (default 100) / `reconnectMaxDelayMs` (default 5 000): back-off
+ *   between reconnect attempts (doubling, ±20 % jitter); reconnecting never gives up until close.
+ * - `tls`: options passed through to `tls.connect` (ca, cert, key, passphrase, servername, …).
+ */
+export interface RabbitMqConfig extends PlugmqConfig {
+  urls: string[];
+  exchange: string;
+  prefetch?: number;
+  connectTimeoutMs: number;
+  heartbeatSeconds: number;
+  reconnectInitialDelayMs: number;
+  reconnectMaxDelayMs: number;
+  tls?: RabbitMqTlsOptions;
+}
+
+const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+
+function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
+  const value = config[field];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw configInvalid(field, `an integer >= ${min}`, value);
+  }
+  return value;
+}
+
+export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
+  let urls: string[];
+  if (config.urls !== undefined) {
+    if (!Array.isArray(config.urls) || config.urls.length === 0) {
+      throw configInvalid('urls', 'a non-empty array of amqp:// or amqps:// URLs', config.urls);
+    }
+    urls = config.urls.flatMap((url, index) => parseBrokerUrls(url, `urls[${index}]`));
+  } else {
+    urls = parseBrokerUrls(config.url ?? DEFAULT_URL, 'url');
+  }
+  const exchange = config.exchange ?? 'plugmq';
+  if (typeof exchange !== 'string' || !EXCHANGE_PATTERN.test(exchange) || exchange.startsWith('amq.')) {
+    throw configInvalid('exchange', 'a name of [A-Za-z0-9._-], at most 100 characters, not amq.*', exchange);
+  }
+  const tls = config.tls;
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
+    throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
+  }
+  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
+  const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
+  return {
+    ...config,
+    urls,
+    exchange,
+    ...(prefetch === undefined ? {} : { prefetch }),
+    connectTimeoutMs: integer(config, 'connectTimeoutMs', 5_000, 1),
+    heartbeatSeconds: integer(config, 'heartbeatSeconds', 10, 0),
+    reconnectInitialDelayMs,
+    reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
+    ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
+  };
+}

@@ -1,0 +1,208 @@
+import {
+  DEFAULT_PUBLISH_TIMEOUT_MS,
+  type DeliverFn,
+  type Envelope,
+  type Logger,
+  type OutgoingEnvelope,
+  PlugmqError,
+  type ReplyChannel,
+  type ReplyTransport,
+  type SubscribeRequest,
+  type Transport,
+  type TransportHooks,
+  type TransportPublishContext,
+  type TransportSubscription,
+} from '@plugmq/core';
+import { ConnectionManager } from './connection.js';
+import { lazyDeadline } from './deadline.js';
+import { envelopeToPublishOptions } from './envelope-codec.js';
+import { capabilities, type RabbitMqConfig } from './options.js';
+import { type Outgoing, Publisher } from './publisher.js';
+import { DirectReplyChannel } from './replies.js';
+import { RabbitSubscription } from './subscription.js';
+import {
+  declareWaitQueue,
+  type Topology,
+  topologyFor,
+  WAIT_HEADER,
+  WAIT_QUEUE_REFRESH_MS,
+  type WaitKind,
+  waitQueueName,
+} from './topology.js';
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The RabbitMQ Transport: core's QueueManager drives it; see topology.ts for what it declares. */
+export class RabbitMqTransport implements Transport {
+  readonly capabilities = capabilities;
+  readonly replies: ReplyTransport;
+  private readonly topology: Topology;
+  private readonly connections: ConnectionManager;
+  private readonly publisher: Publisher;
+  /** Wait queue name → when it was last declared on the current connection. */
+  private readonly waitQueues = new Map<string, number>();
+  private readonly publishTimeoutMs: number;
+  private closed = false;
+
+  private constructor(
+    private readonly config: RabbitMqConfig,
+    private readonly logger: Logger,
+    hooks: TransportHooks,
+  ) {
+    this.topology = topologyFor(config.exchange);
+    this.connections = new ConnectionManager(config, this.topology, logger);
+    this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    this.publisher = new Publisher(logger, {
+      unrouted: (envelope) => hooks.unrouted(envelope),
+      resend: (outgoing) => this.redeclareWaitQueue(outgoing),
+    });
+    this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
+    this.replies = {
+      openReplyChannel: (onReply) => this.openReplyChannel(onReply),
+      sendReply: (address, envelope, context) =>
+        this.publisher.send([this.outgoing(envelope, '', address, 'reject')], context),
+    };
+  }
+
+  /** Connects (CONNECTION after `connectTimeoutMs`) and opens the publish channel. */
+  static async create(
+    config: RabbitMqConfig,
+    logger: Logger,
+    hooks: TransportHooks,
+  ): Promise<RabbitMqTransport> {
+    const transport = new RabbitMqTransport(config, logger, hooks);
+    await transport.connections.start();
+    try {
+      await transport.connections.use(transport.publisher);
+    } catch (error) {
+      await transport.connections.close();
+      throw error;
+    }
+    return transport;
+  }
+
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    let delayed = false;
+    const outgoing = envelopes.map((envelope) => {
+      if (envelope.delayMs && envelope.delayMs > 0) {
+        delayed = true;
+        return this.outgoing(
+          envelope,
+          this.topology.delayExchange,
+          envelope.type,
+          'resend',
+          envelope.delayMs,
+        );
+      }
+      return this.outgoing(
+        envelope,
+        this.topology.exchange,
+        envelope.type,
+        envelope.mandatory ? 'reject' : 'unrouted',
+      );
+    });
+    if (!delayed) return this.publisher.send(outgoing, context);
+    return this.publishDelayed(envelopes, outgoing, context);
+  }
+
+  async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the RabbitMQ transport is closed');
+    const subscription = new RabbitSubscription(request, deliver, {
+      connections: this.connections,
+      topology: this.topology,
+      logger: this.logger,
+      prefetch: this.config.prefetch ?? request.concurrency * 2,
+      retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
+    });
+    await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));
+    return subscription;
+  }
+
+  async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {
+    const ok = !this.closed && this.connections.isUp && this.publisher.ready;
+    return {
+      ok,
+      details: {
+        url: this.connections.currentUrl,
+        exchange: this.topology.exchange,
+        connected: this.connections.isUp,
+        connects: this.connections.connects,
+        blocked: this.connections.blocked,
+        pendingPublishes: this.publisher.pending,
+        ...(ok || this.connections.lastError === undefined ? {} : { lastError: this.connections.lastError }),
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.publisher.close();
+    await this.connections.close();
+  }
+
+  private outgoing(
+    envelope: Envelope,
+    exchange: string,
+    routingKey: string,
+    onReturn: Outgoing['onReturn'],
+    waitMs?: number,
+  ): Outgoing {
+    const options = envelopeToPublishOptions(envelope, true);
+    if (waitMs !== undefined) options.headers[WAIT_HEADER] = String(waitMs);
+    return { exchange, routingKey, content: asBuffer(envelope.body), options, envelope, onReturn };
+  }
+
+  private async publishDelayed(
+    envelopes: readonly OutgoingEnvelope[],
+    outgoing: Outgoing[],
+    context: TransportPublishContext,
+  ): Promise<void> {
+    for (const envelope of envelopes) {
+      if (envelope.delayMs && envelope.delayMs > 0)
+        await this.ensureWaitQueue('delay', envelope.delayMs, context.signal);
+    }
+    return this.publisher.send(outgoing, context);
+  }
+
+  /** The failing group's copy, attempt + 1: straight to its queue, or through the retry wait queue. */
+  private async retry(envelope: Envelope, queue: string, delayMs: number): Promise<void> {
+    const next: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
+    const context = lazyDeadline(this.publishTimeoutMs, `retry of ${envelope.type}`);
+    if (delayMs <= 0) {
+      await this.publisher.send([this.outgoing(next, '', queue, 'reject')], context);
+      return;
+    }
+    await this.ensureWaitQueue('retry', delayMs, context.signal);
+    await this.publisher.send(
+      [this.outgoing(next, this.topology.retryExchange, queue, 'resend', delayMs)],
+      context,
+    );
+  }
+
+  /** Declares a wait queue when this connection has not, or not lately (so `x-expires` never fires under use). */
+  private async ensureWaitQueue(kind: WaitKind, delayMs: number, signal: AbortSignal): Promise<void> {
+    const name = waitQueueName(this.topology, kind, delayMs);
+    const declared = this.waitQueues.get(name);
+    if (declared !== undefined && Date.now() - declared < WAIT_QUEUE_REFRESH_MS) return;
+    await this.connections.waitUp(signal);
+    await this.connections.withChannel((channel) => declareWaitQueue(channel, this.topology, kind, delayMs));
+    this.waitQueues.set(name, Date.now());
+  }
+
+  private async redeclareWaitQueue(outgoing: Outgoing): Promise<void> {
+    const kind: WaitKind = outgoing.exchange === this.topology.retryExchange ? 'retry' : 'delay';
+    const delayMs = Number(outgoing.options.headers[WAIT_HEADER]);
+    this.waitQueues.delete(waitQueueName(this.topology, kind, delayMs));
+    await this.ensureWaitQueue(kind, delayMs, AbortSignal.timeout(this.publishTimeoutMs));
+  }
+
+  private async openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel> {
+    const channel = new DirectReplyChannel(this.connections, this.logger, onReply);
+    await channel.start(AbortSignal.timeout(this.config.connectTimeoutMs));
+    return channel;
+  }
+}

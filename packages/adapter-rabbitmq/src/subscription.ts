@@ -1,0 +1,223 @@
+import {
+  type DeliverFn,
+  type Delivery,
+  type Envelope,
+  type Logger,
+  PlugmqError,
+  redactCredentials,
+  type SubscribeRequest,
+  type TransportSubscription,
+} from '@plugmq/core';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ConnectionManager, ConnectionUser } from './connection.js';
+import { envelopeFromMessage } from './envelope-codec.js';
+import { declareGroupQueue, type Topology } from './topology.js';
+
+export interface SubscriptionDeps {
+  readonly connections: ConnectionManager;
+  readonly topology: Topology;
+  readonly logger: Logger;
+  /** Unacknowledged deliveries per queue. */
+  readonly prefetch: number;
+  /** Sends a copy with attempt + 1 to this group's queue only, after `delayMs`; resolves once confirmed. */
+  retry(envelope: Envelope, queue: string, delayMs: number): Promise<void>;
+}
+
+const RESUBSCRIBE_DELAY_MS = 500;
+
+function closedError(): PlugmqError {
+  return new PlugmqError('CLOSED', 'the RabbitMQ channel of this delivery closed; the broker redelivers it');
+}
+
+/**
+ * One subscription: a channel of its own (so its prefetch and its failures are its own), one
+ * consumer per (group, type) queue, manual acks. It re-subscribes on every new connection and
+ * after a channel-level error, until stopped.
+ */
+export class RabbitSubscription implements ConnectionUser, TransportSubscription {
+  private channel: Channel | undefined;
+  private connection: ChannelModel | undefined;
+  private consumerTags: string[] = [];
+  private stopping = false;
+  private unsettled = 0;
+  private setup: Promise<void> | undefined;
+
+  constructor(
+    private readonly request: SubscribeRequest,
+    private readonly deliver: DeliverFn,
+    private readonly deps: SubscriptionDeps,
+  ) {}
+
+  /** Resolves once consuming (queues declared and bound, consumers registered). */
+  async start(signal: AbortSignal): Promise<void> {
+    try {
+      await this.deps.connections.use(this);
+      while (!this.channel) {
+        const connection = await this.deps.connections.waitUp(signal);
+        await this.connected(connection);
+      }
+    } catch (error) {
+      this.stopping = true;
+      this.deps.connections.release(this);
+      this.closeChannel();
+      throw error;
+    }
+  }
+
+  connected(connection: ChannelModel): Promise<void> {
+    this.connection = connection;
+    if (this.stopping) return Promise.resolve();
+    this.setup ??= this.subscribe(connection).finally(() => {
+      this.setup = undefined;
+    });
+    this.setup.catch(() => this.retryLater(connection));
+    return this.setup;
+  }
+
+  disconnected(): void {
+    this.connection = undefined;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.deps.connections.release(this);
+    await this.setup?.catch(() => {});
+    const channel = this.channel;
+    if (channel) {
+      for (const tag of this.consumerTags) {
+        try {
+          await channel.cancel(tag);
+        } catch {
+          // The channel is gone: nothing more will be delivered on it anyway.
+        }
+      }
+    }
+    this.consumerTags = [];
+    if (this.unsettled === 0) this.closeChannel();
+  }
+
+  private async subscribe(connection: ChannelModel): Promise<void> {
+    if (this.channel) return;
+    const channel = await connection.createChannel();
+    channel.on('error', (error: unknown) => {
+      this.deps.logger.warn(
+        { group: this.request.group, err: redactCredentials(String(error)) },
+        'plugmq: RabbitMQ consumer channel error',
+      );
+    });
+    channel.on('close', () => this.channelClosed(channel));
+    try {
+      await channel.prefetch(this.deps.prefetch, false);
+      const queues: [type: string, queue: string][] = [];
+      for (const type of this.request.types) {
+        queues.push([type, await declareGroupQueue(channel, this.deps.topology, this.request.group, type)]);
+      }
+      const tags: string[] = [];
+      for (const [type, queue] of queues) {
+        const { consumerTag } = await channel.consume(
+          queue,
+          (message) => this.onMessage(channel, type, queue, message),
+          { noAck: false },
+        );
+        tags.push(consumerTag);
+      }
+      this.channel = channel;
+      this.consumerTags = tags;
+    } catch (error) {
+      channel.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  private onMessage(channel: Channel, type: string, queue: string, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // The broker cancelled the consumer (its queue was deleted): subscribe again, which re-declares it.
+      this.deps.logger.warn(
+        { group: this.request.group, queue },
+        'plugmq: RabbitMQ cancelled a consumer; re-subscribing',
+      );
+      channel.close().catch(() => {});
+      return;
+    }
+    if (this.stopping || this.channel !== channel) {
+      // Arrived between stop() and cancel-ok: back to the queue, no attempt counted.
+      safely(() => channel.nack(message, false, true));
+      return;
+    }
+    let settled = false;
+    const settle = (action: () => void): Promise<void> => {
+      if (settled) return Promise.resolve();
+      settled = true;
+      try {
+        action();
+      } catch {
+        return Promise.reject(closedError());
+      }
+      return Promise.resolve();
+    };
+    const envelope = envelopeFromMessage(message, type);
+    const delivery: Delivery = {
+      envelope,
+      ack: () => settle(() => channel.ack(message)),
+      release: () => settle(() => channel.nack(message, false, true)),
+      retry: async (delayMs: number) => {
+        if (settled) return;
+        try {
+          await this.deps.retry(envelope, queue, delayMs);
+        } catch (error) {
+          // The copy was not stored: hand the original back so it is not stuck unacknowledged.
+          await settle(() => channel.nack(message, false, true)).catch(() => {});
+          throw error;
+        }
+        await settle(() => channel.ack(message));
+      },
+    };
+    this.unsettled++;
+    this.deliver(delivery).then(
+      () => this.settled(channel),
+      () => this.settled(channel),
+    );
+  }
+
+  private settled(channel: Channel): void {
+    this.unsettled--;
+    if (this.stopping && this.unsettled === 0 && this.channel === channel) this.closeChannel();
+  }
+
+  private closeChannel(): void {
+    const channel = this.channel;
+    this.channel = undefined;
+    channel?.close().catch(() => {});
+  }
+
+  private channelClosed(channel: Channel): void {
+    if (this.channel !== channel) return;
+    this.channel = undefined;
+    this.consumerTags = [];
+    const connection = this.connection;
+    if (connection) this.retryLater(connection);
+  }
+
+  /** After a channel-level error or a failed setup on a live connection: subscribe again after a pause. */
+  private retryLater(connection: ChannelModel): void {
+    if (this.stopping) return;
+    setTimeout(() => {
+      if (this.stopping || this.connection !== connection || this.channel) return;
+      this.connected(connection).catch((error: unknown) =>
+        this.deps.logger.warn(
+          { group: this.request.group, err: redactCredentials(String(error)) },
+          'plugmq: re-subscribing failed',
+        ),
+      );
+    }, RESUBSCRIBE_DELAY_MS).unref();
+  }
+}
+
+function safely(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // The channel closed: the broker requeues the message itself.
+  }
+}
