@@ -40,7 +40,9 @@ export interface RabbitMqTlsOptions {
  * - `urls`: the same list as an array (takes precedence over `url`).
  * - `exchange` (default `'plugmq'`): name of the topic exchange for message types; also the
  *   prefix of every queue and exchange the driver declares, so two names never share topology.
- * - `prefetch` (default `2 × concurrency`): unacknowledged deliveries one subscription holds.
+ * - `prefetch` (default: the subscription's `concurrency`): unacknowledged deliveries per queue of
+ *   a subscription. More raises throughput, but messages fetched ahead are no longer ordered by
+ *   priority against later, higher-priority publishes.
  * - `connectTimeoutMs` (default 5 000): how long connecting (trying every URL with back-off) may
  *   take before `createQueueManager` rejects with CONNECTION.
  * - `heartbeatSeconds` (default 10): AMQP heartbeat; a dead peer is noticed after about twice this.

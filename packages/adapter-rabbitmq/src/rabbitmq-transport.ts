@@ -114,7 +114,7 @@ export class RabbitMqTransport implements Transport {
       connections: this.connections,
       topology: this.topology,
       logger: this.logger,
-      prefetch: this.config.prefetch ?? request.concurrency * 2,
+      prefetch: this.config.prefetch ?? request.concurrency,
       retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
     });
     await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));

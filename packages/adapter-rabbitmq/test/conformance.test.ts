@@ -1,0 +1,22 @@
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import { runConformance } from '@plugmq/testkit';
+import { afterAll, beforeAll } from 'vitest';
+import { driver } from '../src/index.js';
+import { type RabbitBroker, rabbitBroker } from './broker.js';
+
+registerDriver(driver);
+
+let broker: RabbitBroker | undefined;
+beforeAll(async () => {
+  broker = await rabbitBroker();
+}, 180_000);
+afterAll(() => broker?.stop());
+
+runConformance({
+  name: 'rabbitmq',
+  // Each manager gets its own exchange (namespace), so runs never see each other's leftovers.
+  create: (overrides) =>
+    createQueueManager({ driver: 'rabbitmq', url: broker?.url, exchange: exchangeName, ...overrides }),
+});
+
+const exchangeName = `plugmq-test-${process.pid}`;
