@@ -1,34 +1,22 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import * as testkit from '@plugmq/testkit';
+import { type BrokerHandle, startBroker } from '@plugmq/testkit';
 
-const run = promisify(execFile);
-
-/** What the RabbitMQ tests need of a broker: where it is, and a way to restart it keeping its data. */
-export interface RabbitBroker {
-  readonly url: string;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
+/** The shared broker for functional tests: `PLUGMQ_RABBITMQ_URL`, else a container, else a local process. */
+export function rabbitBroker(): Promise<BrokerHandle> {
+  return startBroker('rabbitmq');
 }
 
-type StartBroker = (kind: 'rabbitmq') => Promise<RabbitBroker>;
-
 /**
- * The broker for this package's tests: testkit's `startBroker('rabbitmq')` (env URL → container →
- * local process) once testkit exports it; until then `PLUGMQ_RABBITMQ_URL` (default the local
- * broker), restarted with `rabbitmqctl stop_app/start_app` on this machine.
+ * A broker this test run owns (never the user's from the environment, never the one other test
+ * files share), for tests that restart it: a container, else a local process, also when a
+ * container engine is there but fails to start one.
  */
-export async function rabbitBroker(): Promise<RabbitBroker> {
-  const start = (testkit as unknown as { startBroker?: StartBroker }).startBroker;
-  if (typeof start === 'function') return start('rabbitmq');
-  const url = process.env.PLUGMQ_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-  return {
-    url,
-    async restart() {
-      await run('rabbitmqctl', ['stop_app'], { timeout: 60_000 });
-      await run('rabbitmqctl', ['start_app'], { timeout: 60_000 });
-      await run('rabbitmqctl', ['await_startup', '--timeout', '60'], { timeout: 70_000 });
-    },
-    async stop() {},
-  };
+export async function ownedRabbitBroker(): Promise<BrokerHandle> {
+  try {
+    return await startBroker('rabbitmq', { source: ['container', 'process'] });
+  } catch (error) {
+    console.warn(
+      `[adapter-rabbitmq] no container broker (${String(error).split('\n')[0]}); trying a local process`,
+    );
+    return startBroker('rabbitmq', { source: 'process' });
+  }
 }

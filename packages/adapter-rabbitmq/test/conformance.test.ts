@@ -1,12 +1,13 @@
 import { createQueueManager, registerDriver } from '@plugmq/core';
+import type { BrokerHandle } from '@plugmq/testkit';
 import { runConformance } from '@plugmq/testkit';
 import { afterAll, beforeAll } from 'vitest';
 import { driver } from '../src/index.js';
-import { type RabbitBroker, rabbitBroker } from './broker.js';
+import { rabbitBroker } from './broker.js';
 
 registerDriver(driver);
 
-let broker: RabbitBroker | undefined;
+let broker: BrokerHandle | undefined;
 beforeAll(async () => {
   broker = await rabbitBroker();
 }, 180_000);
