@@ -2,8 +2,6 @@ import type { DeliverFn, Delivery, Envelope } from '@plugmq/core';
 import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 
-const SETTLED: Promise<void> = Promise.resolve();
-
 interface SpaceWaiter {
   readonly wake: () => void;
   cancelled: boolean;
@@ -19,6 +17,12 @@ export class MemoryConsumer {
     readonly deliver: DeliverFn,
     readonly prefetch: number,
   ) {}
+
+  /** Bound once: called when core has settled one of this consumer's deliveries. */
+  readonly settled = (): void => {
+    this.inFlight--;
+    this.pumpAll();
+  };
 
   get hasRoom(): boolean {
     return !this.stopped && this.inFlight < this.prefetch;
@@ -46,13 +50,16 @@ export class GroupQueue {
   private readonly spaceWaiters = new Deque<SpaceWaiter>();
   private next = 0;
   private pumping = false;
+  private readonly lowWater: number;
 
   constructor(
     readonly type: string,
     readonly group: string,
     private readonly capacity: number,
     private readonly retries: RetryScheduler,
-  ) {}
+  ) {
+    this.lowWater = Math.floor(capacity / 2);
+  }
 
   get depth(): number {
     return this.buffer.length;
@@ -116,12 +123,9 @@ export class GroupQueue {
         const consumer = this.pickConsumer();
         if (!consumer) break;
         const envelope = this.buffer.shift()!;
-        this.wakeOnePublisher();
+        if (this.spaceWaiters.length > 0 && this.buffer.length <= this.lowWater) this.wakePublishers();
         consumer.inFlight++;
-        consumer.deliver(new MemoryDelivery(this, envelope)).then(() => {
-          consumer.inFlight--;
-          consumer.pumpAll();
-        });
+        consumer.deliver(new MemoryDelivery(this, envelope)).then(consumer.settled);
       }
     } finally {
       this.pumping = false;
@@ -150,13 +154,14 @@ export class GroupQueue {
     return undefined;
   }
 
-  private wakeOnePublisher(): void {
+  /**
+   * Publishers wait for the buffer to drain to half before they are woken, all at once: waking one
+   * per freed slot would block and wake a publisher for every single message.
+   */
+  private wakePublishers(): void {
     while (this.spaceWaiters.length > 0) {
       const waiter = this.spaceWaiters.shift()!;
-      if (!waiter.cancelled) {
-        waiter.wake();
-        return;
-      }
+      if (!waiter.cancelled) waiter.wake();
     }
   }
 }
@@ -167,17 +172,13 @@ class MemoryDelivery implements Delivery {
     readonly envelope: Envelope,
   ) {}
 
-  ack(): Promise<void> {
-    return SETTLED;
-  }
+  ack(): void {}
 
-  retry(delayMs: number): Promise<void> {
+  retry(delayMs: number): void {
     this.queue.retry(this.envelope, delayMs);
-    return SETTLED;
   }
 
-  release(): Promise<void> {
+  release(): void {
     this.queue.requeueFront(this.envelope);
-    return SETTLED;
   }
 }

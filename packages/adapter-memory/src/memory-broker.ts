@@ -24,8 +24,6 @@ interface TypeState {
   readonly history: Ring<Envelope>;
 }
 
-const SETTLED: Promise<void> = Promise.resolve();
-
 /**
  * The in-process broker: a registry of types, each with one bounded GroupQueue per group (fan-out
  * between groups, competing consumers inside one) and a bounded history. Managers created with
@@ -41,29 +39,31 @@ export class MemoryBroker implements RetryScheduler {
     envelopes: readonly OutgoingEnvelope[],
     context: TransportPublishContext,
     hooks: TransportHooks,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     for (const envelope of envelopes) {
       if (envelope.mandatory && this.stateOf(envelope.type).groups.size === 0) {
-        return Promise.reject(
-          new PlugmqError(
-            'PUBLISH_FAILED',
-            `no group consumes ${envelope.type} yet (mandatory: true); start a consumer first`,
-          ),
+        throw new PlugmqError(
+          'PUBLISH_FAILED',
+          `no group consumes ${envelope.type} yet (mandatory: true); start a consumer first`,
         );
       }
     }
     for (let i = 0; i < envelopes.length; i++) {
       const envelope = envelopes[i]!;
       if (envelope.delayMs) {
-        const { delayMs: _delay, mandatory: _mandatory, ...due } = envelope;
-        this.timers.schedule(envelope.delayMs, () => this.route(due, hooks));
+        this.scheduleDelayed(envelope, hooks);
       } else if (this.blockingQueue(envelope.type)) {
         return this.publishWhenRoom(envelopes, i, context, hooks);
       } else {
         this.route(envelope, hooks);
       }
     }
-    return SETTLED;
+    return undefined;
+  }
+
+  private scheduleDelayed(envelope: OutgoingEnvelope, hooks: TransportHooks): void {
+    const { delayMs, mandatory: _mandatory, ...due } = envelope;
+    this.timers.schedule(delayMs ?? 0, () => this.route(due, hooks));
   }
 
   subscribe(
@@ -155,8 +155,7 @@ export class MemoryBroker implements RetryScheduler {
     for (let i = from; i < envelopes.length; i++) {
       const envelope = envelopes[i]!;
       if (envelope.delayMs) {
-        const { delayMs: _delay, mandatory: _mandatory, ...due } = envelope;
-        this.timers.schedule(envelope.delayMs, () => this.route(due, hooks));
+        this.scheduleDelayed(envelope, hooks);
         continue;
       }
       for (let full = this.blockingQueue(envelope.type); full; full = this.blockingQueue(envelope.type)) {

@@ -43,6 +43,7 @@ function acquire(config: MemoryConfig, logger: Logger): MemoryBroker {
 
 export class MemoryTransport implements Transport {
   readonly capabilities = capabilities;
+  readonly passesValues: boolean;
   private readonly broker: MemoryBroker;
   private closed = false;
 
@@ -52,10 +53,14 @@ export class MemoryTransport implements Transport {
     private readonly hooks: TransportHooks,
   ) {
     this.broker = acquire(config, logger);
+    this.passesValues = !config.serialize;
   }
 
-  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the memory transport is closed'));
+  publish(
+    envelopes: readonly OutgoingEnvelope[],
+    context: TransportPublishContext,
+  ): Promise<void> | undefined {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
     return this.broker.publish(envelopes, context, this.hooks);
   }
 

@@ -11,10 +11,17 @@ export const capabilities: Capabilities = Object.freeze({
 
 /**
  * Memory driver options (all optional):
- * - `bufferSize` (default 10 000): messages one (type, group) holds before publish waits.
- * - `historySize` (default 10 000): messages kept per type for new groups with startFrom 'earliest'.
+ * - `bufferSize` (default 1024): messages one (type, group) holds before publish waits.
+ * - `historySize` (default 1000): messages kept per type for new groups with startFrom 'earliest'.
+ *   Each kept message outlives V8's young generation; measured, 10 000 cut end-to-end throughput
+ *   about threefold, so raise it only where replay depth matters more than speed.
  * - `prefetch` (default: the subscription's concurrency): deliveries a subscription holds at once.
  * - `namespace` (default 'default'): managers of one process with the same namespace share a broker.
+ * - `serialize` (default false): encode every body with the codec and decode it per delivery, as a
+ *   broker driver does. Off, handlers get the published object itself (like Go channels or
+ *   Watermill's GoChannel): several times faster, but a body that JSON would change (a Date, a
+ *   BigInt, a Map) or a body mutated after publish behaves differently than on a broker. Turn it on
+ *   in test suites that must catch what a broker would reject.
  * `url` is ignored, so that switching PLUGMQ_DRIVER alone switches drivers.
  */
 export interface MemoryConfig extends PlugmqConfig {
@@ -22,6 +29,7 @@ export interface MemoryConfig extends PlugmqConfig {
   historySize: number;
   prefetch?: number;
   namespace: string;
+  serialize: boolean;
 }
 
 function integer(
@@ -44,11 +52,14 @@ export function validateMemoryConfig(config: PlugmqConfig): MemoryConfig {
     throw configInvalid('namespace', 'a non-empty string', namespace);
   }
   const prefetch = integer(config, 'prefetch', undefined, 1);
+  const serialize = config.serialize ?? false;
+  if (typeof serialize !== 'boolean') throw configInvalid('serialize', 'true or false', serialize);
   return {
     ...config,
-    bufferSize: integer(config, 'bufferSize', 10_000, 1)!,
-    historySize: integer(config, 'historySize', 10_000, 0)!,
+    bufferSize: integer(config, 'bufferSize', 1024, 1)!,
+    historySize: integer(config, 'historySize', 1000, 0)!,
     ...(prefetch === undefined ? {} : { prefetch }),
     namespace,
+    serialize,
   };
 }

@@ -9,6 +9,8 @@ export interface Codec {
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const RAW_CONTENT_TYPE = 'application/octet-stream';
+/** Marks an envelope whose `value` is the body object itself (in-process transports only). */
+export const VALUE_CONTENT_TYPE = 'application/x-plugmq-value';
 
 const EMPTY = new Uint8Array(0);
 

@@ -28,6 +28,7 @@ export function deadLetterEnvelope(
     timestamp: original.timestamp,
     contentType: original.contentType,
     body: original.body,
+    value: original.value,
     attempt: 1,
     headers: {
       ...original.headers,

@@ -5,6 +5,7 @@ export {
   jsonCodec,
   RAW_CONTENT_TYPE,
   rawCodec,
+  VALUE_CONTENT_TYPE,
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
 export { configFromEnv, configInvalid, validateCoreConfig } from './config-loading.js';

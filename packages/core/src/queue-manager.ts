@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Codec, CodecRegistry } from './codec.js';
+import { type Codec, CodecRegistry, VALUE_CONTENT_TYPE } from './codec.js';
 import type { PlugmqConfig } from './config.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type PlugmqEventListener } from './events.js';
@@ -23,6 +23,9 @@ import type {
   Subscription,
 } from './types.js';
 import { assertMessageType, validateConsumeArguments, validatePublishOptions } from './validation.js';
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const BY_REFERENCE = Object.freeze({ contentType: VALUE_CONTENT_TYPE, bytes: new Uint8Array(0) });
 
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
@@ -70,7 +73,7 @@ export class TransportQueueManager implements QueueManager {
       codecs: this.codecs,
       logger: this.logger,
       defaultTimeoutMs: options.config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      sendEnvelope: (envelope, signal) => this.sendEnvelopes([envelope], signal, 'reply'),
+      sendEnvelope: async (envelope, signal) => this.sendEnvelopes([envelope], signal, envelope.type),
       transport: () => this.transport,
     });
   }
@@ -84,11 +87,24 @@ export class TransportQueueManager implements QueueManager {
     return this.events.on(listener);
   }
 
-  async publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
-    const envelope = this.buildEnvelope(type, body, options, 'options');
-    await this.sendEnvelopes([envelope], options?.signal, `publish to ${type}`);
-    this.events.published(type, envelope.id);
-    return envelope.id;
+  publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
+    let envelope: OutgoingEnvelope;
+    let sending: Promise<void> | undefined;
+    try {
+      envelope = this.buildEnvelope(type, body, options, 'options');
+      sending = this.sendEnvelopes([envelope], options?.signal, type);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const id = envelope.id;
+    if (sending === undefined) {
+      this.events.published(type, id);
+      return Promise.resolve(id);
+    }
+    return sending.then(() => {
+      this.events.published(type, id);
+      return id;
+    });
   }
 
   async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
@@ -112,7 +128,7 @@ export class TransportQueueManager implements QueueManager {
       );
     });
     const signal = items.find((item) => item.options?.signal)?.options?.signal;
-    await this.sendEnvelopes(envelopes, signal, `publishBatch of ${envelopes.length}`);
+    await this.sendEnvelopes(envelopes, signal, `a batch of ${envelopes.length}`);
     if (this.events.enabled)
       for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
     return envelopes.map((envelope) => envelope.id);
@@ -147,8 +163,7 @@ export class TransportQueueManager implements QueueManager {
         logger: this.logger,
         events: this.events,
         closeTimeoutMs: this.closeTimeoutMs,
-        publishDeadLetter: (envelope) =>
-          this.sendEnvelopes([envelope], undefined, `dead-letter to ${envelope.type}`),
+        publishDeadLetter: async (envelope) => this.sendEnvelopes([envelope], undefined, envelope.type),
         onClosed: (closed) => this.subscriptions.delete(closed),
       },
     );
@@ -252,41 +267,64 @@ export class TransportQueueManager implements QueueManager {
         );
       }
     }
-    const { contentType, bytes } = this.codecs.encode(body);
+    const passValue = this.transport.passesValues === true;
+    const { contentType, bytes } = passValue ? BY_REFERENCE : this.codecs.encode(body);
+    // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
     return {
       id: options?.id ?? randomUUID(),
       type,
-      ...(options?.key === undefined ? {} : { key: options.key }),
+      key: options?.key,
       timestamp: Date.now(),
-      headers: options?.headers ? { ...options.headers } : {},
+      headers: options?.headers ? { ...options.headers } : NO_HEADERS,
       contentType,
       body: bytes,
+      value: passValue ? body : undefined,
       attempt: 1,
-      ...(options?.priority === undefined ? {} : { priority: options.priority }),
-      ...(options?.delayMs ? { delayMs: options.delayMs } : {}),
-      ...(options?.mandatory ? { mandatory: true } : {}),
+      priority: options?.priority,
+      delayMs: options?.delayMs || undefined,
+      mandatory: options?.mandatory || undefined,
     };
   }
 
-  /** Every publish path (publish, batch, dead-letter, reply) goes through here: deadline, tracking, errors. */
-  async sendEnvelopes(
+  /**
+   * Every publish path (publish, batch, dead-letter, reply) goes through here: deadline, tracking,
+   * errors. Returns nothing when the transport stored the envelopes synchronously.
+   */
+  sendEnvelopes(
     envelopes: readonly OutgoingEnvelope[],
     signal: AbortSignal | undefined,
     what: string,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     if (signal?.aborted) {
-      throw new PlugmqError('PUBLISH_FAILED', `${what} was aborted by its signal before it started`, {
-        cause: signal.reason,
-      });
+      throw new PlugmqError(
+        'PUBLISH_FAILED',
+        `publish to ${what} was aborted by its signal before it started`,
+        {
+          cause: signal.reason,
+        },
+      );
     }
-    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, what);
-    const sending = this.transport.publish(envelopes, deadline);
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
+    let sending: Promise<void> | void;
+    try {
+      sending = this.transport.publish(envelopes, deadline);
+    } catch (error) {
+      deadline.dispose();
+      throw asPublishError(error, what);
+    }
+    if (sending === undefined) {
+      deadline.dispose();
+      return undefined;
+    }
+    return this.track(sending, deadline, what);
+  }
+
+  private async track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
     this.pendingPublishes.add(sending);
     try {
       await sending;
     } catch (error) {
-      if (error instanceof PlugmqError) throw error;
-      throw new PlugmqError('PUBLISH_FAILED', `${what} failed: ${describeError(error)}`, { cause: error });
+      throw asPublishError(error, what);
     } finally {
       this.pendingPublishes.delete(sending);
       deadline.dispose();
@@ -304,6 +342,13 @@ export class TransportQueueManager implements QueueManager {
     }
     this.events.unrouted(envelope);
   }
+}
+
+function asPublishError(error: unknown, what: string): PlugmqError {
+  if (error instanceof PlugmqError) return error;
+  return new PlugmqError('PUBLISH_FAILED', `publish to ${what} failed: ${describeError(error)}`, {
+    cause: error,
+  });
 }
 
 /** Builds the QueueManager for a driver: the transport is created with hooks into the manager. */

@@ -54,17 +54,24 @@ export class DeliveryScheduler {
     const key = delivery.envelope.key;
     this.running++;
     if (key !== undefined) this.busyKeys.add(key);
-    return this.run(delivery).finally(() => {
-      this.running--;
-      if (key !== undefined) this.busyKeys.delete(key);
-      this.startNext();
-      if (this.running === 0 && this.idleWaiters.length > 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const wake of waiters) wake();
-      }
-    });
+    if (key === undefined) return this.run(delivery).then(this.finishUnkeyed, this.finishUnkeyed);
+    const finish = () => {
+      this.busyKeys.delete(key);
+      this.finishUnkeyed();
+    };
+    return this.run(delivery).then(finish, finish);
   }
+
+  /** One bound function for every unkeyed delivery: no closure per message on the hot path. */
+  private readonly finishUnkeyed = (): void => {
+    this.running--;
+    if (this.pending.length > 0) this.startNext();
+    if (this.running === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  };
 
   private startNext(): void {
     for (let i = 0; i < this.pending.length && this.running < this.concurrency; ) {

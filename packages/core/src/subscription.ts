@@ -1,4 +1,4 @@
-import type { CodecRegistry } from './codec.js';
+import { type CodecRegistry, VALUE_CONTENT_TYPE } from './codec.js';
 import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 import { describeError, isPlugmqError } from './errors.js';
 import type { ManagerEvents } from './events.js';
@@ -39,6 +39,8 @@ export class ManagedSubscription implements Subscription {
   private transportSubscription: TransportSubscription | undefined;
   private readonly scheduler: DeliveryScheduler;
   private readonly shutdown = new AbortController();
+  /** One context object for every call: its signal is the subscription's shutdown signal. */
+  private readonly context = { signal: this.shutdown.signal };
   private stopping = false;
   private closing: Promise<void> | undefined;
 
@@ -54,7 +56,7 @@ export class ManagedSubscription implements Subscription {
 
   /** The function the transport calls for every delivery. */
   readonly deliver = (delivery: Delivery): Promise<void> => {
-    if (this.stopping) return delivery.release();
+    if (this.stopping) return Promise.resolve(this.settle(() => delivery.release()));
     return this.scheduler.submit(delivery);
   };
 
@@ -115,7 +117,10 @@ export class ManagedSubscription implements Subscription {
     const envelope = delivery.envelope;
     let body: unknown;
     try {
-      body = this.deps.codecs.decode(envelope.contentType, envelope.body);
+      body =
+        envelope.contentType === VALUE_CONTENT_TYPE
+          ? envelope.value
+          : this.deps.codecs.decode(envelope.contentType, envelope.body);
     } catch (error) {
       return this.exhaust(delivery, error, 'decode');
     }
@@ -124,13 +129,13 @@ export class ManagedSubscription implements Subscription {
       type: envelope.type,
       body,
       headers: envelope.headers,
-      ...(envelope.key === undefined ? {} : { key: envelope.key }),
+      key: envelope.key,
       timestamp: envelope.timestamp,
       attempt: envelope.attempt,
     };
     const started = this.deps.events.enabled ? performance.now() : 0;
     try {
-      await this.handler(message, { signal: this.shutdown.signal });
+      await this.handler(message, this.context);
     } catch (error) {
       this.deps.events.handled(envelope, this.group, 'failed', started);
       if (this.shutdown.signal.aborted) return this.settle(() => delivery.release());
@@ -140,7 +145,7 @@ export class ManagedSubscription implements Subscription {
     return this.settle(() => delivery.ack());
   }
 
-  private fail(delivery: Delivery, error: unknown): Promise<void> {
+  private fail(delivery: Delivery, error: unknown): Promise<void> | undefined {
     const { envelope } = delivery;
     if (isExhausted(this.settings.retry, envelope.attempt)) return this.exhaust(delivery, error, 'handler');
     const delayMs = retryDelayMs(this.settings.retry, envelope.attempt);
@@ -197,17 +202,23 @@ export class ManagedSubscription implements Subscription {
   }
 
   /** Settling can fail while the broker is away; the broker then redelivers, so log and go on. */
-  private async settle(action: () => Promise<void>): Promise<void> {
+  private settle(action: () => Promise<void> | void): Promise<void> | undefined {
     try {
-      await action();
+      const settling = action();
+      return settling ? settling.catch(this.settleFailed) : undefined;
     } catch (error) {
-      const level = isPlugmqError(error, 'CLOSED') ? 'debug' : 'warn';
-      this.deps.logger[level](
-        { group: this.group, err: describeError(error) },
-        'plugmq: settling a delivery failed',
-      );
+      this.settleFailed(error);
+      return undefined;
     }
   }
+
+  private readonly settleFailed = (error: unknown): void => {
+    const level = isPlugmqError(error, 'CLOSED') ? 'debug' : 'warn';
+    this.deps.logger[level](
+      { group: this.group, err: describeError(error) },
+      'plugmq: settling a delivery failed',
+    );
+  };
 }
 
 export type { Envelope };

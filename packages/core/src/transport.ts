@@ -18,6 +18,11 @@ export interface Envelope {
   /** Codec content type of `body` (e.g. `application/json`). */
   readonly contentType: string;
   readonly body: Uint8Array;
+  /**
+   * The body object itself, for an in-process transport that declares `passesValues`: then
+   * `body` is empty and nothing is serialised.
+   */
+  readonly value?: unknown;
   /** 1 for a fresh publish; a transport's `retry` delivers the same envelope with attempt + 1. */
   readonly attempt: number;
   readonly priority?: number;
@@ -36,15 +41,18 @@ export interface TransportPublishContext {
   readonly signal: AbortSignal;
 }
 
-/** One delivered envelope of one subscription. Exactly one of ack/retry/release is called. */
+/**
+ * One delivered envelope of one subscription. Exactly one of ack/retry/release is called; each may
+ * return nothing when it completed synchronously (the in-process driver), saving a promise per message.
+ */
 export interface Delivery {
   readonly envelope: Envelope;
   /** Remove the message from the group: the handler succeeded or the message was dead-lettered. */
-  ack(): Promise<void>;
+  ack(): Promise<void> | void;
   /** Redeliver to this group only, with `attempt + 1`, no sooner than `delayMs` from now. */
-  retry(delayMs: number): Promise<void>;
+  retry(delayMs: number): Promise<void> | void;
   /** Hand back an unstarted (or shutdown-aborted) message to the group without counting an attempt. */
-  release(): Promise<void>;
+  release(): Promise<void> | void;
 }
 
 /** Given by core to `subscribe`. Resolves when the delivery has been settled (ack/retry/release done). */
@@ -89,12 +97,17 @@ export interface ReplyTransport {
 
 export interface Transport {
   readonly capabilities: Capabilities;
-  /** Store every envelope durably (broker-confirmed), then resolve. Honour `context.signal` while waiting. */
-  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void>;
+  /**
+   * Store every envelope durably (broker-confirmed), then resolve. Honour `context.signal` while
+   * waiting. Returning nothing means stored synchronously (the in-process driver's fast path).
+   */
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> | void;
   /** Resolve once live: a message published after this resolves reaches the subscription. */
   subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription>;
   health(): Promise<{ ok: boolean; details?: Record<string, unknown> }>;
   /** Release connections. Called once, after every subscription was stopped and drained. */
   close(): Promise<void>;
   readonly replies?: ReplyTransport;
+  /** In-process only: hand body objects over by reference instead of encoding them. */
+  readonly passesValues?: boolean;
 }

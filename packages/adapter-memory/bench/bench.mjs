@@ -1,0 +1,77 @@
+// Memory driver benchmark: PlugMQ's memory driver against a plain in-process array + promise
+// hand-off doing the same work (publish N, handle N with the same concurrency) in the same run.
+import { createQueueManager } from '@plugmq/core';
+import { latencyStats, makeBody, withTimeout } from '../../../scripts/bench-lib.mjs';
+
+/** The baseline: an array queue, a promise to wake idle workers, `concurrency` async workers. */
+async function runBaseline({ messages, concurrency, onProgress }) {
+  const queue = [];
+  let head = 0;
+  let wake = [];
+  let handled = 0;
+  const latencies = new Float64Array(messages);
+  const handler = async (message) => {
+    latencies[handled++] = performance.now() - message.sentAt;
+    if ((handled & 0x3fff) === 0) onProgress?.(handled);
+  };
+  const worker = async () => {
+    while (handled < messages) {
+      if (head < queue.length) {
+        const message = queue[head];
+        queue[head++] = undefined;
+        await handler(message);
+      } else {
+        await new Promise((resolve) => wake.push(resolve));
+      }
+    }
+  };
+  const publish = async (body) => {
+    queue.push(body);
+    if (wake.length > 0) {
+      const waiting = wake;
+      wake = [];
+      for (const resolve of waiting) resolve();
+    }
+  };
+  const started = performance.now();
+  const workers = Array.from({ length: concurrency }, worker);
+  const { payload } = makeBody();
+  for (let i = 0; i < messages; i++) await publish({ sentAt: performance.now(), payload });
+  await withTimeout(Promise.all(workers), 60_000);
+  for (const resolve of wake) resolve();
+  const seconds = (performance.now() - started) / 1000;
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+async function runPlugmq({ messages, concurrency, onProgress }) {
+  const manager = await createQueueManager({ driver: 'memory', namespace: `bench-${Date.now()}` });
+  const type = 'bench.memory';
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  await manager.consume(
+    type,
+    async (message) => {
+      latencies[handled++] = performance.now() - message.body.sentAt;
+      if ((handled & 0x3fff) === 0) onProgress?.(handled);
+      if (handled === messages) finish();
+    },
+    { group: 'bench', concurrency },
+  );
+  const { payload } = makeBody();
+  const started = performance.now();
+  for (let i = 0; i < messages; i++) await manager.publish(type, { sentAt: performance.now(), payload });
+  await withTimeout(done, 60_000);
+  const seconds = (performance.now() - started) / 1000;
+  await manager.close();
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+export async function run(options) {
+  const baseline = await runBaseline(options);
+  const adapter = await runPlugmq(options);
+  return { adapter, baseline };
+}

@@ -1,0 +1,34 @@
+// Shared by every driver's bench module: bodies of the agreed size and latency percentiles.
+
+/** A 256-byte JSON body (when serialised) with a `sentAt` field for publish→handler latency. */
+export function makeBody() {
+  const body = { sentAt: 0, payload: '' };
+  const base = JSON.stringify({ ...body, sentAt: performance.now() }).length;
+  body.payload = 'x'.repeat(Math.max(0, 256 - base));
+  return body;
+}
+
+export function latencyStats(latencies, count) {
+  if (count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN };
+  const sorted = Float64Array.from(latencies.subarray(0, count)).sort();
+  const at = (q) => sorted[Math.min(count - 1, Math.floor(q * count))];
+  return { p50Ms: round(at(0.5)), p99Ms: round(at(0.99)) };
+}
+
+export function round(value, digits = 3) {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** Waits for `promise`, at most `ms`; a stalled run ends with what it measured. */
+export async function withTimeout(promise, ms) {
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--url URL]
+// Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
+// (or one JSON object per line). Never a test: figures vary between runs on shared machines.
+import { parseArgs } from 'node:util';
+import { round } from './bench-lib.mjs';
+
+const DEFAULT_MESSAGES = { memory: 200_000, rabbitmq: 20_000, redis: 20_000, kafka: 20_000 };
+
+const { values } = parseArgs({
+  options: {
+    driver: { type: 'string', default: 'memory' },
+    json: { type: 'boolean', default: false },
+    messages: { type: 'string' },
+    url: { type: 'string' },
+    concurrency: { type: 'string', default: '1,16' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--url URL]',
+  );
+  process.exit(0);
+}
+
+const driver = values.driver;
+if (!(driver in DEFAULT_MESSAGES)) {
+  console.error(`bench: --driver must be one of ${Object.keys(DEFAULT_MESSAGES).join(', ')} (got ${driver})`);
+  process.exit(2);
+}
+const messages = values.messages ? Number(values.messages) : DEFAULT_MESSAGES[driver];
+if (!Number.isInteger(messages) || messages < 1) {
+  console.error(`bench: --messages must be a positive integer (got ${values.messages})`);
+  process.exit(2);
+}
+const levels = values.concurrency.split(',').map(Number);
+if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
+  console.error(
+    `bench: --concurrency must be a comma-separated list of positive integers (got ${values.concurrency})`,
+  );
+  process.exit(2);
+}
+
+let module;
+try {
+  module = await import(new URL(`../packages/adapter-${driver}/bench/bench.mjs`, import.meta.url).href);
+} catch (error) {
+  console.error(`bench: no benchmark for driver ${driver}: ${error.message}`);
+  process.exit(2);
+}
+
+const url = values.url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`];
+const rows = [];
+for (const concurrency of levels) {
+  const scenario = `concurrency-${concurrency}`;
+  const onProgress = (done) => {
+    if (!values.json && process.stderr.isTTY) process.stderr.write(`\r  ${scenario}: ${done}/${messages}`);
+  };
+  if (!values.json) process.stderr.write(`${driver} ${scenario}: ${messages} messages…\n`);
+  const { adapter, baseline } = await module.run({ messages, concurrency, url, onProgress });
+  if (!values.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  const row = {
+    driver,
+    scenario,
+    messages,
+    msgsPerSec: Math.round(adapter.msgsPerSec),
+    baselineMsgsPerSec: Math.round(baseline.msgsPerSec),
+    ratio: round(adapter.msgsPerSec / baseline.msgsPerSec),
+    p50Ms: adapter.p50Ms,
+    p99Ms: adapter.p99Ms,
+    baselineP50Ms: baseline.p50Ms,
+    baselineP99Ms: baseline.p99Ms,
+  };
+  rows.push(row);
+  if (values.json) console.log(JSON.stringify(row));
+}
+
+if (!values.json) {
+  console.table(
+    rows.map((r) => ({
+      scenario: r.scenario,
+      messages: r.messages,
+      'msgs/s': r.msgsPerSec,
+      'baseline msgs/s': r.baselineMsgsPerSec,
+      ratio: r.ratio,
+      'p50 ms': r.p50Ms,
+      'p99 ms': r.p99Ms,
+    })),
+  );
+}
