@@ -1,0 +1,190 @@
+import { createQueueManager, type PlugmqConfig, type QueueManager, registerDriver } from '@plugmq/core';
+import {
+  type BrokerHandle,
+  collector,
+  expectPlugmqError,
+  sleep,
+  uniqueGroup,
+  uniqueType,
+} from '@plugmq/testkit';
+import * as amqp from 'amqplib';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { driver, groupQueueName, topologyFor } from '../src/index.js';
+import { rabbitBroker } from './broker.js';
+
+registerDriver(driver);
+
+const exchange = `plugmq-topology-${process.pid}`;
+let broker: BrokerHandle;
+const managers: QueueManager[] = [];
+
+beforeAll(async () => {
+  broker = await rabbitBroker();
+}, 180_000);
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((manager) => manager.close()));
+});
+afterAll(() => broker?.stop());
+
+async function manager(overrides: Partial<PlugmqConfig> = {}): Promise<QueueManager> {
+  const created = await createQueueManager({ driver: 'rabbitmq', url: broker.url, exchange, ...overrides });
+  managers.push(created);
+  return created;
+}
+
+describe('topology', () => {
+  test('a retry goes back to the failing group only, not to every group of the type', async () => {
+    const queue = await manager();
+    const type = uniqueType('retry-one-group');
+    const failing = collector<string>((message) => {
+      if (message.attempt === 1) throw new Error('first attempt fails');
+    });
+    const healthy = collector<string>();
+    await queue.consume(type, failing.handler, {
+      group: uniqueGroup('failing'),
+      retry: { initialDelayMs: 50 },
+    });
+    await queue.consume(type, healthy.handler, { group: uniqueGroup('healthy') });
+    await queue.publish(type, 'once');
+    await failing.waitForCount(2, 5_000);
+    await healthy.expectNoMore(1, 500);
+    expect(failing.messages.map((m) => m.attempt)).toEqual([1, 2]);
+    expect(healthy.messages.map((m) => m.attempt)).toEqual([1]);
+  });
+
+  test('per-delay wait queues: a 300 ms message published after a 1 000 ms one arrives first', async () => {
+    const queue = await manager();
+    const type = uniqueType('delay-order');
+    const got = collector<string>();
+    await queue.consume(type, got.handler, { group: uniqueGroup() });
+    const sent = Date.now();
+    await queue.publish(type, 'long', { delayMs: 1_000 });
+    await queue.publish(type, 'short', { delayMs: 300 });
+    await got.waitForCount(2, 5_000);
+    expect(got.bodies()).toEqual(['short', 'long']);
+    expect((got.arrivedAt[0] ?? 0) - sent).toBeGreaterThanOrEqual(300);
+    expect((got.arrivedAt[1] ?? 0) - sent).toBeGreaterThanOrEqual(1_000);
+  });
+
+  test('one group on two types through two subscriptions: each gets only its own type', async () => {
+    const queue = await manager();
+    const [a, b] = [uniqueType('iso-a'), uniqueType('iso-b')];
+    const group = uniqueGroup('shared');
+    const gotA = collector<string>();
+    const gotB = collector<string>();
+    await queue.consume(a, gotA.handler, { group });
+    await queue.consume(b, gotB.handler, { group });
+    for (let i = 0; i < 5; i++)
+      await queue.publishBatch([
+        { type: a, body: 'a' },
+        { type: b, body: 'b' },
+      ]);
+    await gotA.waitForCount(5, 5_000);
+    await gotB.waitForCount(5, 5_000);
+    await sleep(200);
+    expect(new Set(gotA.bodies())).toEqual(new Set(['a']));
+    expect(new Set(gotB.bodies())).toEqual(new Set(['b']));
+  });
+
+  test('the documented queue and exchange names exist, durable, with x-max-priority on group queues', async () => {
+    const queue = await manager();
+    const type = uniqueType('names');
+    const group = uniqueGroup('names');
+    await queue.consume(type, () => {}, { group });
+    const connection = await amqp.connect(broker.url);
+    try {
+      const channel = await connection.createChannel();
+      const names = topologyFor(exchange);
+      for (const name of [names.exchange, names.delayedExchange, names.retryExchange, names.delayExchange]) {
+        await channel.checkExchange(name);
+      }
+      const queueName = groupQueueName(names, group, type);
+      expect(queueName).toBe(`${exchange}:${group}:${type}`);
+      // Declaring with the same arguments succeeds; different ones would close the channel.
+      await channel.assertQueue(queueName, { durable: true, arguments: { 'x-max-priority': 10 } });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test('a publish to a type with no group is counted as unrouted (RabbitMQ would drop it)', async () => {
+    const queue = await manager();
+    const type = uniqueType('unrouted');
+    await queue.publish(type, 1);
+    await queue.publish(type, 2);
+    const health = await queue.health();
+    expect((health.details?.unrouted as Record<string, number>)[type]).toBe(2);
+    await expectPlugmqError(() => queue.publish(type, 3, { mandatory: true }), 'PUBLISH_FAILED', type);
+  });
+});
+
+describe('connection', () => {
+  test('a URL list fails over: the first node is down, the second serves', async () => {
+    const port = new URL(broker.url).port || '5672';
+    const url = broker.url.replace(`:${port}`, ':1') + `,127.0.0.1:${port}`;
+    const queue = await manager({ url });
+    expect((await queue.health()).ok).toBe(true);
+  });
+
+  test('an unreachable broker is CONNECTION after connectTimeoutMs, with the password masked', async () => {
+    const started = Date.now();
+    const error = await expectPlugmqError(
+      () =>
+        createQueueManager({
+          driver: 'rabbitmq',
+          url: 'amqp://user:s3cret@127.0.0.1:1',
+          connectTimeoutMs: 500,
+        }),
+      'CONNECTION',
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(error.message).not.toContain('s3cret');
+    expect(error.message).toContain('user:***@127.0.0.1:1');
+  });
+
+  test('wrong credentials are CONNECTION without the password', async () => {
+    const url = new URL(broker.url);
+    url.password = 'wrong-pa55';
+    const error = await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', url: url.href, connectTimeoutMs: 1_000 }),
+      'CONNECTION',
+    );
+    expect(error.message).not.toContain('wrong-pa55');
+  });
+
+  test('bad options are CONFIG_INVALID naming the field', async () => {
+    await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', url: 'http://x' }),
+      'CONFIG_INVALID',
+      'url',
+    );
+    await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', exchange: 'a b' }),
+      'CONFIG_INVALID',
+      'exchange',
+    );
+    await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', prefetch: 0 }),
+      'CONFIG_INVALID',
+      'prefetch',
+    );
+    await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', tls: 'yes' }),
+      'CONFIG_INVALID',
+      'tls',
+    );
+    await expectPlugmqError(
+      () => createQueueManager({ driver: 'rabbitmq', urls: [] }),
+      'CONFIG_INVALID',
+      'urls',
+    );
+  });
+
+  test('health details never show the password', async () => {
+    const queue = await manager();
+    const health = await queue.health();
+    const password = new URL(broker.url).password;
+    expect(health.ok).toBe(true);
+    if (password) expect(JSON.stringify(health)).not.toContain(`:${password}@`);
+  });
+});
