@@ -7,4 +7,6 @@ registerDriver(driver);
 runConformance({
   name: 'memory',
   create: (overrides) => createQueueManager({ driver: 'memory', ...overrides }),
+  // A separate namespace, so the tiny buffer applies only to the back-pressure scenarios.
+  smallBuffer: { bufferSize: 4, namespace: 'conformance-backpressure' },
 });

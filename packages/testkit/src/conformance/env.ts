@@ -9,6 +9,17 @@ export interface ConformanceOptions {
   create(overrides?: Partial<PlugmqConfig>): Promise<QueueManager>;
   /** Multiply waits for slow brokers (default 1). */
   timeScale?: number;
+  /**
+   * Overrides that give the driver a buffer of only a few messages per group, for the
+   * back-pressure scenarios (skipped without it). Memory: `{ bufferSize: 4, namespace: 'bp' }`.
+   */
+  smallBuffer?: Partial<PlugmqConfig>;
+  /**
+   * Overrides pointing the driver at an address where no broker answers, with credentials in the
+   * URL, e.g. `{ url: 'amqp://user:s3cret@127.0.0.1:1' }`: create() must fail with CONNECTION and
+   * never show the password. Skipped without it.
+   */
+  unreachable?: Partial<PlugmqConfig>;
 }
 
 export type CapabilityName = keyof Capabilities;

@@ -1,6 +1,6 @@
 import { expect, it, type TestFunction } from 'vitest';
 import type { ConformanceEnv } from './env.js';
-import { collector, deferred, expectPlugmqError, sleep, withTimeout } from './helpers.js';
+import { collector, deferred, expectPlugmqError, recordingLogger, sleep, withTimeout } from './helpers.js';
 
 /** Capability-dependent features (delay, priority, ordering, startFrom), their refusal, unrouted, health. */
 export function featureScenarios(env: ConformanceEnv): void {
@@ -199,6 +199,21 @@ export function featureScenarios(env: ConformanceEnv): void {
     const health = await manager.health();
     expect(health.ok).toBe(true);
     expect(health.driver).toBe(manager.driver);
+  });
+
+  test('unrouted messages are reported: one warning log per type, and health().details names the type [skipped when capabilities.persistent]', async (ctx) => {
+    env.lacks(ctx, 'persistent');
+    const logger = recordingLogger();
+    const manager = await env.create({ logger });
+    const first = env.type('unrouted-a');
+    const second = env.type('unrouted-b');
+    for (let i = 0; i < 3; i++) await manager.publish(first, i);
+    for (let i = 0; i < 2; i++) await manager.publish(second, i);
+    expect(logger.find('warn', first), `warnings naming ${first}`).toHaveLength(1);
+    expect(logger.find('warn', second), `warnings naming ${second}`).toHaveLength(1);
+    const health = await manager.health();
+    expect(health.ok).toBe(true);
+    expect(JSON.stringify(health.details ?? {})).toContain(first);
   });
 
   test('mandatory: true with no group rejects PUBLISH_FAILED [skipped when capabilities.persistent]', async (ctx) => {

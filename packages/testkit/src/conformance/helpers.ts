@@ -1,4 +1,4 @@
-import type { ErrorCode, Handler, HandlerContext, Message } from '@plugmq/core';
+import type { ErrorCode, Handler, HandlerContext, Logger, Message } from '@plugmq/core';
 import { expect } from 'vitest';
 
 /**
@@ -229,4 +229,50 @@ export async function expectRejection(action: () => unknown, what: string): Prom
     return error;
   }
   throw new Error(`${what} resolved; expected it to reject`);
+}
+
+export interface LogEntry {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  readonly fields: Record<string, unknown>;
+  readonly message: string;
+}
+
+export interface RecordingLogger extends Logger {
+  readonly entries: LogEntry[];
+  /** Entries of `level` whose fields or message, as text, contain every one of `needles`. */
+  find(level: LogEntry['level'], ...needles: string[]): LogEntry[];
+}
+
+/** A pino-compatible logger that keeps every entry, to pass as `logger` in a manager's config. */
+export function recordingLogger(
+  entries: LogEntry[] = [],
+  bindings: Record<string, unknown> = {},
+): RecordingLogger {
+  const at =
+    (level: LogEntry['level']) =>
+    (fieldsOrMessage: Record<string, unknown> | string, message?: string): void => {
+      if (typeof fieldsOrMessage === 'string')
+        entries.push({ level, fields: { ...bindings }, message: fieldsOrMessage });
+      else entries.push({ level, fields: { ...bindings, ...fieldsOrMessage }, message: message ?? '' });
+    };
+  const text = (entry: LogEntry): string => {
+    try {
+      return `${JSON.stringify(entry.fields)} ${entry.message}`;
+    } catch {
+      return `${String(Object.values(entry.fields))} ${entry.message}`;
+    }
+  };
+  return {
+    entries,
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => recordingLogger(entries, { ...bindings, ...more }),
+    find: (level, ...needles) =>
+      entries.filter(
+        (entry) => entry.level === level && needles.every((needle) => text(entry).includes(needle)),
+      ),
+  };
 }

@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { backpressureScenarios } from './backpressure.js';
 import { closeScenarios } from './close.js';
+import { codecScenarios } from './codec.js';
 import { concurrencyScenarios } from './concurrency.js';
 import { deliveryScenarios } from './delivery.js';
 import { ConformanceEnv, type ConformanceOptions } from './env.js';
@@ -31,11 +33,13 @@ export function runConformance(options: ConformanceOptions): void {
     afterAll(() => env.teardown(), env.ms(60_000));
 
     describe('delivery', () => deliveryScenarios(env));
+    describe('codecs', () => codecScenarios(env));
     describe('retry and dead-letter', () => retryScenarios(env));
     describe('concurrency', () => concurrencyScenarios(env));
     describe('features and capabilities', () => featureScenarios(env));
     describe('close and drain', () => closeScenarios(env));
     describe('request/reply', () => requestReplyScenarios(env));
     describe('validation and errors', () => validationScenarios(env));
+    describe('configuration, connection and back-pressure', () => backpressureScenarios(env));
   });
 }

@@ -1,7 +1,7 @@
 import type { Message } from '@plugmq/core';
 import { expect, it, type TestFunction } from 'vitest';
 import type { ConformanceEnv } from './env.js';
-import { collector, sleep } from './helpers.js';
+import { collector, recordingLogger, sleep } from './helpers.js';
 
 /** At least once: nack, retry with back-off, dead-letter. */
 export function retryScenarios(env: ConformanceEnv): void {
@@ -175,8 +175,9 @@ export function retryScenarios(env: ConformanceEnv): void {
     expect(lastOkAt).toBeLessThanOrEqual(firstRetryAt ?? 0);
   });
 
-  test('deadLetter: false drops an exhausted message (nothing on the .dlq type) and the consumer goes on', async () => {
-    const manager = await env.create();
+  test('deadLetter: false drops an exhausted message with an error log (nothing on the .dlq type); the consumer goes on', async () => {
+    const logger = recordingLogger();
+    const manager = await env.create({ logger });
     const type = env.type();
     const got = collector<string>((message) => {
       if (message.body === 'bad') throw new Error('bad');
@@ -184,7 +185,7 @@ export function retryScenarios(env: ConformanceEnv): void {
     const dead = collector();
     await manager.consume(`${type}.dlq`, dead.handler, { group: env.group('dlq') });
     await manager.consume(type, got.handler, { group: env.group(), retry: fastRetry(2), deadLetter: false });
-    await manager.publish(type, 'bad');
+    const badId = await manager.publish(type, 'bad');
     await manager.publish(type, 'good');
     await got.waitForCount(3, env.patience);
     await sleep(env.quiet);
@@ -192,6 +193,7 @@ export function retryScenarios(env: ConformanceEnv): void {
     expect(bad.map((message) => message.attempt)).toEqual([1, 2]);
     expect(got.bodies()).toContain('good');
     expect(dead.messages).toHaveLength(0);
+    expect(logger.find('error', badId).length, 'an error log names the dropped message').toBeGreaterThan(0);
   });
 
   test('duplicates accounting: with one transient failure per message, every id is handled and acked once', async () => {
