@@ -1,5 +1,6 @@
 import type {
   DeliverFn,
+  InProcessBodies,
   Logger,
   OutgoingEnvelope,
   SubscribeRequest,
@@ -43,7 +44,7 @@ function acquire(config: MemoryConfig, logger: Logger): MemoryBroker {
 
 export class MemoryTransport implements Transport {
   readonly capabilities = capabilities;
-  readonly passesValues: boolean;
+  readonly inProcessBodies: InProcessBodies;
   private readonly broker: MemoryBroker;
   private closed = false;
 
@@ -53,7 +54,7 @@ export class MemoryTransport implements Transport {
     private readonly hooks: TransportHooks,
   ) {
     this.broker = acquire(config, logger);
-    this.passesValues = !config.serialize;
+    this.inProcessBodies = config.serialize ? 'json-text' : 'reference';
   }
 
   publish(

@@ -17,11 +17,11 @@ export const capabilities: Capabilities = Object.freeze({
  *   about threefold, so raise it only where replay depth matters more than speed.
  * - `prefetch` (default: the subscription's concurrency): deliveries a subscription holds at once.
  * - `namespace` (default 'default'): managers of one process with the same namespace share a broker.
- * - `serialize` (default false): encode every body with the codec and decode it per delivery, as a
- *   broker driver does. Off, handlers get the published object itself (like Go channels or
- *   Watermill's GoChannel): several times faster, but a body that JSON would change (a Date, a
- *   BigInt, a Map) or a body mutated after publish behaves differently than on a broker. Turn it on
- *   in test suites that must catch what a broker would reject.
+ * - `serialize` (default true): bodies keep JSON's semantics as on every broker: each delivery
+ *   gets its own copy, and what JSON cannot encode is rejected at publish (carried as JSON text,
+ *   not bytes). `false` hands the published object itself to every handler, like Go channels or
+ *   Watermill's GoChannel: about twice as fast, but a Date stays a Date, a BigInt passes, and a
+ *   body mutated after publish changes what handlers see; code tested that way may fail on a broker.
  * `url` is ignored, so that switching PLUGMQ_DRIVER alone switches drivers.
  */
 export interface MemoryConfig extends PlugmqConfig {
@@ -52,7 +52,7 @@ export function validateMemoryConfig(config: PlugmqConfig): MemoryConfig {
     throw configInvalid('namespace', 'a non-empty string', namespace);
   }
   const prefetch = integer(config, 'prefetch', undefined, 1);
-  const serialize = config.serialize ?? false;
+  const serialize = config.serialize ?? true;
   if (typeof serialize !== 'boolean') throw configInvalid('serialize', 'true or false', serialize);
   return {
     ...config,

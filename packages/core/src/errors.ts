@@ -13,13 +13,24 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+const BRAND = Symbol.for('plugmq.PlugmqError');
+
 export class PlugmqError extends Error {
   readonly code: ErrorCode;
+
+  /**
+   * `instanceof` holds across copies of this package (its ESM and CJS builds loaded side by side,
+   * or two installed versions): the check is by a global brand, not by class identity.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PlugmqError';
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 
   override toString(): string {

@@ -1,7 +1,10 @@
 export {
   type Codec,
   CodecRegistry,
+  type EncodedBody,
+  type InProcessBodies,
   JSON_CONTENT_TYPE,
+  JSON_TEXT_CONTENT_TYPE,
   jsonCodec,
   RAW_CONTENT_TYPE,
   rawCodec,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Codec, CodecRegistry, VALUE_CONTENT_TYPE } from './codec.js';
+import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type PlugmqEventListener } from './events.js';
@@ -25,7 +25,6 @@ import type {
 import { assertMessageType, validateConsumeArguments, validatePublishOptions } from './validation.js';
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-const BY_REFERENCE = Object.freeze({ contentType: VALUE_CONTENT_TYPE, bytes: new Uint8Array(0) });
 
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
@@ -186,12 +185,12 @@ export class TransportQueueManager implements QueueManager {
     return subscription;
   }
 
-  request<Req, Res>(type: string, body: Req, options?: RequestOptions): Promise<Res> {
+  async request<Req, Res>(type: string, body: Req, options?: RequestOptions): Promise<Res> {
     this.assertOpen();
     return this.requestReply.request<Req, Res>(type, body, options);
   }
 
-  respond<Req, Res>(
+  async respond<Req, Res>(
     type: string,
     handler: (message: Message<Req>) => Res | Promise<Res>,
     options?: RespondOptions,
@@ -267,8 +266,10 @@ export class TransportQueueManager implements QueueManager {
         );
       }
     }
-    const passValue = this.transport.passesValues === true;
-    const { contentType, bytes } = passValue ? BY_REFERENCE : this.codecs.encode(body);
+    const inProcess = this.transport.inProcessBodies;
+    const { contentType, bytes, value } = inProcess
+      ? this.codecs.encodeInProcess(body, inProcess)
+      : this.codecs.encode(body);
     // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
     return {
       id: options?.id ?? randomUUID(),
@@ -278,7 +279,7 @@ export class TransportQueueManager implements QueueManager {
       headers: options?.headers ? { ...options.headers } : NO_HEADERS,
       contentType,
       body: bytes,
-      value: passValue ? body : undefined,
+      value,
       attempt: 1,
       priority: options?.priority,
       delayMs: options?.delayMs || undefined,

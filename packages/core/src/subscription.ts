@@ -1,4 +1,4 @@
-import { type CodecRegistry, VALUE_CONTENT_TYPE } from './codec.js';
+import type { CodecRegistry } from './codec.js';
 import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 import { describeError, isPlugmqError } from './errors.js';
 import type { ManagerEvents } from './events.js';
@@ -117,10 +117,7 @@ export class ManagedSubscription implements Subscription {
     const envelope = delivery.envelope;
     let body: unknown;
     try {
-      body =
-        envelope.contentType === VALUE_CONTENT_TYPE
-          ? envelope.value
-          : this.deps.codecs.decode(envelope.contentType, envelope.body);
+      body = this.deps.codecs.decodeEnvelope(envelope);
     } catch (error) {
       return this.exhaust(delivery, error, 'decode');
     }

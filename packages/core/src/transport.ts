@@ -1,3 +1,4 @@
+import type { InProcessBodies } from './codec.js';
 import type { Capabilities } from './types.js';
 
 /**
@@ -19,8 +20,8 @@ export interface Envelope {
   readonly contentType: string;
   readonly body: Uint8Array;
   /**
-   * The body object itself, for an in-process transport that declares `passesValues`: then
-   * `body` is empty and nothing is serialised.
+   * The body as JSON text or the object itself, for an in-process transport that declares
+   * `inProcessBodies`; `body` is then empty.
    */
   readonly value?: unknown;
   /** 1 for a fresh publish; a transport's `retry` delivers the same envelope with attempt + 1. */
@@ -108,6 +109,6 @@ export interface Transport {
   /** Release connections. Called once, after every subscription was stopped and drained. */
   close(): Promise<void>;
   readonly replies?: ReplyTransport;
-  /** In-process only: hand body objects over by reference instead of encoding them. */
-  readonly passesValues?: boolean;
+  /** In-process transports only: carry bodies as JSON text or by reference instead of bytes. */
+  readonly inProcessBodies?: InProcessBodies;
 }

@@ -102,7 +102,11 @@ export function validateConsumeArguments(
   }
   if (typeof handler !== 'function') throw invalidArgument('handler', 'a function', handler);
   if (typeof options !== 'object' || options === null) {
-    throw invalidArgument('options', 'an object with at least a group', options);
+    throw invalidArgument(
+      'options.group',
+      'a non-empty string (consume needs options with a group)',
+      options,
+    );
   }
   const { group, concurrency, retry, deadLetter, startFrom, signal } = options;
   if (typeof group !== 'string' || group.length === 0) {
