@@ -1,1 +1,2 @@
 export * from './conformance/index.js';
+export * from './brokers/index.js';

@@ -1,0 +1,47 @@
+/** The brokers PlugMQ's drivers are tested against. */
+export type BrokerKind = 'redis' | 'rabbitmq' | 'kafka';
+
+export const BROKER_KINDS: readonly BrokerKind[] = ['redis', 'rabbitmq', 'kafka'];
+
+/** Where a broker came from, in BROKERS.md's order of preference. */
+export type BrokerSource = 'env' | 'container' | 'process';
+
+export interface BrokerHandle {
+  readonly kind: BrokerKind;
+  /**
+   * How clients reach it: `redis://host:port`, `amqp://user:pass@host:port`, `kafka://host:port`
+   * (see `kafkaBrokers()` for kafkajs' `brokers` list). Stable across restart() and kill().
+   */
+  readonly url: string;
+  readonly source: BrokerSource;
+  /** Stops the broker and removes its container or process and data. Idempotent. */
+  stop(): Promise<void>;
+  /**
+   * Gracefully stops (if running) and starts the broker again on the same address, keeping its data:
+   * Redis' AOF, RabbitMQ's durable queues and persistent messages, Kafka's log. Also brings a broker
+   * back after kill(). Resolves once the broker serves again.
+   */
+  restart(): Promise<void>;
+  /** SIGKILLs the broker (no clean shutdown) and leaves it down; restart() brings it back. */
+  kill(): Promise<void>;
+}
+
+export interface StartBrokerOptions {
+  /**
+   * Only try this source, or these (still in BROKERS.md's order env → container → process). Fault
+   * tests pass `['container', 'process']`: they need a broker they own, never the user's.
+   */
+  source?: BrokerSource | readonly BrokerSource[];
+  /** Image for the container source; default `PLUGMQ_<KIND>_IMAGE`, then the official image. */
+  image?: string;
+  /** How long to wait for the broker to serve, in ms (default 120 s: first starts on 2 cores). */
+  startupTimeoutMs?: number;
+}
+
+/** Internal contract every source implements. */
+export interface BrokerProvider {
+  readonly source: BrokerSource;
+  /** Why this source cannot give a broker of this kind right now, or undefined if it can. */
+  unavailableReason(kind: BrokerKind): Promise<string | undefined>;
+  start(kind: BrokerKind, options: StartBrokerOptions): Promise<BrokerHandle>;
+}
