@@ -1,3 +1,4 @@
+import { type Consumer, ConsumerManager, type Message } from '@plugmq/core';
 import { expect, it, type TestFunction } from 'vitest';
 import type { ConformanceEnv } from './env.js';
 import { collector, deferred, sleep, waitFor, withTimeout } from './helpers.js';
@@ -170,5 +171,48 @@ export function closeScenarios(env: ConformanceEnv): void {
     await got.waitForCount(sent, env.patience);
     await sleep(env.quiet);
     expect(got.messages.length).toBe(sent);
+  });
+  test('ConsumerManager over this driver: registered consumers get their messages, stopAll() drains in-flight work', async () => {
+    const manager = await env.create();
+    const orders = env.type('orders');
+    const audit = env.type('audit');
+    const started = deferred();
+    const handled: string[] = [];
+    let finished = false;
+    class OrderConsumer implements Consumer<string> {
+      readonly types = [orders];
+      readonly group = env.group('orders');
+      readonly options = { concurrency: 2 };
+      async handle(message: Message<string>): Promise<void> {
+        handled.push(`order:${message.body}`);
+        if (message.body === 'slow') {
+          started.resolve();
+          await sleep(env.ms(200));
+          finished = true;
+        }
+      }
+    }
+    const auditConsumer: Consumer<string> = {
+      types: [orders, audit],
+      group: env.group('audit'),
+      handle: async (message) => {
+        handled.push(`audit:${message.type === audit ? 'audit' : 'order'}:${message.body}`);
+      },
+    };
+    const consumers = new ConsumerManager(manager).register(new OrderConsumer()).register(auditConsumer);
+    await consumers.startAll();
+    await manager.publish(orders, 'fast');
+    await manager.publish(audit, 'entry');
+    await waitFor(() => handled.length >= 3, env.patience, 'three handled messages');
+    await manager.publish(orders, 'slow');
+    await withTimeout(started.promise, env.patience, 'the slow handler to start');
+    await withTimeout(consumers.stopAll(), env.patience, 'stopAll()');
+    expect(finished, 'stopAll() waited for the in-flight handler').toBe(true);
+    await manager.publish(orders, 'after-stop');
+    await sleep(env.quiet);
+    expect(handled.filter((entry) => entry.endsWith('after-stop'))).toEqual([]);
+    expect(handled).toEqual(
+      expect.arrayContaining(['order:fast', 'audit:order:fast', 'audit:audit:entry', 'order:slow']),
+    );
   });
 }

@@ -142,4 +142,22 @@ export function requestReplyScenarios(env: ConformanceEnv): void {
     await subscription.close();
     await expectPlugmqError(() => manager.request(type, 'ping', { timeoutMs: env.ms(300) }), 'TIMEOUT');
   });
+  test(`aborting a request's signal rejects it before timeoutMs ${needs}`, async (ctx) => {
+    env.requires(ctx, 'requestReply');
+    const manager = await env.create();
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('caller gave up')), env.ms(100));
+    let failure: unknown;
+    try {
+      await manager.request(env.type('nobody'), 'hello?', {
+        timeoutMs: env.ms(10_000),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(env.ms(5_000));
+  });
 }
