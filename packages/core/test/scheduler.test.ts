@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { type Delivery, DeliveryScheduler, type Envelope } from '../src/index.js';
+
+function delivery(id: string, key?: string): Delivery {
+  const envelope = { id, type: 't', key, timestamp: 0, headers: {}, contentType: '', body: new Uint8Array(), attempt: 1 };
+  return { envelope: envelope as Envelope, ack() {}, retry() {}, release() {} };
+}
+
+describe('DeliveryScheduler', () => {
+  it('never runs more than `concurrency` at once', async () => {
+    let running = 0;
+    let peak = 0;
+    const scheduler = new DeliveryScheduler(3, async () => {
+      peak = Math.max(peak, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+    });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => scheduler.submit(delivery(String(i)))));
+    expect(peak).toBe(3);
+  });
+
+  it('runs one key at a time, in order, while other keys proceed', async () => {
+    const order: string[] = [];
+    const scheduler = new DeliveryScheduler(4, async (d) => {
+      await new Promise((resolve) => setTimeout(resolve, d.envelope.key === 'a' ? 10 : 1));
+      order.push(d.envelope.id);
+    });
+    const ids = ['a1', 'b1', 'a2', 'b2', 'a3', 'c1'];
+    await Promise.all(ids.map((id) => scheduler.submit(delivery(id, id[0]))));
+    expect(order.filter((id) => id.startsWith('a'))).toEqual(['a1', 'a2', 'a3']);
+    expect(order.indexOf('c1')).toBeLessThan(order.indexOf('a2'));
+  });
+
+  it('hands back what has not started', async () => {
+    let release!: () => void;
+    const scheduler = new DeliveryScheduler(1, () => new Promise<void>((resolve) => (release = resolve)));
+    const first = scheduler.submit(delivery('1'));
+    void scheduler.submit(delivery('2'));
+    void scheduler.submit(delivery('3'));
+    expect(scheduler.takePending().map((d) => d.envelope.id)).toEqual(['2', '3']);
+    release();
+    await first;
+    await scheduler.idle();
+    expect(scheduler.inFlight).toBe(0);
+  });
+});
