@@ -23,7 +23,13 @@ function recordingLogger(lines: string[]): Logger {
   const log = (level: string) => (fields: unknown, message?: string) => {
     lines.push(`${level} ${typeof fields === 'string' ? fields : `${message} ${JSON.stringify(fields)}`}`);
   };
-  return { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  return {
+    trace: log('trace'),
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+  };
 }
 
 describe('createContainer', () => {

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { type Delivery, DeliveryScheduler, type Envelope } from '../src/index.js';
 
 function delivery(id: string, key?: string): Delivery {
-  const envelope = { id, type: 't', key, timestamp: 0, headers: {}, contentType: '', body: new Uint8Array(), attempt: 1 };
+  const envelope = {
+    id,
+    type: 't',
+    key,
+    timestamp: 0,
+    headers: {},
+    contentType: '',
+    body: new Uint8Array(),
+    attempt: 1,
+  };
   return { envelope: envelope as Envelope, ack() {}, retry() {}, release() {} };
 }
 
@@ -32,8 +41,14 @@ describe('DeliveryScheduler', () => {
   });
 
   it('hands back what has not started', async () => {
-    let release!: () => void;
-    const scheduler = new DeliveryScheduler(1, () => new Promise<void>((resolve) => (release = resolve)));
+    let release = () => {};
+    const scheduler = new DeliveryScheduler(
+      1,
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
     const first = scheduler.submit(delivery('1'));
     void scheduler.submit(delivery('2'));
     void scheduler.submit(delivery('3'));
