@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type PlugmqEventListener } from './events.js';
+import { createIdGenerator } from './ids.js';
 import type { Logger } from './logger.js';
 import { RequestReply } from './request-reply.js';
 import { resolveRetryPolicy } from './retry.js';
@@ -58,6 +58,7 @@ export class TransportQueueManager implements QueueManager {
   private readonly unroutedByType = new Map<string, number>();
   private readonly requestReply: RequestReply;
   private closing: Promise<void> | undefined;
+  private readonly nextId = createIdGenerator();
 
   constructor(capabilities: Capabilities, options: TransportManagerOptions) {
     this.driver = options.driver;
@@ -272,7 +273,7 @@ export class TransportQueueManager implements QueueManager {
       : this.codecs.encode(body);
     // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
     return {
-      id: options?.id ?? randomUUID(),
+      id: options?.id ?? this.nextId(),
       type,
       key: options?.key,
       timestamp: Date.now(),
