@@ -1,0 +1,155 @@
+import { describeError, type Logger, maskUrl, PlugmqError, redactCredentials } from '@plugmq/core';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrls, type RedisConfig } from './options.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** What a connection is for: shown in CLIENT LIST (connection name) and in logs. */
+export type ClientRole = 'command' | 'reader' | 'replies';
+
+/**
+ * Makes ioredis clients from the validated config: a plain client, or a Cluster client seeded
+ * with the URL's nodes. Every client reconnects by itself (back-off capped at
+ * `reconnectMaxDelayMs`, never giving up) and keeps commands issued while disconnected in
+ * ioredis' offline queue; a publish waiting there is bounded by core's publish deadline (see
+ * publisher.ts), so it either gets stored or rejects, never resolves unstored.
+ */
+export class ClientFactory {
+  readonly maskedUrl: string;
+  private readonly urls: URL[];
+
+  constructor(
+    private readonly config: RedisConfig,
+    private readonly logger: Logger,
+  ) {
+    this.urls = parseRedisUrls(config.url);
+    this.maskedUrl = maskUrl(config.url);
+  }
+
+  get cluster(): boolean {
+    return this.config.cluster;
+  }
+
+  /** A new client; `lazyConnect` so the caller decides when (and how long) to wait for it. */
+  create(role: ClientRole): RedisClient {
+    const first = this.urls[0] as URL;
+    const base: RedisOptions = {
+      connectionName: `plugmq-${role}`,
+      connectTimeout: this.config.connectTimeoutMs,
+      // null: a command waits for the reconnect instead of failing after N retries; publishes are
+      // bounded by their deadline instead, reads are retried by their loop.
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: role === 'command',
+      lazyConnect: true,
+      ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+      ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+      ...(first.protocol === 'rediss:' || this.config.tls ? { tls: { ...this.config.tls } } : {}),
+    };
+    const retry = (times: number) => Math.min(this.config.reconnectMaxDelayMs, 50 * 2 ** Math.min(times, 10));
+    let client: RedisClient;
+    if (this.config.cluster) {
+      client = new Cluster(
+        this.urls.map((url) => ({ host: url.hostname, port: Number(url.port || 6379) })),
+        {
+          lazyConnect: true,
+          enableAutoPipelining: role === 'command',
+          clusterRetryStrategy: retry,
+          enableOfflineQueue: true,
+          redisOptions: base,
+        },
+      );
+    } else {
+      const db = first.pathname.length > 1 ? Number(first.pathname.slice(1)) : 0;
+      client = new Redis({
+        ...base,
+        host: first.hostname,
+        port: Number(first.port || 6379),
+        db,
+        retryStrategy: retry,
+      });
+    }
+    this.watch(client, role);
+    return client;
+  }
+
+  /** Connects, or rejects with CONNECTION after `connectTimeoutMs` (ioredis retries meanwhile). */
+  async connect(client: RedisClient, role: ClientRole): Promise<void> {
+    let lastError: unknown;
+    const onError = (error: unknown) => {
+      lastError = error;
+    };
+    client.on('error', onError);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.connect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const reason = lastError === undefined ? '' : `: ${redactCredentials(describeError(lastError))}`;
+            reject(
+              new PlugmqError(
+                'CONNECTION',
+                `cannot reach Redis at ${this.maskedUrl} within ${this.config.connectTimeoutMs} ms (${role} connection)${reason}`,
+              ),
+            );
+          }, this.config.connectTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      client.disconnect();
+      if (error instanceof PlugmqError) throw error;
+      // ioredis gave up on its own (e.g. authentication refused): report it the same way.
+      throw new PlugmqError(
+        'CONNECTION',
+        `cannot connect to Redis at ${this.maskedUrl} (${role} connection): ${redactCredentials(describeError(error))}`,
+      );
+    } finally {
+      clearTimeout(timer);
+      client.off('error', onError);
+    }
+  }
+
+  /** One warning per outage, one info per recovery; ioredis' own error events never go unhandled. */
+  private watch(client: RedisClient, role: ClientRole): void {
+    let down = false;
+    let everReady = false;
+    client.on('error', (error: unknown) => {
+      if (down || !everReady) return;
+      this.logger.warn(
+        { url: this.maskedUrl, role, err: redactCredentials(describeError(error)) },
+        'plugmq: Redis connection error',
+      );
+    });
+    client.on('close', () => {
+      if (!everReady || down) return;
+      down = true;
+      this.logger.warn({ url: this.maskedUrl, role }, 'plugmq: Redis connection lost; reconnecting');
+    });
+    client.on('ready', () => {
+      if (down) this.logger.info({ url: this.maskedUrl, role }, 'plugmq: Redis connection back');
+      down = false;
+      everReady = true;
+    });
+  }
+}
+
+/** True for Redis' "the consumer group or the stream is gone" error (server came back empty). */
+export function isNoGroup(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOGROUP');
+}
+
+export function isBusyGroup(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('BUSYGROUP');
+}
+
+type Arg = string | number | Buffer;
+
+/** ioredis has a Buffer-reply variant of every command at runtime; these two lack typings. */
+interface BufferCommands {
+  xreadgroupBuffer(...args: Arg[]): Promise<unknown>;
+  xautoclaimBuffer(...args: Arg[]): Promise<unknown>;
+}
+
+export function buffers(client: RedisClient): BufferCommands {
+  return client as unknown as BufferCommands;
+}

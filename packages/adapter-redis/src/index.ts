@@ -1,0 +1,22 @@
+import { defineTransportDriver } from '@plugmq/core';
+import {
+  capabilities,
+  DEFAULT_URL,
+  type RedisConfig,
+  type RedisTlsOptions,
+  validateRedisConfig,
+} from './options.js';
+import { RedisTransport } from './redis-transport.js';
+
+/** The Redis Streams driver: `createQueueManager({ driver: 'redis', url: 'redis://…' })`. */
+export const driver = defineTransportDriver<RedisConfig>({
+  name: 'redis',
+  capabilities,
+  validate: validateRedisConfig,
+  createTransport: (config, { logger }) => RedisTransport.create(config, logger),
+});
+
+export { groupKeys, replyKey, typeKeys } from './keys.js';
+export { BODY_FIELD } from './wire.js';
+export { capabilities, DEFAULT_URL, RedisTransport };
+export type { RedisConfig, RedisTlsOptions };

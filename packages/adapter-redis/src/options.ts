@@ -1,0 +1,160 @@
+import { type Capabilities, configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+
+/**
+ * What Redis Streams can honour, and why the false ones are false:
+ * - `orderedByKey: false`: the consumers of one group (also in other processes) compete for one
+ *   stream, so two messages of one key can be handled at once by two consumers, and a retried
+ *   message waits in the group's retry stream while later ones overtake it. Inside one
+ *   subscription core still runs same-key messages one after the other.
+ * - `priority: false`: a stream is an append-only log read in order. Priority would take a stream
+ *   per level read high-first, which multiplies blocking reads and breaks in-stream order; the
+ *   driver refuses `priority` with UNSUPPORTED rather than pretend.
+ */
+export const capabilities: Capabilities = Object.freeze({
+  persistent: true,
+  orderedByKey: false,
+  delay: true,
+  priority: false,
+  newGroupReceivesOldMessages: true,
+  requestReply: true,
+});
+
+export const DEFAULT_URL = 'redis://127.0.0.1:6379';
+
+/** TLS options handed to ioredis (and so to Node's `tls.connect`) as they are. */
+export interface RedisTlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  [option: string]: unknown;
+}
+
+/**
+ * Redis driver options (all optional; defaults in brackets):
+ * - `url` [`redis://127.0.0.1:6379`]: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS.
+ *   With `cluster: true`, several seed nodes separated by commas: `redis://a:7000,b:7001`.
+ * - `cluster` [false]: use an ioredis Cluster client (keys carry hash tags, see README).
+ * - `keyPrefix` [`plugmq`]: prefix of every key the driver writes.
+ * - `connectTimeoutMs` [5 000]: how long the first connect may take before CONNECTION.
+ * - `reconnectMaxDelayMs` [2 000]: cap of ioredis' reconnect back-off; reconnecting never gives up.
+ * - `prefetch` [2 × concurrency]: entries a subscription holds unsettled at once (XREADGROUP COUNT).
+ * - `blockMs` [2 000]: XREADGROUP BLOCK time; only bounds how often an idle reader loops.
+ * - `claimMinIdleMs` [30 000]: an entry pending this long on a consumer that stopped heartbeating
+ *   is reclaimed (XAUTOCLAIM) by another consumer of the group; running handlers keep theirs alive.
+ * - `claimIntervalMs` [min(5 000, claimMinIdleMs / 2)]: how often a subscription looks for such entries.
+ * - `trimIntervalMs` [30 000]: how often streams are trimmed below what every group acknowledged
+ *   (never losing an unacknowledged entry); 0 turns trimming off.
+ * - `maxLen`: also cap each type's stream at about this many entries (XADD MAXLEN ~). LOSSY: an
+ *   entry some group has not handled yet can be trimmed. Off by default.
+ * - `delayPollMs` [200]: how often due delayed/retried messages are looked for (a process wakes
+ *   earlier for its own delays).
+ * - `replyTtlMs` [60 000]: lifetime of a reply list nobody reads any more (requester gone).
+ * - `tls`: options passed through to ioredis/tls.connect (`rediss://` turns TLS on by itself).
+ */
+export interface RedisConfig extends PlugmqConfig {
+  url: string;
+  cluster: boolean;
+  keyPrefix: string;
+  connectTimeoutMs: number;
+  reconnectMaxDelayMs: number;
+  prefetch?: number;
+  blockMs: number;
+  claimMinIdleMs: number;
+  claimIntervalMs: number;
+  trimIntervalMs: number;
+  maxLen?: number;
+  delayPollMs: number;
+  replyTtlMs: number;
+  tls?: RedisTlsOptions;
+}
+
+const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
+
+function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
+  const value = config[field];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw configInvalid(field, `an integer >= ${min}`, value);
+  }
+  return value;
+}
+
+/** Host/port seeds of `url` (one, or several separated by commas for a cluster). */
+export function parseRedisUrls(value: unknown): URL[] {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw configInvalid('url', 'a redis:// or rediss:// URL string', value);
+  }
+  const parts = value.split(',').map((part) => part.trim());
+  const first = parts[0] ?? '';
+  const scheme = /^[a-z]+:\/\//i.exec(first)?.[0] ?? 'redis://';
+  const credentials = /^[a-z]+:\/\/([^@/]*@)/i.exec(first)?.[1] ?? '';
+  return parts.map((part, index) => {
+    const text = index === 0 || /^[a-z]+:\/\//i.test(part) ? part : `${scheme}${credentials}${part}`;
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${maskUrl(value)}`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw new PlugmqError(
+        'CONFIG_INVALID',
+        `url must use redis: or rediss: (got ${url.protocol} in ${maskUrl(value)})`,
+      );
+    }
+    if (!url.hostname) throw new PlugmqError('CONFIG_INVALID', `url has no host: ${maskUrl(value)}`);
+    if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) {
+      throw new PlugmqError(
+        'CONFIG_INVALID',
+        `url path must be a database number such as /0: ${maskUrl(value)}`,
+      );
+    }
+    return url;
+  });
+}
+
+export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
+  const url = config.url ?? DEFAULT_URL;
+  const urls = parseRedisUrls(url);
+  const cluster = config.cluster ?? false;
+  if (typeof cluster !== 'boolean') throw configInvalid('cluster', 'true or false', cluster);
+  if (urls.length > 1 && !cluster) {
+    throw configInvalid('url', 'one URL (several seed nodes need cluster: true)', url);
+  }
+  const keyPrefix = config.keyPrefix ?? 'plugmq';
+  if (typeof keyPrefix !== 'string' || !PREFIX_PATTERN.test(keyPrefix) || /[{}]/.test(keyPrefix)) {
+    throw configInvalid('keyPrefix', 'a name of [A-Za-z0-9._:-], at most 100 characters', keyPrefix);
+  }
+  const tls = config.tls;
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
+    throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
+  }
+  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
+  const maxLen = config.maxLen === undefined ? undefined : integer(config, 'maxLen', 1, 1);
+  const claimMinIdleMs = integer(config, 'claimMinIdleMs', 30_000, 1);
+  return {
+    ...config,
+    url,
+    cluster,
+    keyPrefix,
+    connectTimeoutMs: integer(config, 'connectTimeoutMs', 5_000, 1),
+    reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 2_000, 1),
+    ...(prefetch === undefined ? {} : { prefetch }),
+    blockMs: integer(config, 'blockMs', 2_000, 1),
+    claimMinIdleMs,
+    claimIntervalMs: integer(
+      config,
+      'claimIntervalMs',
+      Math.max(1, Math.min(5_000, Math.floor(claimMinIdleMs / 2))),
+      1,
+    ),
+    trimIntervalMs: integer(config, 'trimIntervalMs', 30_000, 0),
+    ...(maxLen === undefined ? {} : { maxLen }),
+    delayPollMs: integer(config, 'delayPollMs', 200, 1),
+    replyTtlMs: integer(config, 'replyTtlMs', 60_000, 1),
+    ...(tls === undefined ? {} : { tls: tls as RedisTlsOptions }),
+  };
+}

@@ -1,0 +1,179 @@
+import {
+  describeError,
+  type OutgoingEnvelope,
+  PlugmqError,
+  redactCredentials,
+  type TransportPublishContext,
+  waitForAbort,
+} from '@plugmq/core';
+import type { ChainableCommander } from 'ioredis';
+import { type TypeKeys, typeKeys } from './keys.js';
+import type { ScriptClient } from './scripts.js';
+import { envelopeToFields, type FieldValue } from './wire.js';
+
+/** A publish waiting for Redis' reply; armed with its deadline once the reply is overdue. */
+interface Pending {
+  readonly context: TransportPublishContext;
+  readonly startedAt: number;
+  reject(error: unknown): void;
+  dispose?: () => void;
+}
+
+type Loose = (...args: unknown[]) => unknown;
+
+/** Replies slower than this get their publish deadline attached (cheap for the fast path). */
+const ARM_AFTER_MS = 250;
+
+/**
+ * Stores envelopes: XADD to the type's stream (a Lua script for mandatory and delayed ones).
+ * Single publishes go through ioredis' auto-pipelining, so concurrent publishes share one write
+ * and one round trip; a batch is one MULTI per message type (all of a type's keys share one
+ * cluster slot; across types a batch is stored per type, each all-or-nothing).
+ *
+ * Never resolves unstored: a publish resolves only on Redis' reply. While Redis is away the
+ * command waits in ioredis' offline queue and is re-sent after the reconnect; its deadline
+ * (core's publishTimeoutMs or the caller's signal) rejects it with PUBLISH_FAILED meanwhile. Such a
+ * rejected publish may still be stored once Redis is back (at-least-once: a caller that retries
+ * can produce a duplicate, never a loss).
+ */
+export class Publisher {
+  private readonly pending = new Set<Pending>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly client: ScriptClient,
+    private readonly prefix: string,
+    private readonly maxLen: number | undefined,
+    private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
+  ) {
+    this.timer = setInterval(() => this.armOverdue(Date.now() - ARM_AFTER_MS), ARM_AFTER_MS);
+    this.timer.unref();
+    client.on('close', () => this.armOverdue(Number.POSITIVE_INFINITY));
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    if (envelopes.length === 1) return this.guard(this.storeOne(envelopes[0] as OutgoingEnvelope), context);
+    const byType = new Map<string, OutgoingEnvelope[]>();
+    for (const envelope of envelopes) {
+      const list = byType.get(envelope.type);
+      if (list) list.push(envelope);
+      else byType.set(envelope.type, [envelope]);
+    }
+    const stored = Promise.all([...byType.values()].map((list) => this.storeTransaction(list))).then(
+      () => {},
+    );
+    return this.guard(stored, context);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private async storeOne(envelope: OutgoingEnvelope): Promise<void> {
+    const keys = typeKeys(this.prefix, envelope.type);
+    const result = await (this.command(this.client, keys, envelope) as Promise<unknown>);
+    this.check(keys, envelope, result);
+  }
+
+  private async storeTransaction(envelopes: OutgoingEnvelope[]): Promise<void> {
+    const keys = typeKeys(this.prefix, (envelopes[0] as OutgoingEnvelope).type);
+    const multi = this.client.multi();
+    for (const envelope of envelopes) this.command(multi, keys, envelope);
+    const results = await multi.exec();
+    if (!results) throw new PlugmqError('PUBLISH_FAILED', `the MULTI storing ${keys.type} was aborted`);
+    results.forEach(([error, result], index) => {
+      if (error) throw error;
+      this.check(keys, envelopes[index] as OutgoingEnvelope, result);
+    });
+  }
+
+  /** Queues the store command on the client (returns its promise) or on a MULTI. */
+  private command(
+    target: ScriptClient | ChainableCommander,
+    keys: TypeKeys,
+    envelope: OutgoingEnvelope,
+  ): unknown {
+    const fields: FieldValue[] = envelopeToFields(envelope);
+    const commands = target as unknown as Record<string, Loose>;
+    if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
+      // A delayed message is kept in the type's delay set until due, then moved into the stream;
+      // `mandatory` is checked against the groups existing now.
+      return (commands.plugmqSchedule as Loose).call(
+        target,
+        keys.delay.schedule,
+        keys.delay.data,
+        envelope.delayMs,
+        ...fields,
+      );
+    }
+    if (envelope.mandatory) {
+      return (commands.plugmqPublishMandatory as Loose).call(
+        target,
+        keys.stream,
+        this.maxLen ?? 0,
+        ...fields,
+      );
+    }
+    const trim = this.maxLen === undefined ? [] : ['MAXLEN', '~', this.maxLen];
+    return (commands.xadd as Loose).call(target, keys.stream, ...trim, '*', ...fields);
+  }
+
+  private check(keys: TypeKeys, envelope: OutgoingEnvelope, result: unknown): void {
+    if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
+      this.onScheduled(keys, Number(result));
+      return;
+    }
+    if (envelope.mandatory && (result === null || result === undefined)) {
+      throw new PlugmqError(
+        'PUBLISH_FAILED',
+        `mandatory publish to ${envelope.type}: no consumer group exists for this type yet (nothing was stored)`,
+      );
+    }
+  }
+
+  private guard(stored: Promise<void>, context: TransportPublishContext): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const entry: Pending = { context, startedAt: Date.now(), reject };
+      this.pending.add(entry);
+      stored.then(
+        () => {
+          this.pending.delete(entry);
+          entry.dispose?.();
+          resolve();
+        },
+        (error: unknown) => {
+          this.pending.delete(entry);
+          entry.dispose?.();
+          reject(asPublishError(error));
+        },
+      );
+    });
+  }
+
+  /** Attaches the deadline of every publish waiting since before `startedBefore`. */
+  private armOverdue(startedBefore: number): void {
+    for (const entry of this.pending) {
+      if (entry.dispose || entry.startedAt > startedBefore) continue;
+      const wait = waitForAbort(entry.context.signal, 'publish to Redis');
+      entry.dispose = wait.dispose;
+      wait.promise.catch((error: unknown) => {
+        if (this.pending.delete(entry)) entry.reject(error);
+      });
+    }
+  }
+}
+
+function asPublishError(error: unknown): PlugmqError {
+  if (error instanceof PlugmqError) return error;
+  return new PlugmqError(
+    'PUBLISH_FAILED',
+    `Redis refused the publish: ${redactCredentials(describeError(error))}`,
+    {
+      cause: error,
+    },
+  );
+}

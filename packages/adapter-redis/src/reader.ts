@@ -1,0 +1,198 @@
+import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import type { Redis } from 'ioredis';
+import { buffers, type ClientFactory, isNoGroup, type RedisClient } from './connection.js';
+import type { GroupKeys } from './keys.js';
+
+/** One stream a subscription reads: a type's stream, or its group's retry stream. */
+export interface StreamRef {
+  readonly key: string;
+  readonly keys: GroupKeys;
+  /** The group's retry stream: only this group reads it, so settled entries are deleted. */
+  readonly retry: boolean;
+}
+
+/** What a reader needs from its subscription. */
+export interface ReaderHost {
+  readonly group: string;
+  readonly consumer: string;
+  readonly stopped: boolean;
+  /** Resolves when the subscription may hold more entries; returns how many (0 once stopped). */
+  capacity(): Promise<number>;
+  dispatch(stream: StreamRef, id: string, fields: Buffer[] | null, attempt?: number): void;
+  isInFlight(stream: StreamRef, id: string): boolean;
+  /** Re-creates the groups (and streams) after Redis came back without them. */
+  recreateGroups(streams: readonly StreamRef[]): Promise<void>;
+  ack(stream: StreamRef, id: string): Promise<void>;
+}
+
+type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
+
+/**
+ * A blocking XREADGROUP loop on a connection of its own (never the publishing one). Standalone
+ * Redis: one reader per subscription reads all its streams in one command; on a cluster one reader
+ * per type (a type's keys share one slot, different types do not).
+ */
+export class Reader {
+  private readonly connection: RedisClient;
+  private readonly byKey = new Map<string, StreamRef>();
+  private clientId: number | undefined;
+  /** After a reconnect: entries a lost XREADGROUP reply assigned to us are recovered first. */
+  private recoverOwn = false;
+  private failures = 0;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly streams: readonly StreamRef[],
+    private readonly host: ReaderHost,
+    private readonly factory: ClientFactory,
+    private readonly blockMs: number,
+    private readonly logger: Logger,
+  ) {
+    for (const stream of streams) this.byKey.set(stream.key, stream);
+    this.connection = factory.create('reader');
+    let readyBefore = false;
+    this.connection.on('ready', () => {
+      if (readyBefore) this.recoverOwn = true;
+      readyBefore = true;
+    });
+    this.connection.on('close', () => {
+      this.clientId = undefined;
+    });
+  }
+
+  start(): void {
+    this.connection.connect().catch(() => {
+      // ioredis keeps retrying; the loop's commands wait in the offline queue meanwhile.
+    });
+    this.loop = this.run();
+  }
+
+  /**
+   * Ends the loop. Standalone: CLIENT UNBLOCK from `command` wakes the blocked read cleanly (the
+   * server assigns it nothing), so no entry is left assigned to a read whose reply we drop.
+   * Otherwise (cluster, or no id yet) the connection is cut; what a cut read was assigned is
+   * found by the subscription's own-pending sweep at stop.
+   */
+  async stop(command: RedisClient): Promise<void> {
+    if (!this.factory.cluster && this.clientId !== undefined) {
+      try {
+        await (command as Redis).client('UNBLOCK', this.clientId);
+      } catch {
+        // Fall through to the disconnect.
+      }
+      await Promise.race([this.loop, new Promise((resolve) => setTimeout(resolve, 500))]);
+    }
+    this.connection.disconnect();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const keys = this.streams.map((stream) => stream.key);
+    const fresh = keys.map(() => '>');
+    while (!this.host.stopped) {
+      const count = await this.host.capacity();
+      if (count === 0 || this.host.stopped) break;
+      try {
+        if (this.recoverOwn) {
+          this.recoverOwn = false;
+          await this.recover(keys);
+        }
+        if (!this.factory.cluster && this.clientId === undefined) {
+          this.clientId = Number(await (this.connection as Redis).client('ID'));
+        }
+        const reply = (await buffers(this.connection).xreadgroupBuffer(
+          'GROUP',
+          this.host.group,
+          this.host.consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          this.blockMs,
+          'STREAMS',
+          ...keys,
+          ...fresh,
+        )) as ReadReply;
+        this.failures = 0;
+        if (reply) this.dispatchAll(reply);
+      } catch (error) {
+        if (this.host.stopped) break;
+        await this.failed(error);
+      }
+    }
+  }
+
+  private dispatchAll(reply: NonNullable<ReadReply>, skipInFlight = false): number {
+    let seen = 0;
+    for (const [key, entries] of reply) {
+      const stream = this.byKey.get(key.toString());
+      if (!stream) continue;
+      for (const [rawId, fields] of entries) {
+        seen++;
+        const id = rawId.toString();
+        if (skipInFlight && this.host.isInFlight(stream, id)) continue;
+        if (fields === null) {
+          // Deleted while pending (only a lossy maxLen trims such entries): clear it from the PEL.
+          void this.host.ack(stream, id).catch(() => {});
+          continue;
+        }
+        this.host.dispatch(stream, id, fields);
+      }
+    }
+    return seen;
+  }
+
+  /** Our own pending entries that no handler holds (their read reply was lost): deliver them. */
+  private async recover(keys: string[]): Promise<void> {
+    const cursors = keys.map(() => '0');
+    for (;;) {
+      const reply = (await buffers(this.connection).xreadgroupBuffer(
+        'GROUP',
+        this.host.group,
+        this.host.consumer,
+        'COUNT',
+        500,
+        'STREAMS',
+        ...keys,
+        ...cursors,
+      )) as ReadReply;
+      if (!reply) return;
+      let more = false;
+      for (const [key, entries] of reply) {
+        const index = keys.indexOf(key.toString());
+        const last = entries[entries.length - 1];
+        if (index >= 0 && last && entries.length >= 500) {
+          cursors[index] = last[0].toString();
+          more = true;
+        }
+      }
+      this.dispatchAll(reply, true);
+      if (!more) return;
+    }
+  }
+
+  private async failed(error: unknown): Promise<void> {
+    if (isNoGroup(error)) {
+      this.logger.warn(
+        { group: this.host.group, streams: this.streams.map((stream) => stream.key) },
+        'plugmq: consumer group missing (Redis came back empty?); re-creating it',
+      );
+      try {
+        await this.host.recreateGroups(this.streams);
+        return;
+      } catch (recreateError) {
+        error = recreateError;
+      }
+    }
+    this.failures++;
+    this.recoverOwn = true;
+    if (this.failures === 1) {
+      this.logger.warn(
+        { group: this.host.group, err: redactCredentials(describeError(error)) },
+        'plugmq: reading from Redis failed; retrying',
+      );
+    }
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6))),
+    );
+  }
+}

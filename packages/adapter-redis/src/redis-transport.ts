@@ -1,0 +1,203 @@
+import { inspect } from 'node:util';
+import {
+  type DeliverFn,
+  describeError,
+  type Envelope,
+  type Logger,
+  type OutgoingEnvelope,
+  PlugmqError,
+  type ReplyChannel,
+  type ReplyTransport,
+  redactCredentials,
+  type SubscribeRequest,
+  type Transport,
+  type TransportPublishContext,
+  type TransportSubscription,
+} from '@plugmq/core';
+import { ClientFactory } from './connection.js';
+import { DelayMover } from './delay-mover.js';
+import { capabilities, type RedisConfig } from './options.js';
+import { Publisher } from './publisher.js';
+import { ListReplyChannel, sendReply } from './replies.js';
+import { defineScripts, type ScriptClient } from './scripts.js';
+import { RedisSubscription } from './subscription.js';
+import { Trimmer } from './trimmer.js';
+
+/** How long health() waits for PING. */
+const HEALTH_TIMEOUT_MS = 2_000;
+
+/**
+ * The Redis Streams Transport: core's QueueManager drives it. One command connection (publishes,
+ * acks, scripts; auto-pipelined), one blocking reader connection per subscription (per type on a
+ * cluster), one per reply channel. See keys.ts for the key layout.
+ */
+export class RedisTransport implements Transport {
+  readonly capabilities = capabilities;
+  readonly replies: ReplyTransport;
+  private readonly factory: ClientFactory;
+  private readonly client: ScriptClient;
+  private readonly publisher: Publisher;
+  private readonly movers: DelayMover;
+  private readonly trimmer: Trimmer;
+  private readonly subscriptions = new Set<RedisSubscription>();
+  private readonly channels = new Set<ListReplyChannel>();
+  private connects = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly config: RedisConfig,
+    private readonly logger: Logger,
+  ) {
+    this.factory = new ClientFactory(config, logger);
+    this.client = defineScripts(this.factory.create('command'));
+    this.client.on('ready', () => this.connects++);
+    this.movers = new DelayMover(this.client, config.delayPollMs, logger);
+    this.trimmer = new Trimmer(this.client, config.trimIntervalMs, logger);
+    this.publisher = new Publisher(this.client, config.keyPrefix, config.maxLen, (keys, dueAt) =>
+      this.movers.wake(keys.delay, dueAt),
+    );
+    this.replies = {
+      openReplyChannel: (onReply) => this.openReplyChannel(onReply),
+      sendReply: (address, envelope, context) =>
+        sendReply(this.client, address, envelope, context, this.config.replyTtlMs),
+    };
+  }
+
+  /** Connects the command connection (CONNECTION after `connectTimeoutMs`). */
+  static async create(config: RedisConfig, logger: Logger): Promise<RedisTransport> {
+    const transport = new RedisTransport(config, logger);
+    await transport.factory.connect(transport.client, 'command');
+    return transport;
+  }
+
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the Redis transport is closed'));
+    return this.publisher.publish(envelopes, context);
+  }
+
+  async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
+    const subscription = new RedisSubscription(request, deliver, {
+      client: this.client,
+      factory: this.factory,
+      config: this.config,
+      logger: this.logger,
+      movers: this.movers,
+      trimmer: this.trimmer,
+    });
+    try {
+      await this.withConnectDeadline(subscription.start(), `subscribing ${request.group}`);
+    } catch (error) {
+      await subscription.stop().catch(() => {});
+      throw error;
+    }
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {
+    let ok = !this.closed;
+    let error: string | undefined;
+    if (ok) {
+      try {
+        await this.withDeadline(this.client.ping(), HEALTH_TIMEOUT_MS, 'PING');
+      } catch (cause) {
+        ok = false;
+        error = redactCredentials(describeError(cause));
+      }
+    }
+    return {
+      ok,
+      details: {
+        url: this.factory.maskedUrl,
+        cluster: this.config.cluster,
+        keyPrefix: this.config.keyPrefix,
+        status: this.client.status,
+        connects: this.connects,
+        pendingPublishes: this.publisher.inFlight,
+        trimmed: this.trimmer.trimmed,
+        ...(error === undefined ? {} : { error }),
+      },
+    };
+  }
+
+  /** Runs one trimming pass now over every consumed type (also runs every `trimIntervalMs`). */
+  trimNow(): Promise<number> {
+    return this.trimmer.trimAll();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.channels].map((channel) => channel.close()));
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.closed()));
+    this.movers.close();
+    this.trimmer.close();
+    this.publisher.close();
+    try {
+      await this.withDeadline(this.client.quit(), this.config.connectTimeoutMs, 'QUIT');
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  /** `inspect(manager)` and console.log never show the password. */
+  [inspect.custom](): string {
+    return `RedisTransport { url: '${this.factory.maskedUrl}', cluster: ${this.config.cluster}, keyPrefix: '${this.config.keyPrefix}' }`;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { url: this.factory.maskedUrl, cluster: this.config.cluster, keyPrefix: this.config.keyPrefix };
+  }
+
+  private async openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
+    const channel = new ListReplyChannel(
+      this.config.keyPrefix,
+      this.factory,
+      this.client,
+      this.logger,
+      onReply,
+    );
+    channel.start();
+    this.channels.add(channel);
+    return {
+      address: channel.address,
+      close: async () => {
+        this.channels.delete(channel);
+        await channel.close();
+      },
+    };
+  }
+
+  private withConnectDeadline<T>(work: Promise<T>, what: string): Promise<T> {
+    return this.withDeadline(work, this.config.connectTimeoutMs, what).catch((error: unknown) => {
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError(
+        'CONNECTION',
+        `${what} on Redis failed: ${redactCredentials(describeError(error))}`,
+        {
+          cause: error,
+        },
+      );
+    });
+  }
+
+  private async withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new PlugmqError('CONNECTION', `${what} got no answer from Redis within ${ms} ms`)),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

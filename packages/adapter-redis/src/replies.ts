@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import {
+  describeError,
+  type Envelope,
+  type Logger,
+  type OutgoingEnvelope,
+  type ReplyChannel,
+  redactCredentials,
+  type TransportPublishContext,
+  waitForAbort,
+} from '@plugmq/core';
+import type { ClientFactory, RedisClient } from './connection.js';
+import { replyKey } from './keys.js';
+import type { ScriptClient } from './scripts.js';
+import { envelopeFromFields, envelopeToFields, fieldsToFrame, frameToFields } from './wire.js';
+
+/** Seconds a reply reader blocks in BRPOP; only bounds how often an idle reader loops. */
+const BLOCK_SECONDS = 2;
+
+/**
+ * Request/reply fast path: each manager reads its replies from a list of its own (BRPOP on a
+ * dedicated connection); a responder LPUSHes the reply there with a TTL, so replies to a requester
+ * that went away expire instead of piling up. No stream, group or trimming per manager.
+ */
+export class ListReplyChannel implements ReplyChannel {
+  readonly address: string;
+  private readonly connection: RedisClient;
+  private closed = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    prefix: string,
+    factory: ClientFactory,
+    private readonly client: ScriptClient,
+    private readonly logger: Logger,
+    private readonly onReply: (envelope: Envelope) => void,
+  ) {
+    this.address = replyKey(prefix, randomUUID());
+    this.connection = factory.create('replies');
+  }
+
+  start(): void {
+    this.connection.connect().catch(() => {});
+    this.loop = this.run();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection.disconnect();
+    await this.loop;
+    await this.client.del(this.address).catch(() => {});
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        const popped = await this.connection.brpopBuffer(this.address, BLOCK_SECONDS);
+        failures = 0;
+        if (!popped) continue;
+        const frame = popped[1];
+        const envelope = envelopeFromFields(frameToFields(frame), { type: 'plugmq.reply', id: randomUUID() });
+        this.onReply(envelope);
+      } catch (error) {
+        if (this.closed) return;
+        failures++;
+        if (failures === 1) {
+          this.logger.warn(
+            { err: redactCredentials(describeError(error)) },
+            'plugmq: reading replies failed; retrying',
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+      }
+    }
+  }
+}
+
+/** Stores a reply in the requester's list (one MULTI: LPUSH + PEXPIRE), bounded by the deadline. */
+export async function sendReply(
+  client: ScriptClient,
+  address: string,
+  envelope: OutgoingEnvelope,
+  context: TransportPublishContext,
+  ttlMs: number,
+): Promise<void> {
+  const frame = fieldsToFrame(envelopeToFields(envelope));
+  const stored = client.multi().lpush(address, frame).pexpire(address, ttlMs).exec();
+  const deadline = waitForAbort(context.signal, 'reply');
+  try {
+    const results = await Promise.race([stored, deadline.promise]);
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
+  } finally {
+    deadline.dispose();
+  }
+}

@@ -1,0 +1,140 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/**
+ * Lua scripts: each touches the keys of one message type only (one hash tag, one cluster slot),
+ * so it runs atomically, also with several processes: a due entry is moved exactly once, and a
+ * retried entry is acknowledged and re-queued in one step (never both or neither lost).
+ */
+
+/** Server time in ms: every process compares due times against the one clock. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** Delayed publish. KEYS: schedule zset, data stream. ARGV: delayMs, fields… Returns the due time. */
+const SCHEDULE = `${NOW}
+local due = now + tonumber(ARGV[1])
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+redis.call('ZADD', KEYS[1], due, id)
+return due`;
+
+/**
+ * Publish that must reach a group (mandatory). KEYS: stream. ARGV: maxLen (0: none), fields…
+ * Returns the new id, or false when the stream has no consumer group.
+ */
+const PUBLISH_MANDATORY = `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if #redis.call('XINFO', 'GROUPS', KEYS[1]) == 0 then return false end
+if ARGV[1] ~= '0' then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))`;
+
+/**
+ * Retry or hand back one entry to its group only. KEYS: source stream, the group's retry stream,
+ * its delay zset, its delay data stream. ARGV: group, entry id, delayMs, 1 to XDEL the source
+ * entry (it came from the retry stream, which only this group reads), fields…
+ * Returns -1 when the entry was no longer pending (settled elsewhere: nothing re-queued).
+ */
+const REQUEUE = `if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+if ARGV[4] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+local delay = tonumber(ARGV[3])
+if delay <= 0 then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5))
+  return 0
+end
+${NOW}
+local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 5))
+redis.call('ZADD', KEYS[3], now + delay, id)
+return now + delay`;
+
+/** Ack an entry of a retry stream and delete it (only one group ever reads it). KEYS: stream. ARGV: group, id. */
+const ACK_DELETE = `local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return n`;
+
+/**
+ * Move due entries into their stream. KEYS: schedule zset, data stream, target stream. ARGV: limit.
+ * Returns { moved, next due time or -1, server now }.
+ */
+const PROMOTE = `${NOW}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, id in ipairs(due) do
+  local entry = redis.call('XRANGE', KEYS[2], id, id)
+  if entry[1] then
+    redis.call('XADD', KEYS[3], '*', unpack(entry[1][2]))
+    redis.call('XDEL', KEYS[2], id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return { #due, tonumber(nxt[2] or '-1'), now }`;
+
+/**
+ * Safe trim. KEYS: stream. Trims (XTRIM MINID, exact) below the lowest entry some group still
+ * needs: for each group its oldest pending entry, or its last-delivered id when nothing is pending.
+ * A stream without groups is not trimmed (its entries wait for a group starting from 'earliest').
+ * Returns the number of entries removed, or -1 when nothing could be trimmed.
+ */
+const TRIM = `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return -1 end
+local floor = nil
+for _, g in ipairs(groups) do
+  local name, pending, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1]
+    elseif g[i] == 'pending' then pending = g[i + 1]
+    elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local need = last
+  if pending > 0 then need = redis.call('XPENDING', KEYS[1], name)[2] end
+  if floor == nil or less(need, floor) then floor = need end
+end
+if floor == '0-0' then return -1 end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)`;
+
+type Arg = string | number | Buffer;
+
+export interface ScriptCommands {
+  plugmqSchedule(schedule: string, data: string, delayMs: number, ...fields: Arg[]): Promise<number>;
+  plugmqPublishMandatory(stream: string, maxLen: number, ...fields: Arg[]): Promise<string | null>;
+  plugmqRequeue(
+    source: string,
+    retry: string,
+    schedule: string,
+    data: string,
+    group: string,
+    id: string,
+    delayMs: number,
+    deleteSource: 0 | 1,
+    ...fields: Arg[]
+  ): Promise<number>;
+  plugmqAckDelete(stream: string, group: string, id: string): Promise<number>;
+  plugmqPromote(
+    schedule: string,
+    data: string,
+    target: string,
+    limit: number,
+  ): Promise<[number, number, number]>;
+  plugmqTrim(stream: string): Promise<number>;
+}
+
+export type ScriptClient = (Redis | Cluster) & ScriptCommands;
+
+export function defineScripts(client: Redis | Cluster): ScriptClient {
+  client.defineCommand('plugmqSchedule', { numberOfKeys: 2, lua: SCHEDULE });
+  client.defineCommand('plugmqPublishMandatory', { numberOfKeys: 1, lua: PUBLISH_MANDATORY });
+  client.defineCommand('plugmqRequeue', { numberOfKeys: 4, lua: REQUEUE });
+  client.defineCommand('plugmqAckDelete', { numberOfKeys: 1, lua: ACK_DELETE });
+  client.defineCommand('plugmqPromote', { numberOfKeys: 3, lua: PROMOTE });
+  client.defineCommand('plugmqTrim', { numberOfKeys: 1, lua: TRIM });
+  return client as ScriptClient;
+}

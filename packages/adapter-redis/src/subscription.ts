@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  type DeliverFn,
+  type Delivery,
+  describeError,
+  type Envelope,
+  type Logger,
+  redactCredentials,
+  type SubscribeRequest,
+  type TransportSubscription,
+} from '@plugmq/core';
+import { Claimer } from './claimer.js';
+import { type ClientFactory, isBusyGroup } from './connection.js';
+import type { DelayMover } from './delay-mover.js';
+import { groupKeys } from './keys.js';
+import type { RedisConfig } from './options.js';
+import { Reader, type ReaderHost, type StreamRef } from './reader.js';
+import type { ScriptClient } from './scripts.js';
+import type { Trimmer } from './trimmer.js';
+import { envelopeFromFields, envelopeToFields } from './wire.js';
+
+export interface SubscriptionDeps {
+  readonly client: ScriptClient;
+  readonly factory: ClientFactory;
+  readonly config: RedisConfig;
+  readonly logger: Logger;
+  readonly movers: DelayMover;
+  readonly trimmer: Trimmer;
+}
+
+/**
+ * One transport subscription: a consumer (unique name) in the consumer group of every stream it
+ * reads, the readers that fetch, and the settling of each delivery:
+ * - ack: XACK (retry-stream entries are also deleted: only this group reads them);
+ * - retry(delay): the REQUEUE script acks the entry and adds a copy with attempt + 1 to this
+ *   group's retry stream (after `delay`, through its delay set): only the failing group sees it;
+ * - release: the same with delay 0 and the attempt unchanged.
+ */
+export class RedisSubscription implements TransportSubscription, ReaderHost {
+  readonly group: string;
+  readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  stopped = false;
+  private readonly streams: StreamRef[] = [];
+  private readonly readers: Reader[] = [];
+  private readonly prefetch: number;
+  /** Entries handed to core and not yet settled: stream key → id → local time delivered. */
+  readonly inFlight = new Map<string, Map<string, number>>();
+  private held = 0;
+  private waiters: (() => void)[] = [];
+  private readonly releases: (() => void)[] = [];
+  private readonly claimer: Claimer;
+  private cleanup: Promise<void> | undefined;
+
+  constructor(
+    private readonly request: SubscribeRequest,
+    private readonly deliverFn: DeliverFn,
+    private readonly deps: SubscriptionDeps,
+  ) {
+    this.group = request.group;
+    this.prefetch = deps.config.prefetch ?? Math.max(2, request.concurrency * 2);
+    for (const type of request.types) {
+      const keys = groupKeys(deps.config.keyPrefix, type, request.group);
+      this.streams.push({ key: keys.stream, keys, retry: false }, { key: keys.retry, keys, retry: true });
+    }
+    for (const stream of this.streams) this.inFlight.set(stream.key, new Map());
+    this.claimer = new Claimer(this, this.streams, deps.client, deps.config, deps.logger);
+  }
+
+  /** Creates the groups (so messages published from now on reach them), then starts reading. */
+  async start(): Promise<void> {
+    await this.createGroups(this.streams, this.request.startFrom === 'earliest' ? '0' : '$');
+    const { factory, config, logger } = this.deps;
+    const sets = factory.cluster
+      ? this.request.types.map((type) => this.streams.filter((stream) => stream.keys.type === type))
+      : [this.streams];
+    for (const streams of sets) {
+      const reader = new Reader(streams, this, factory, config.blockMs, logger);
+      this.readers.push(reader);
+      reader.start();
+    }
+    for (const stream of this.streams) {
+      if (!stream.retry) {
+        this.releases.push(
+          this.deps.movers.acquire(stream.keys.delay),
+          this.deps.trimmer.acquire(stream.key),
+        );
+      } else {
+        this.releases.push(this.deps.movers.acquire(stream.keys.retryDelay));
+      }
+    }
+    this.claimer.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.wakeWaiters();
+    this.claimer.stop();
+    for (const release of this.releases.splice(0)) release();
+    await Promise.all(this.readers.map((reader) => reader.stop(this.deps.client)));
+    await this.handBackOrphans().catch((error: unknown) => {
+      this.deps.logger.warn(
+        { group: this.group, err: redactCredentials(describeError(error)) },
+        'plugmq: handing back fetched messages failed; the group reclaims them after claimMinIdleMs',
+      );
+    });
+    this.maybeCleanup();
+  }
+
+  /** Resolves once every settle is done and the consumer removed (transport close waits for it). */
+  async closed(): Promise<void> {
+    await this.cleanup;
+  }
+
+  // ---- ReaderHost ----
+
+  capacity(): Promise<number> {
+    const free = () => (this.stopped ? 0 : this.prefetch - this.held);
+    if (free() > 0 || this.stopped) return Promise.resolve(free());
+    return new Promise((resolve) => this.waiters.push(() => resolve(free()))).then(() => this.capacity());
+  }
+
+  get free(): number {
+    return this.stopped ? 0 : this.prefetch - this.held;
+  }
+
+  isInFlight(stream: StreamRef, id: string): boolean {
+    return this.inFlight.get(stream.key)?.has(id) ?? false;
+  }
+
+  dispatch(stream: StreamRef, id: string, fields: Buffer[] | null, attempt?: number): void {
+    const decoded = envelopeFromFields(fields, { type: stream.keys.type, id });
+    const envelope: Envelope = attempt === undefined ? decoded : { ...decoded, attempt };
+    if (this.stopped) {
+      // Fetched after stop: hand it back to the group untouched.
+      void this.requeue(stream, id, envelope, 0).catch(() => {});
+      return;
+    }
+    const ids = this.inFlight.get(stream.key) as Map<string, number>;
+    if (ids.has(id)) return;
+    ids.set(id, Date.now());
+    this.held++;
+    const delivery: Delivery = {
+      envelope,
+      ack: () => this.ack(stream, id),
+      retry: (delayMs) => this.requeue(stream, id, { ...envelope, attempt: envelope.attempt + 1 }, delayMs),
+      release: () => this.requeue(stream, id, envelope, 0),
+    };
+    const done = () => {
+      ids.delete(id);
+      this.held--;
+      this.wakeWaiters();
+      if (this.stopped) this.maybeCleanup();
+    };
+    this.deliverFn(delivery).then(done, done);
+  }
+
+  async ack(stream: StreamRef, id: string): Promise<void> {
+    const { client } = this.deps;
+    if (stream.retry) await client.plugmqAckDelete(stream.key, this.group, id);
+    else await client.xack(stream.key, this.group, id);
+  }
+
+  async recreateGroups(streams: readonly StreamRef[]): Promise<void> {
+    // The group existed before, so whatever reached the stream since the loss belongs to it.
+    await this.createGroups(streams, '0');
+  }
+
+  // ---- internals ----
+
+  private async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
+    const { keys } = stream;
+    const due = await this.deps.client.plugmqRequeue(
+      stream.key,
+      keys.retry,
+      keys.retryDelay.schedule,
+      keys.retryDelay.data,
+      this.group,
+      id,
+      Math.max(0, Math.round(delayMs)),
+      stream.retry ? 1 : 0,
+      ...envelopeToFields(envelope),
+    );
+    if (due > 0) this.deps.movers.wake(keys.retryDelay, due);
+  }
+
+  private async createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
+    await Promise.all(
+      streams.map(async (stream) => {
+        try {
+          // A retry stream only ever holds this group's entries: its group always reads from 0.
+          await this.deps.client.xgroup(
+            'CREATE',
+            stream.key,
+            this.group,
+            stream.retry ? '0' : from,
+            'MKSTREAM',
+          );
+        } catch (error) {
+          if (!isBusyGroup(error)) throw error;
+        }
+      }),
+    );
+  }
+
+  /** Entries assigned to this consumer that no handler holds (a cut read): back to the group. */
+  private async handBackOrphans(): Promise<void> {
+    const { client } = this.deps;
+    for (const stream of this.streams) {
+      const pending = (await client.xpending(stream.key, this.group, '-', '+', 1000, this.consumer)) as [
+        string,
+        string,
+        number,
+        number,
+      ][];
+      for (const [id] of pending) {
+        if (this.isInFlight(stream, id)) continue;
+        const entries = (await client.xrangeBuffer(stream.key, id, id)) as [Buffer, Buffer[]][];
+        const fields = entries[0]?.[1] ?? null;
+        if (fields === null) await this.ack(stream, id);
+        else await this.requeue(stream, id, envelopeFromFields(fields, { type: stream.keys.type, id }), 0);
+      }
+    }
+  }
+
+  /** Once stopped and settled: forget this consumer (only when it holds no pending entry). */
+  private maybeCleanup(): void {
+    if (this.held > 0 || this.cleanup) return;
+    this.cleanup = this.removeConsumer().catch(() => {});
+  }
+
+  private async removeConsumer(): Promise<void> {
+    const { client } = this.deps;
+    for (const stream of this.streams) {
+      const pending = (await client.xpending(
+        stream.key,
+        this.group,
+        '-',
+        '+',
+        1,
+        this.consumer,
+      )) as unknown[];
+      if (pending.length === 0) await client.xgroup('DELCONSUMER', stream.key, this.group, this.consumer);
+    }
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,24 @@
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import { type BrokerHandle, runConformance, startBroker } from '@plugmq/testkit';
+import { afterAll, beforeAll } from 'vitest';
+import { driver } from '../src/index.js';
+
+registerDriver(driver);
+
+let broker: BrokerHandle | undefined;
+beforeAll(async () => {
+  broker = await startBroker('redis');
+}, 180_000);
+afterAll(() => broker?.stop());
+
+// Each run writes under its own key prefix, so runs never see each other's leftovers.
+const keyPrefix = `plugmq-test-${process.pid}`;
+
+runConformance({
+  name: 'redis',
+  create: (overrides) => createQueueManager({ driver: 'redis', url: broker?.url, keyPrefix, ...overrides }),
+  // Nothing listens on port 1; the password must never show in the CONNECTION error.
+  unreachable: { url: 'redis://plugmq:s3cret-pw@127.0.0.1:1', connectTimeoutMs: 1_000 },
+  // No smallBuffer: a Redis stream has no bounded buffer that could fill (publish never waits
+  // for consumers), so the back-pressure scenarios do not apply; see the README.
+});
