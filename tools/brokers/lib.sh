@@ -63,7 +63,7 @@ kafka_libs_ensure() {
   log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
   local tmp="$KAFKA_LIBS.tmp.$$"
   rm -rf "$tmp"
-  (cd "$BROKERS_DIR/kafka" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$tmp" \
+  (cd "$BROKERS_DIR/kafka" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies -DoutputDirectory="$tmp" \
     -Dkafka.version="$KAFKA_VERSION" -Dkafka.scala="$KAFKA_SCALA" -Dslf4j.version="$SLF4J_RELOAD4J_VERSION" >&2) ||
     die "mvn could not fetch Kafka $KAFKA_VERSION jars"
   rm -rf "$KAFKA_LIBS"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Called by .ci/run after the tests, whatever their outcome. The testkit removes its containers and
+# processes itself (and its watchdog does when a test process dies); this checks that it did. Under
+# CI, where every dev.plugmq.broker container on the machine belongs to this run, a leftover is
+# removed and fails the run, since it means a cleanup bug. Then it stops what brokers:up and ci.sh
+# started (by recorded pid).
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+rc=0
+if command -v podman >/dev/null 2>&1; then
+  leftovers=""
+  # The watchdog needs a moment after the last test process exits.
+  for _ in $(seq 1 40); do
+    leftovers="$(podman ps -aq --filter label=dev.plugmq.broker)"
+    [ -z "$leftovers" ] && break
+    sleep 0.5
+  done
+  if [ -n "$leftovers" ]; then
+    podman ps -a --filter label=dev.plugmq.broker >&2
+    if [ "${CI:-}" = true ]; then
+      log "ERROR: broker containers left after the tests; removing them"
+      # shellcheck disable=SC2086
+      podman rm -f $leftovers >/dev/null
+      rc=1
+    else
+      log "broker containers still exist (not removed outside CI: they may be someone else's)"
+    fi
+  else
+    log "no broker containers left"
+  fi
+fi
+
+"$BROKERS_DIR/down.sh" || rc=1
+
+# The podman API service only if ci.sh/brokers:images started it (recorded pid, same process).
+pidfile="$STATE_DIR/podman-service.pid"
+if [ "${CI:-}" = true ] && [ -f "$pidfile" ]; then
+  pid="$(cat "$pidfile")"
+  if [ -d "/proc/$pid" ] && grep -q 'system.service' "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid" && log "stopped podman API service (pid $pid)"
+  fi
+  rm -f "$pidfile"
+fi
+exit $rc
