@@ -128,11 +128,11 @@ export class ConformanceEnv {
     }
   }
 
-  /** Skips the running test when the driver HAS `capability` (tests of the refusal path). */
+  /** Skips the running test when the driver HAS `capability` (refusal paths, non-persistent behaviour). */
   lacks(context: TestContext, capability: CapabilityName): void {
     if (this.capabilities[capability]) {
       context.skip(
-        `${this.options.name}: capabilities.${capability} is true; the refusal path does not apply`,
+        `${this.options.name}: capabilities.${capability} is true; this scenario is for drivers where it is false`,
       );
     }
   }
