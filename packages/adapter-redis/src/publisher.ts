@@ -7,6 +7,7 @@ import {
   waitForAbort,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
+import { againAfterDrop } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
 import { envelopeToFields, type FieldValue } from './wire.js';
@@ -56,17 +57,28 @@ export class Publisher {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (envelopes.length === 1) return this.guard(this.storeOne(envelopes[0] as OutgoingEnvelope), context);
+    // A command cut by a dropped connection is sent again (maybe stored twice, never lost) until
+    // the publish resolves or its deadline rejects it.
+    const state = { open: true };
+    const keepGoing = () => state.open;
+    if (envelopes.length === 1) {
+      const envelope = envelopes[0] as OutgoingEnvelope;
+      return this.guard(
+        againAfterDrop(() => this.storeOne(envelope), keepGoing),
+        context,
+        state,
+      );
+    }
     const byType = new Map<string, OutgoingEnvelope[]>();
     for (const envelope of envelopes) {
       const list = byType.get(envelope.type);
       if (list) list.push(envelope);
       else byType.set(envelope.type, [envelope]);
     }
-    const stored = Promise.all([...byType.values()].map((list) => this.storeTransaction(list))).then(
-      () => {},
-    );
-    return this.guard(stored, context);
+    const stored = Promise.all(
+      [...byType.values()].map((list) => againAfterDrop(() => this.storeTransaction(list), keepGoing)),
+    ).then(() => {});
+    return this.guard(stored, context, state);
   }
 
   close(): void {
@@ -135,19 +147,32 @@ export class Publisher {
     }
   }
 
-  private guard(stored: Promise<void>, context: TransportPublishContext): Promise<void> {
+  private guard(
+    stored: Promise<void>,
+    context: TransportPublishContext,
+    state: { open: boolean },
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const entry: Pending = { context, startedAt: Date.now(), reject };
+      const entry: Pending = {
+        context,
+        startedAt: Date.now(),
+        reject: (error) => {
+          state.open = false;
+          reject(error);
+        },
+      };
       this.pending.add(entry);
       stored.then(
         () => {
           this.pending.delete(entry);
           entry.dispose?.();
+          state.open = false;
           resolve();
         },
         (error: unknown) => {
           this.pending.delete(entry);
           entry.dispose?.();
+          state.open = false;
           reject(asPublishError(error));
         },
       );

@@ -11,7 +11,7 @@ import {
   type TransportSubscription,
 } from '@plugmq/core';
 import { Claimer } from './claimer.js';
-import { type ClientFactory, isBusyGroup } from './connection.js';
+import { againAfterDrop, type ClientFactory, isBusyGroup } from './connection.js';
 import type { DelayMover } from './delay-mover.js';
 import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
@@ -156,10 +156,13 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     this.deliverFn(delivery).then(done, done);
   }
 
+  /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
   async ack(stream: StreamRef, id: string): Promise<void> {
     const { client } = this.deps;
-    if (stream.retry) await client.plugmqAckDelete(stream.key, this.group, id);
-    else await client.xack(stream.key, this.group, id);
+    await againAfterDrop(async () => {
+      if (stream.retry) await client.plugmqAckDelete(stream.key, this.group, id);
+      else await client.xack(stream.key, this.group, id);
+    });
   }
 
   async recreateGroups(streams: readonly StreamRef[]): Promise<void> {
@@ -171,16 +174,19 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
 
   private async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
     const { keys } = stream;
-    const due = await this.deps.client.plugmqRequeue(
-      stream.key,
-      keys.retry,
-      keys.retryDelay.schedule,
-      keys.retryDelay.data,
-      this.group,
-      id,
-      Math.max(0, Math.round(delayMs)),
-      stream.retry ? 1 : 0,
-      ...envelopeToFields(envelope),
+    // Safe to send again: once the first run acked the entry, a second one finds it settled (-1).
+    const due = await againAfterDrop(() =>
+      this.deps.client.plugmqRequeue(
+        stream.key,
+        keys.retry,
+        keys.retryDelay.schedule,
+        keys.retryDelay.data,
+        this.group,
+        id,
+        Math.max(0, Math.round(delayMs)),
+        stream.retry ? 1 : 0,
+        ...envelopeToFields(envelope),
+      ),
     );
     if (due > 0) this.deps.movers.wake(keys.retryDelay, due);
   }
