@@ -18,8 +18,16 @@ export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from '
 export { defineTransportDriver, type TransportDriverSpec } from './define-driver.js';
 export type { DriverDefinition } from './driver.js';
 export { describeError, ERROR_CODES, type ErrorCode, isPlugmqError, PlugmqError } from './errors.js';
-export type { PlugmqEvent, PlugmqEventListener } from './events.js';
+export type { PlugmqEvent, PlugmqEventListener, SubscriptionInfo } from './events.js';
+export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } from './hooks.js';
+export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
+export {
+  applyMiddleware,
+  type HandlerMiddleware,
+  withConsumerMiddleware,
+  withTimeout,
+} from './middleware.js';
 export {
   createTransportManager,
   DEFAULT_CLOSE_TIMEOUT_MS,

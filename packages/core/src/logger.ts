@@ -26,6 +26,26 @@ export const silentLogger: Logger = Object.freeze({
   child: () => silentLogger,
 });
 
+/**
+ * A logger whose every line carries `bindings` (e.g. `{ driver }`): pino's own `child` where the
+ * logger has one, else a wrapper that merges the fields, so structured fields never depend on
+ * which logger the application brought.
+ */
 export function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
-  return logger.child ? logger.child(bindings) : logger;
+  if (logger.child) return logger.child(bindings);
+  const bind =
+    (level: Exclude<keyof Logger, 'child'>): LogFn =>
+    (fieldsOrMessage: Record<string, unknown> | string, message?: string) => {
+      const call = logger[level] as (fields: Record<string, unknown>, message?: string) => void;
+      if (typeof fieldsOrMessage === 'string') call.call(logger, { ...bindings }, fieldsOrMessage);
+      else call.call(logger, { ...bindings, ...fieldsOrMessage }, message);
+    };
+  return {
+    trace: bind('trace'),
+    debug: bind('debug'),
+    info: bind('info'),
+    warn: bind('warn'),
+    error: bind('error'),
+    child: (more) => childLogger(logger, { ...bindings, ...more }),
+  };
 }

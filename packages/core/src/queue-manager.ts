@@ -1,7 +1,14 @@
 import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
 import { describeError, PlugmqError } from './errors.js';
-import { ManagerEvents, type PlugmqEventListener } from './events.js';
+import { ManagerEvents, type PlugmqEventListener, type SubscriptionInfo } from './events.js';
+import {
+  type ManagerMiddleware,
+  type PublishHook,
+  type PublishingMessage,
+  runPublishHooks,
+  wrapHandler,
+} from './hooks.js';
 import { createIdGenerator } from './ids.js';
 import type { Logger } from './logger.js';
 import { RequestReply } from './request-reply.js';
@@ -59,6 +66,9 @@ export class TransportQueueManager implements QueueManager {
   private readonly requestReply: RequestReply;
   private closing: Promise<void> | undefined;
   private readonly nextId = createIdGenerator();
+  /** Registered by `use`; undefined (not empty) when none, so publish tests one field. */
+  private publishHooks: PublishHook[] | undefined;
+  private handleHooks: NonNullable<ManagerMiddleware['handle']>[] | undefined;
 
   constructor(capabilities: Capabilities, options: TransportManagerOptions) {
     this.driver = options.driver;
@@ -87,11 +97,35 @@ export class TransportQueueManager implements QueueManager {
     return this.events.on(listener);
   }
 
+  /**
+   * Adds manager-wide middleware: `publish` runs for every later publish (it may add headers, e.g.
+   * W3C `traceparent`), `handle` wraps the handler of every later consume. Returns a remover.
+   */
+  use(middleware: ManagerMiddleware): () => void {
+    const { publish, handle } = middleware;
+    if (publish) this.publishHooks = [...(this.publishHooks ?? []), publish];
+    if (handle) this.handleHooks = [...(this.handleHooks ?? []), handle];
+    return () => {
+      const publishHooks = this.publishHooks?.filter((hook) => hook !== publish);
+      const handleHooks = this.handleHooks?.filter((hook) => hook !== handle);
+      this.publishHooks = publishHooks?.length ? publishHooks : undefined;
+      this.handleHooks = handleHooks?.length ? handleHooks : undefined;
+    };
+  }
+
+  /** The live subscriptions of this manager, for dashboards. */
+  subscriptionInfo(): SubscriptionInfo[] {
+    return [...this.subscriptions].map((subscription) => subscription.info());
+  }
+
   publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
     let envelope: OutgoingEnvelope;
     let sending: Promise<void> | undefined;
     try {
       envelope = this.buildEnvelope(type, body, options, 'options');
+      if (this.publishHooks !== undefined) {
+        return this.publishHooked([envelope], options?.signal, type).then((ids) => ids[0] as string);
+      }
       sending = this.sendEnvelopes([envelope], options?.signal, type);
     } catch (error) {
       return Promise.reject(error);
@@ -128,6 +162,9 @@ export class TransportQueueManager implements QueueManager {
       );
     });
     const signal = items.find((item) => item.options?.signal)?.options?.signal;
+    if (this.publishHooks !== undefined) {
+      return this.publishHooked(envelopes, signal, `a batch of ${envelopes.length}`);
+    }
     await this.sendEnvelopes(envelopes, signal, `a batch of ${envelopes.length}`);
     if (this.events.enabled)
       for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
@@ -149,6 +186,13 @@ export class TransportQueueManager implements QueueManager {
       );
     }
     if (options.signal?.aborted) throw new PlugmqError('CLOSED', 'options.signal is already aborted');
+    const wrapped = this.handleHooks
+      ? wrapHandler(handler as Handler<unknown>, this.handleHooks, {
+          driver: this.driver,
+          types: list,
+          group: options.group,
+        })
+      : (handler as Handler<unknown>);
     const subscription = new ManagedSubscription(
       {
         types: list,
@@ -157,14 +201,16 @@ export class TransportQueueManager implements QueueManager {
         retry: resolveRetryPolicy(options.retry),
         deadLetter: options.deadLetter ?? '',
       },
-      handler as Handler<unknown>,
+      wrapped,
       {
         codecs: this.codecs,
         logger: this.logger,
         events: this.events,
         closeTimeoutMs: this.closeTimeoutMs,
         publishDeadLetter: async (envelope) => this.sendEnvelopes([envelope], undefined, envelope.type),
-        onClosed: (closed) => this.subscriptions.delete(closed),
+        onClosed: (closed) => {
+          if (this.subscriptions.delete(closed)) this.events.subscription('unsubscribed', closed.info());
+        },
       },
     );
     this.subscriptions.add(subscription);
@@ -183,6 +229,7 @@ export class TransportQueueManager implements QueueManager {
       throw new PlugmqError('CLOSED', 'the queue manager was closed while consume was starting');
     }
     options.signal?.addEventListener('abort', () => void subscription.close(), { once: true });
+    this.events.subscription('subscribed', subscription.info());
     return subscription;
   }
 
@@ -286,6 +333,29 @@ export class TransportQueueManager implements QueueManager {
       delayMs: options?.delayMs || undefined,
       mandatory: options?.mandatory || undefined,
     };
+  }
+
+  /** publish/publishBatch when hooks are registered: hooks see (and may extend) each message's headers. */
+  private async publishHooked(
+    built: OutgoingEnvelope[],
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<string[]> {
+    const envelopes = built.map((envelope) => ({ ...envelope, headers: { ...envelope.headers } }));
+    const messages: PublishingMessage[] = envelopes.map(({ type, id, key, headers }) =>
+      key === undefined ? { type, id, headers } : { type, id, key, headers },
+    );
+    const finish = runPublishHooks(this.publishHooks ?? [], messages, this.logger);
+    try {
+      await this.sendEnvelopes(envelopes, signal, what);
+    } catch (error) {
+      finish(error);
+      throw error;
+    }
+    if (this.events.enabled)
+      for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
+    finish();
+    return envelopes.map((envelope) => envelope.id);
   }
 
   /**

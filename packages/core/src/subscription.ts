@@ -1,7 +1,7 @@
 import type { CodecRegistry } from './codec.js';
 import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 import { describeError, isPlugmqError } from './errors.js';
-import type { ManagerEvents } from './events.js';
+import type { ManagerEvents, SubscriptionInfo } from './events.js';
 import type { Logger } from './logger.js';
 import { isExhausted, type RetryPolicy, retryDelayMs } from './retry.js';
 import { DeliveryScheduler } from './scheduler.js';
@@ -68,6 +68,11 @@ export class ManagedSubscription implements Subscription {
     return this.scheduler.inFlight;
   }
 
+  info(): SubscriptionInfo {
+    const { types, group, concurrency, deadLetter } = this.settings;
+    return { types, group, concurrency, deadLetter, inFlight: this.scheduler.inFlight };
+  }
+
   close(): Promise<void> {
     this.closing ??= this.drain();
     return this.closing;
@@ -79,7 +84,7 @@ export class ManagedSubscription implements Subscription {
       await this.transportSubscription?.stop();
     } catch (error) {
       this.deps.logger.warn(
-        { err: describeError(error), group: this.group },
+        { err: describeError(error), group: this.group, types: this.types },
         'plugmq: stopping a subscription failed',
       );
     }
@@ -92,7 +97,7 @@ export class ManagedSubscription implements Subscription {
       );
       if (!(await this.waitIdle(ABORT_GRACE_MS))) {
         this.deps.logger.error(
-          { group: this.group, inFlight: this.scheduler.inFlight },
+          { group: this.group, types: this.types, inFlight: this.scheduler.inFlight },
           'plugmq: handlers ignored their abort signal; closing without them',
         );
       }
@@ -130,7 +135,11 @@ export class ManagedSubscription implements Subscription {
       timestamp: envelope.timestamp,
       attempt: envelope.attempt,
     };
-    const started = this.deps.events.enabled ? performance.now() : 0;
+    let started = 0;
+    if (this.deps.events.enabled) {
+      started = performance.now();
+      this.deps.events.delivered(envelope, this.group);
+    }
     try {
       await this.handler(message, this.context);
     } catch (error) {
