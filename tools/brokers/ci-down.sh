@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
 # Called by .ci/run after the tests, whatever their outcome. The testkit removes its containers and
-# processes itself (and its watchdog does when a test process dies); this checks that it did. Under
-# CI, where every dev.plugmq.broker container on the machine belongs to this run, a leftover is
-# removed and fails the run, since it means a cleanup bug. Then it stops what brokers:up and ci.sh
+# processes itself (and its watchdog does when a test process dies); this checks that it did: a
+# container labelled with this run's PLUGMQ_RUN_ID that is still there is a cleanup bug, so under
+# CI it is removed and fails the run. Then it stops what brokers:up and ci.sh
 # started (by recorded pid).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rc=0
-if command -v podman >/dev/null 2>&1; then
+# This run's id from the environment .ci/run sourced, else from the file ci.sh wrote.
+if [ -z "${PLUGMQ_RUN_ID:-}" ] && [ -f "$BROKERS_DIR/../../.brokers/ci.env" ]; then
+  PLUGMQ_RUN_ID="$(sed -n 's/^export PLUGMQ_RUN_ID=//p' "$BROKERS_DIR/../../.brokers/ci.env")"
+fi
+if [ -z "${PLUGMQ_RUN_ID:-}" ]; then
+  log "no PLUGMQ_RUN_ID: cannot tell this run's containers from others, not checking them"
+elif command -v podman >/dev/null 2>&1; then
   leftovers=""
   # The watchdog needs a moment after the last test process exits.
   for _ in $(seq 1 40); do
-    leftovers="$(podman ps -aq --filter label=dev.plugmq.broker)"
+    leftovers="$(podman ps -aq --filter "label=dev.plugmq.run=$PLUGMQ_RUN_ID")"
     [ -z "$leftovers" ] && break
     sleep 0.5
   done
   if [ -n "$leftovers" ]; then
-    podman ps -a --filter label=dev.plugmq.broker >&2
+    podman ps -a --filter "label=dev.plugmq.run=$PLUGMQ_RUN_ID" >&2
     if [ "${CI:-}" = true ]; then
       log "ERROR: broker containers left after the tests; removing them"
       # shellcheck disable=SC2086
       podman rm -f $leftovers >/dev/null
       rc=1
     else
-      log "broker containers still exist (not removed outside CI: they may be someone else's)"
+      log "this run's broker containers still exist (not removed outside CI)"
     fi
   else
     log "no broker containers left"

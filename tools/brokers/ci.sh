@@ -27,8 +27,11 @@ done
 podman_api_answers || die "podman API does not answer on $PODMAN_SOCKET_PATH"
 log "brokers ready for tests in $(($(date +%s) - t0)) s"
 
+# Labels this run's containers, so ci-down.sh checks exactly those (never someone else's).
+run_id="${PLUGMQ_RUN_ID:-ci-$(date +%s)-$$}"
 exports="$(
   cat <<ENV
+export PLUGMQ_RUN_ID=$run_id
 export DOCKER_HOST=unix://$PODMAN_SOCKET_PATH
 export TESTCONTAINERS_RYUK_DISABLED=true
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1

@@ -20,3 +20,6 @@ export const VARIANTS: readonly Variant[] = [
 export function unique(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** Restart and kill tests: a graceful stop plus a fresh start, several times over, on 2 busy cores. */
+export const FAULT_TEST_MS = 180_000;

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { expect, it } from 'vitest';
 import { describeWithBroker, kafkaBrokers } from '../src/brokers/index.js';
-import { unique, VARIANTS } from './brokers-support.js';
+import { FAULT_TEST_MS, unique, VARIANTS } from './brokers-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -81,22 +81,30 @@ for (const variant of VARIANTS) {
     'kafka',
     `kafka restart and kill (${variant.label})`,
     (broker) => {
-      it('restart() keeps topics and their log', async () => {
-        const topic = unique('kept');
-        await createTopic(broker().url, topic);
-        await produce(broker().url, topic, ['one', 'two']);
-        await broker().restart();
-        expect(await consume(broker().url, topic, 2)).toEqual(['one', 'two']);
-      });
+      it(
+        'restart() keeps topics and their log',
+        async () => {
+          const topic = unique('kept');
+          await createTopic(broker().url, topic);
+          await produce(broker().url, topic, ['one', 'two']);
+          await broker().restart();
+          expect(await consume(broker().url, topic, 2)).toEqual(['one', 'two']);
+        },
+        FAULT_TEST_MS,
+      );
 
-      it('kill() then restart() keeps every acknowledged message (acks=-1, flush per message)', async () => {
-        const topic = unique('acked');
-        await createTopic(broker().url, topic);
-        await produce(broker().url, topic, ['a', 'b', 'c']);
-        await broker().kill();
-        await broker().restart();
-        expect(await consume(broker().url, topic, 3)).toEqual(['a', 'b', 'c']);
-      });
+      it(
+        'kill() then restart() keeps every acknowledged message (acks=-1, flush per message)',
+        async () => {
+          const topic = unique('acked');
+          await createTopic(broker().url, topic);
+          await produce(broker().url, topic, ['a', 'b', 'c']);
+          await broker().kill();
+          await broker().restart();
+          expect(await consume(broker().url, topic, 3)).toEqual(['a', 'b', 'c']);
+        },
+        FAULT_TEST_MS,
+      );
     },
     { source: variant.faults },
   );

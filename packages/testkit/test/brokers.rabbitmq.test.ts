@@ -1,7 +1,7 @@
 import { connect } from 'amqplib';
 import { expect, it } from 'vitest';
 import { describeWithBroker } from '../src/brokers/index.js';
-import { unique, VARIANTS } from './brokers-support.js';
+import { FAULT_TEST_MS, unique, VARIANTS } from './brokers-support.js';
 
 type Connection = Awaited<ReturnType<typeof connect>>;
 
@@ -68,27 +68,35 @@ for (const variant of VARIANTS) {
     'rabbitmq',
     `rabbitmq restart and kill (${variant.label})`,
     (broker) => {
-      it('restart() keeps durable queues and persistent messages', async () => {
-        const queue = unique('kept');
-        await publishDurably(broker().url, queue, ['one', 'two']);
-        await broker().restart();
-        expect(await drain(broker().url, queue)).toEqual(['one', 'two']);
-      });
+      it(
+        'restart() keeps durable queues and persistent messages',
+        async () => {
+          const queue = unique('kept');
+          await publishDurably(broker().url, queue, ['one', 'two']);
+          await broker().restart();
+          expect(await drain(broker().url, queue)).toEqual(['one', 'two']);
+        },
+        FAULT_TEST_MS,
+      );
 
-      it('kill() then restart() keeps every confirmed persistent message', async () => {
-        // RabbitMQ promises confirmed persistent messages, not a queue declared a moment before a
-        // crash: its queue record goes to disk through Mnesia's asynchronous log, and a SIGKILL right
-        // after the declare lost it in 1 of 6 tries. So the queue is made durable first (a clean
-        // restart), then the messages are confirmed, then the broker is killed.
-        const queue = unique('acked');
-        await publishDurably(broker().url, queue, []);
-        await broker().restart();
-        await publishDurably(broker().url, queue, ['a', 'b', 'c']);
-        await broker().kill();
-        await expect(connect(broker().url)).rejects.toThrow();
-        await broker().restart();
-        expect(await drain(broker().url, queue)).toEqual(['a', 'b', 'c']);
-      });
+      it(
+        'kill() then restart() keeps every confirmed persistent message',
+        async () => {
+          // RabbitMQ promises confirmed persistent messages, not a queue declared a moment before a
+          // crash: its queue record goes to disk through Mnesia's asynchronous log, and a SIGKILL right
+          // after the declare lost it in 1 of 6 tries. So the queue is made durable first (a clean
+          // restart), then the messages are confirmed, then the broker is killed.
+          const queue = unique('acked');
+          await publishDurably(broker().url, queue, []);
+          await broker().restart();
+          await publishDurably(broker().url, queue, ['a', 'b', 'c']);
+          await broker().kill();
+          await expect(connect(broker().url)).rejects.toThrow();
+          await broker().restart();
+          expect(await drain(broker().url, queue)).toEqual(['a', 'b', 'c']);
+        },
+        FAULT_TEST_MS,
+      );
     },
     { source: variant.faults },
   );

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { describeWithBroker } from '../src/brokers/index.js';
-import { unique, VARIANTS } from './brokers-support.js';
+import { FAULT_TEST_MS, unique, VARIANTS } from './brokers-support.js';
 
 async function withClient<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
   // No offline queue and no retries: a test must see a dead broker as an error, not a hang.
@@ -41,21 +41,29 @@ for (const variant of VARIANTS) {
     'redis',
     `redis restart and kill (${variant.label})`,
     (broker) => {
-      it('restart() keeps data (AOF)', async () => {
-        const key = unique('kept');
-        await withClient(broker().url, (r) => r.set(key, 'v1'));
-        await broker().restart();
-        expect(await withClient(broker().url, (r) => r.get(key))).toBe('v1');
-      });
+      it(
+        'restart() keeps data (AOF)',
+        async () => {
+          const key = unique('kept');
+          await withClient(broker().url, (r) => r.set(key, 'v1'));
+          await broker().restart();
+          expect(await withClient(broker().url, (r) => r.get(key))).toBe('v1');
+        },
+        FAULT_TEST_MS,
+      );
 
-      it('kill() then restart() keeps every acknowledged write (appendfsync always)', async () => {
-        const key = unique('acked');
-        await withClient(broker().url, (r) => r.rpush(key, 'a', 'b', 'c'));
-        await broker().kill();
-        await expect(withClient(broker().url, (r) => r.ping())).rejects.toThrow();
-        await broker().restart();
-        expect(await withClient(broker().url, (r) => r.lrange(key, 0, -1))).toEqual(['a', 'b', 'c']);
-      });
+      it(
+        'kill() then restart() keeps every acknowledged write (appendfsync always)',
+        async () => {
+          const key = unique('acked');
+          await withClient(broker().url, (r) => r.rpush(key, 'a', 'b', 'c'));
+          await broker().kill();
+          await expect(withClient(broker().url, (r) => r.ping())).rejects.toThrow();
+          await broker().restart();
+          expect(await withClient(broker().url, (r) => r.lrange(key, 0, -1))).toEqual(['a', 'b', 'c']);
+        },
+        FAULT_TEST_MS,
+      );
     },
     { source: variant.faults },
   );

@@ -65,7 +65,10 @@ async function configure(
   image: string,
   name: string,
 ): Promise<{ container: GenericContainer; url: (host: string) => string }> {
-  const base = new GenericContainer(image).withName(name).withLabels({ 'dev.plugmq.broker': kind });
+  // PLUGMQ_RUN_ID (set by tools/brokers/ci.sh) lets CI find exactly this run's containers afterwards.
+  const labels: Record<string, string> = { 'dev.plugmq.broker': kind };
+  if (process.env.PLUGMQ_RUN_ID) labels['dev.plugmq.run'] = process.env.PLUGMQ_RUN_ID;
+  const base = new GenericContainer(image).withName(name).withLabels(labels);
   if (kind === 'redis') {
     const port = await publish(base, image, 6379);
     // appendfsync always: what a write returns OK for survives kill -9, which the fault tests rely on.
