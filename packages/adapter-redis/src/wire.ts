@@ -1,4 +1,9 @@
-import { type Envelope, envelopeFromWireHeaders, envelopeToWireHeaders } from '@plugmq/core';
+import {
+  type Envelope,
+  envelopeFromWireHeaders,
+  envelopeToWireHeaders,
+  RAW_CONTENT_TYPE,
+} from '@plugmq/core';
 
 /**
  * A stream entry is a flat list of field/value pairs: PlugMQ's `x-plugmq-*` metadata and the
@@ -16,6 +21,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** The XADD arguments after the id: name, value, name, value, … with the body last. */
 export function envelopeToFields(envelope: Envelope): FieldValue[] {
   const wire = envelopeToWireHeaders(envelope);
+  // The dead-letter copy of a malformed entry is stored as raw bytes (its fields travel as
+  // headers), so consumers of the dead-letter type can read it instead of bouncing it again.
+  if (envelope.contentType === MALFORMED_CONTENT_TYPE) wire[CONTENT_TYPE_FIELD] = RAW_CONTENT_TYPE;
   const fields: FieldValue[] = [];
   for (const name in wire) fields.push(name, wire[name] as string);
   fields.push(BODY_FIELD, asBuffer(envelope.body));
@@ -23,6 +31,14 @@ export function envelopeToFields(envelope: Envelope): FieldValue[] {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Content type given to an entry that lacks PlugMQ's body or content-type field (written by a
+ * foreign producer, or damaged): no codec has it, so core dead-letters the entry with
+ * DECODE_FAILED, its fields kept as headers, instead of handing the handler an empty body.
+ */
+export const MALFORMED_CONTENT_TYPE = 'application/x-plugmq-malformed-entry';
+const CONTENT_TYPE_FIELD = 'x-plugmq-content-type';
 
 /**
  * Rebuilds an envelope from an entry read with a Buffer reply. An entry written by a foreign
@@ -34,7 +50,7 @@ export function envelopeFromFields(
   fallback: { type: string; id: string },
 ): Envelope {
   const wire: Record<string, string> = {};
-  let body: Buffer = EMPTY;
+  let body: Buffer | undefined;
   if (raw) {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = (raw[i] as Buffer).toString();
@@ -43,7 +59,9 @@ export function envelopeFromFields(
       else wire[name] = value.toString();
     }
   }
-  return envelopeFromWireHeaders(wire, body, { ...fallback, timestamp: timestampOfId(fallback.id) });
+  if (body === undefined || wire[CONTENT_TYPE_FIELD] === undefined)
+    wire[CONTENT_TYPE_FIELD] = MALFORMED_CONTENT_TYPE;
+  return envelopeFromWireHeaders(wire, body ?? EMPTY, { ...fallback, timestamp: timestampOfId(fallback.id) });
 }
 
 /** The ms part of a stream entry id `<ms>-<seq>`: when Redis stored the entry. */

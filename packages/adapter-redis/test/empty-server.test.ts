@@ -1,0 +1,45 @@
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import { type BrokerHandle, startBroker, uniqueGroup, uniqueType, waitFor } from '@plugmq/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { driver } from '../src/index.js';
+
+registerDriver(driver);
+
+// FLUSHALL stands for a Redis that came back without its data: only on a broker this test owns.
+let broker: BrokerHandle | undefined;
+let raw: Redis;
+beforeAll(async () => {
+  broker = await startBroker('redis', { source: ['container', 'process'] });
+  raw = new Redis(broker.url);
+}, 180_000);
+afterAll(async () => {
+  raw?.disconnect();
+  await broker?.stop();
+});
+
+test('Redis came back empty: the groups and streams are re-created and consumption goes on', async () => {
+  const manager = await createQueueManager({ driver: 'redis', url: broker?.url, blockMs: 100 });
+  const type = uniqueType('empty');
+  const got = new Set<number>();
+  const retried: number[] = [];
+  await manager.consume<number>(
+    type,
+    (message) => {
+      if (message.body === 3 && message.attempt === 1) {
+        retried.push(message.body);
+        throw new Error('once');
+      }
+      got.add(message.body);
+    },
+    { group: uniqueGroup(), retry: { initialDelayMs: 10 } },
+  );
+  await manager.publish(type, 1);
+  await waitFor(() => got.has(1), 5_000, 'message 1');
+  await raw.flushall();
+  // The reader meets NOGROUP on its next read and re-creates the group from the stream's start.
+  for (let n = 2; n <= 5; n++) await manager.publish(type, n);
+  await waitFor(() => got.size === 5, 10_000, 'messages 2..5 after the flush');
+  expect(retried).toEqual([3]);
+  await manager.close();
+});
