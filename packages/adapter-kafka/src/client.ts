@@ -1,0 +1,109 @@
+/**
+ * The seam between the adapter and a Kafka client library. Everything else in the adapter talks
+ * to these interfaces only; `kafkajs-client.ts` is the one implementation today. kafkajs 2.2.4 is
+ * unmaintained, so a maintained client can replace it by implementing this file's interfaces.
+ */
+
+/** A record to produce. `partition` is chosen by the client from `key` when absent. */
+export interface OutgoingRecord {
+  readonly topic: string;
+  readonly partition?: number;
+  readonly key?: string;
+  readonly value: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A fetched record: headers already decoded to strings. */
+export interface FetchedRecord {
+  readonly offset: number;
+  readonly key: string | undefined;
+  readonly value: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timestamp: number;
+}
+
+export interface FetchedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly records: readonly FetchedRecord[];
+  /** Moves the fetch position past `offset` (this is not a commit). */
+  markFetched(offset: number): void;
+  /** Keeps the membership alive during long work; throws a rebalance error when one started. */
+  heartbeat(): Promise<void>;
+  /** True when the fetch position of this partition was moved (seek) since the batch was fetched. */
+  isStale(): boolean;
+  /** Pauses this partition; returns the function that resumes it. */
+  pause(): () => void;
+}
+
+export interface TopicPartitionOffset {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset to read. */
+  readonly offset: number;
+}
+
+export interface MemberOptions {
+  readonly groupId: string;
+  readonly sessionTimeoutMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly maxWaitTimeMs: number;
+  /** Batches of different partitions handled at once. */
+  readonly partitionsConcurrently: number;
+}
+
+export interface MemberHandlers {
+  onBatch(batch: FetchedBatch): Promise<void>;
+  /** After every join: the partitions this member now owns, by topic. */
+  onJoin(assignment: Readonly<Record<string, readonly number[]>>): void;
+  /** The client gave up (it restarts by itself when `restarting`). */
+  onCrash(error: unknown, restarting: boolean): void;
+}
+
+/** One member of a consumer group. Offsets are committed only through `commit`. */
+export interface GroupMember {
+  subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void>;
+  /** Joins the group and starts fetching; resolves once the first join/sync is done. */
+  run(handlers: MemberHandlers): Promise<void>;
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  seek(offset: TopicPartitionOffset): void;
+  /** Stops fetching these topics (or only the given partitions of them). */
+  pause(entries: readonly { topic: string; partitions?: readonly number[] }[]): void;
+  /** Leaves the group. */
+  disconnect(): Promise<void>;
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+}
+
+export interface KafkaClient {
+  /** Connects the admin and producer; rejects (CONNECTION) after the connect timeout. */
+  connect(): Promise<void>;
+  /** Creates the missing ones among `specs` and waits for their leaders. */
+  createTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /** Partitions and their end offsets (the offset the next record will get). */
+  endOffsets(topic: string): Promise<{ partition: number; offset: number }[]>;
+  /** Committed offsets of `groupId` on `topic`; -1 where the group never committed. */
+  committedOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: number }[]>;
+  deleteGroup(groupId: string): Promise<void>;
+  /** True when some consumer group reads `topic` now or has committed offsets on it. */
+  hasConsumerGroup(topic: string): Promise<boolean>;
+  /** Rejects when no broker answers a metadata request within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<void>;
+  /** Produces with acks from every in-sync replica; resolves once all are acknowledged. */
+  send(records: readonly OutgoingRecord[]): Promise<void>;
+  /** Replaces the producer (after an error the idempotent producer cannot recover from). */
+  resetProducer(): Promise<void>;
+  member(options: MemberOptions): GroupMember;
+  /** True when the error means "the group is rebalancing; re-join". */
+  isRebalance(error: unknown): boolean;
+  /** True when the producer itself is broken (sequence/epoch errors) and must be replaced. */
+  isFatalProducerError(error: unknown): boolean;
+  /** True when trying again later may succeed (broker away, leader moving, timeouts). */
+  isRetriable(error: unknown): boolean;
+  close(): Promise<void>;
+}

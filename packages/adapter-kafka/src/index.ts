@@ -1,0 +1,24 @@
+import { defineTransportDriver } from '@plugmq/core';
+import { capabilities, type KafkaConfig, validateKafkaConfig } from './options.js';
+import { KafkaTransport } from './transport.js';
+
+/** The Kafka driver: `createQueueManager({ driver: 'kafka', url: 'kafka://127.0.0.1:9092' })`. */
+export const driver = defineTransportDriver<KafkaConfig>({
+  name: 'kafka',
+  capabilities,
+  validate: validateKafkaConfig,
+  createTransport: async (config, { logger }) => {
+    const transport = new KafkaTransport(config, logger);
+    try {
+      await transport.connect();
+    } catch (error) {
+      await transport.close().catch(() => {});
+      throw error;
+    }
+    return transport;
+  },
+});
+
+export { capabilities };
+export type { KafkaClient } from './client.js';
+export type { KafkaConfig };

@@ -1,0 +1,366 @@
+import { describeError, type Logger, PlugmqError, redactCredentials } from '@plugmq/core';
+import kafkajs, {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type {
+  FetchedRecord,
+  GroupMember,
+  KafkaClient,
+  MemberHandlers,
+  MemberOptions,
+  OutgoingRecord,
+  TopicPartitionOffset,
+  TopicSpec,
+} from './client.js';
+import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
+import type { KafkaConfig } from './options.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+// Retriable broker errors keep being retried by kafkajs for this long before we see them; our
+// own loops (publish deadline, consumer restart) take over after that.
+const RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8, restartOnFailure: async () => true };
+
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+const FATAL_PRODUCER_TYPES = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_EPOCH',
+  'UNKNOWN_PRODUCER_ID',
+  'DUPLICATE_SEQUENCE_NUMBER',
+  'INVALID_PRODUCER_ID_MAPPING',
+]);
+
+const RETRIABLE_NAMES = new Set([
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSLockTimeout',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSNoBrokerAvailableError',
+]);
+
+function errorType(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    current =
+      (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
+  }
+  return undefined;
+}
+
+/** kafkajs log lines → the PlugMQ logger, credentials masked, chatty levels demoted. */
+function logCreator(logger: Logger) {
+  return () =>
+    ({ level, log }: { level: number; log: { message: string; [field: string]: unknown } }) => {
+      const { message, timestamp: _t, logger: _l, ...fields } = log;
+      const text = `kafkajs: ${redactCredentials(String(message))}`;
+      const safe = {
+        ...fields,
+        error: fields.error === undefined ? undefined : redactCredentials(String(fields.error)),
+      };
+      if (level <= logLevel.ERROR) logger.warn(safe, text);
+      else if (level === logLevel.WARN) logger.info(safe, text);
+      else logger.debug(safe, text);
+    };
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first.toString();
+  }
+  return out;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PlugmqError('CONNECTION', `${what} did not answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Retries an admin call while the broker answers with a retriable error; right after a topic is
+ * created its leader is known to the controller a moment before the broker serves offsets for it.
+ */
+async function retrying<T>(call: () => Promise<T>, isRetriable: (error: unknown) => boolean): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isRetriable(error) || Date.now() + wait > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+class KafkajsMember implements GroupMember {
+  private readonly consumer: Consumer;
+
+  constructor(
+    kafka: InstanceType<typeof Kafka>,
+    private readonly options: MemberOptions,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      maxWaitTimeInMs: options.maxWaitTimeMs,
+      partitionAssigners: [subscriptionAwareAssigner],
+      retry: RETRY,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void> {
+    await this.consumer.subscribe({ topics: [...topics], fromBeginning });
+  }
+
+  async run(handlers: MemberHandlers): Promise<void> {
+    const { consumer } = this;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      handlers.onJoin(event.payload.memberAssignment);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      handlers.onCrash(event.payload.error, event.payload.restart);
+    });
+    await consumer.connect();
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConcurrently,
+      eachBatch: (payload) => handlers.onBatch(toBatch(payload)),
+    });
+  }
+
+  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    await this.consumer.commitOffsets(
+      offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: String(offset) })),
+    );
+  }
+
+  seek({ topic, partition, offset }: TopicPartitionOffset): void {
+    this.consumer.seek({ topic, partition, offset: String(offset) });
+  }
+
+  pause(entries: readonly { topic: string; partitions?: readonly number[] }[]): void {
+    this.consumer.pause(
+      entries.map(({ topic, partitions }) =>
+        partitions ? { topic, partitions: [...partitions] } : { topic },
+      ),
+    );
+  }
+
+  async disconnect(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+function toBatch(payload: EachBatchPayload) {
+  const { batch } = payload;
+  const records: FetchedRecord[] = batch.messages.map((message) => ({
+    offset: Number(message.offset),
+    key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
+    value: message.value ?? Buffer.alloc(0),
+    headers: headersToStrings(message.headers),
+    timestamp: Number(message.timestamp),
+  }));
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    records,
+    markFetched: (offset: number) => payload.resolveOffset(String(offset)),
+    heartbeat: () => payload.heartbeat(),
+    isStale: () => payload.isStale(),
+    pause: () => payload.pause(),
+  };
+}
+
+export class KafkajsClient implements KafkaClient {
+  private readonly kafka: InstanceType<typeof Kafka>;
+  private readonly admin: Admin;
+  private producer: Producer;
+  private connected: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: KafkaConfig,
+    logger: Logger,
+  ) {
+    this.kafka = new Kafka({
+      clientId: config.clientId,
+      brokers: config.brokers,
+      connectionTimeout: Math.min(config.connectTimeoutMs, 10_000),
+      retry: RETRY,
+      logLevel: logLevel.WARN,
+      logCreator: logCreator(logger),
+      ...(config.ssl === undefined ? {} : { ssl: config.ssl as never }),
+      ...(config.sasl === undefined ? {} : { sasl: config.sasl as unknown as SASLOptions }),
+    });
+    this.admin = this.kafka.admin({ retry: RETRY });
+    this.producer = this.createProducer();
+  }
+
+  private createProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: RETRY,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    });
+  }
+
+  connect(): Promise<void> {
+    this.connected ??= withTimeout(
+      Promise.all([this.admin.connect(), this.producer.connect()]).then(() => undefined),
+      this.config.connectTimeoutMs,
+      `kafka broker ${this.config.brokers.join(',')}`,
+    ).catch((error: unknown) => {
+      this.connected = undefined;
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError(
+        'CONNECTION',
+        `cannot connect to kafka: ${redactCredentials(describeError(error))}`,
+      );
+    });
+    return this.connected;
+  }
+
+  async createTopics(specs: readonly TopicSpec[]): Promise<void> {
+    try {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: specs.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor,
+        })),
+      });
+    } catch (error) {
+      // Created by someone else in between: the broker answers TOPIC_ALREADY_EXISTS per topic.
+      if (errorType(error) !== 'TOPIC_ALREADY_EXISTS') throw error;
+    }
+  }
+
+  async endOffsets(topic: string): Promise<{ partition: number; offset: number }[]> {
+    const offsets = await retrying(
+      () => this.admin.fetchTopicOffsets(topic),
+      (e) => this.isRetriable(e),
+    );
+    return offsets.map(({ partition, offset }) => ({ partition, offset: Number(offset) }));
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: number }[]> {
+    const [entry] = await retrying(
+      () => this.admin.fetchOffsets({ groupId, topics: [topic] }),
+      (e) => this.isRetriable(e),
+    );
+    return (entry?.partitions ?? []).map(({ partition, offset }) => ({ partition, offset: Number(offset) }));
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.admin.deleteGroups([groupId]);
+  }
+
+  async hasConsumerGroup(topic: string): Promise<boolean> {
+    const { groups } = await this.admin.listGroups();
+    const ids = groups.map((group) => group.groupId);
+    if (ids.length === 0) return false;
+    const { groups: described } = await this.admin.describeGroups(ids);
+    for (const group of described) {
+      for (const member of group.members) {
+        const metadata = kafkajs.AssignerProtocol.MemberMetadata.decode(member.memberMetadata);
+        if (metadata?.topics.includes(topic)) return true;
+      }
+    }
+    const offsets = await Promise.all(
+      ids.map((groupId) => this.admin.fetchOffsets({ groupId, topics: [topic] }).catch(() => [])),
+    );
+    return offsets.some((entries) =>
+      entries.some((entry) => entry.partitions.some((partition) => Number(partition.offset) >= 0)),
+    );
+  }
+
+  async ping(timeoutMs: number): Promise<void> {
+    await withTimeout(this.admin.describeCluster(), timeoutMs, 'kafka health check');
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<void> {
+    const byTopic = new Map<
+      string,
+      { key?: string; value: Buffer; headers: IHeaders; partition?: number }[]
+    >();
+    for (const record of records) {
+      let list = byTopic.get(record.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(record.topic, list);
+      }
+      list.push({
+        ...(record.key === undefined ? {} : { key: record.key }),
+        ...(record.partition === undefined ? {} : { partition: record.partition }),
+        value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+        headers: record.headers as IHeaders,
+      });
+    }
+    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    await this.producer.sendBatch({ acks: -1, topicMessages });
+  }
+
+  async resetProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.createProducer();
+    await old.disconnect().catch(() => {});
+    await this.producer.connect();
+  }
+
+  member(options: MemberOptions): GroupMember {
+    return new KafkajsMember(this.kafka, options);
+  }
+
+  isRebalance(error: unknown): boolean {
+    const type = errorType(error);
+    return (
+      (type !== undefined && REBALANCE_TYPES.has(type)) || (error as Error)?.name === 'KafkaJSRebalancing'
+    );
+  }
+
+  isFatalProducerError(error: unknown): boolean {
+    const type = errorType(error);
+    return type !== undefined && FATAL_PRODUCER_TYPES.has(type);
+  }
+
+  isRetriable(error: unknown): boolean {
+    if (this.isFatalProducerError(error)) return true;
+    let current: unknown = error;
+    for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+      const { retriable, name } = current as { retriable?: unknown; name?: unknown };
+      if (retriable === true || (typeof name === 'string' && RETRIABLE_NAMES.has(name))) return true;
+      current =
+        (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
+    }
+    return false;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+}

@@ -1,0 +1,150 @@
+import { type Capabilities, configInvalid, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+
+export const capabilities: Capabilities = Object.freeze({
+  persistent: true,
+  orderedByKey: true,
+  // Kafka has no per-message delay; a publish-time delay would need a forwarder outside any group.
+  delay: false,
+  // A partition log is FIFO; there is no way to overtake earlier messages.
+  priority: false,
+  newGroupReceivesOldMessages: true,
+  requestReply: true,
+});
+
+/** TLS options handed to the client unchanged (node:tls options, or `true` for defaults). */
+export type KafkaSsl = boolean | Record<string, unknown>;
+
+/** SASL options handed to the client unchanged (e.g. `{ mechanism: 'plain', username, password }`). */
+export type KafkaSasl = Record<string, unknown> & { mechanism: string };
+
+/**
+ * Kafka driver options (all optional):
+ * - `url` (default `kafka://127.0.0.1:9092`): `kafka://host:port[,host:port…]`, or a bare
+ *   `host:port[,host:port…]` broker list. Credentials in the URL become SASL/PLAIN.
+ * - `clientId` (default 'plugmq').
+ * - `partitions` (default 3) and `replicationFactor` (default 1): for topics the driver creates.
+ * - `groupPrefix` (default 'plugmq.'): Kafka consumer group id = prefix + PlugMQ group.
+ * - `connectTimeoutMs` (default 10 000): an unreachable broker fails with CONNECTION after this.
+ * - `sessionTimeoutMs` (default 10 000), `rebalanceTimeoutMs` (default 30 000),
+ *   `heartbeatIntervalMs` (default 1 000): consumer group timings.
+ * - `maxWaitTimeMs` (default 100): how long a fetch waits for data (latency vs. request count).
+ * - `prefetch` (default: 2 × the subscription's concurrency): unsettled messages per subscription.
+ * - `replyPartitions` (default 6): partitions of the shared reply topic `plugmq.replies`.
+ * - `ssl`, `sasl`: passed to the client; never logged.
+ */
+export interface KafkaConfig extends PlugmqConfig {
+  brokers: string[];
+  clientId: string;
+  partitions: number;
+  replicationFactor: number;
+  groupPrefix: string;
+  connectTimeoutMs: number;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxWaitTimeMs: number;
+  prefetch?: number;
+  replyPartitions: number;
+  ssl?: KafkaSsl;
+  sasl?: KafkaSasl;
+}
+
+export const DEFAULT_URL = 'kafka://127.0.0.1:9092';
+
+function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
+  const value = config[field];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw configInvalid(field, `an integer >= ${min}`, value);
+  }
+  return value;
+}
+
+const HOST_PORT = /^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
+
+/** `kafka://user:pw@h1:9092,h2:9092` or `h1:9092,h2:9092` → broker list (+ SASL/PLAIN from credentials). */
+export function parseBrokers(url: unknown): { brokers: string[]; sasl?: KafkaSasl; ssl?: boolean } {
+  if (typeof url !== 'string' || url.length === 0) {
+    throw configInvalid('url', 'a broker URL such as kafka://127.0.0.1:9092', url);
+  }
+  let rest = url;
+  let ssl: boolean | undefined;
+  const scheme = /^([a-z+]+):\/\//i.exec(url);
+  if (scheme) {
+    const protocol = scheme[1]!.toLowerCase();
+    if (protocol !== 'kafka' && protocol !== 'kafka+ssl') {
+      throw configInvalid('url', 'a kafka:// or kafka+ssl:// URL, or host:port[,host:port…]', url);
+    }
+    if (protocol === 'kafka+ssl') ssl = true;
+    rest = url.slice(scheme[0].length).replace(/\/.*$/, '');
+  }
+  let sasl: KafkaSasl | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const [user, password = ''] = rest.slice(0, at).split(':');
+    sasl = {
+      mechanism: 'plain',
+      username: decodeURIComponent(user ?? ''),
+      password: decodeURIComponent(password),
+    };
+    rest = rest.slice(at + 1);
+  }
+  const brokers = rest.split(',').map((broker) => broker.trim());
+  if (brokers.length === 0 || brokers.some((broker) => !HOST_PORT.test(broker))) {
+    throw configInvalid('url', 'kafka://host:port[,host:port…] or host:port[,host:port…]', url);
+  }
+  return { brokers, ...(sasl ? { sasl } : {}), ...(ssl ? { ssl } : {}) };
+}
+
+export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
+  const parsed = parseBrokers(config.url ?? DEFAULT_URL);
+  const clientId = config.clientId ?? 'plugmq';
+  if (typeof clientId !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(clientId)) {
+    throw configInvalid('clientId', 'a string of [A-Za-z0-9._-], at most 100 characters', clientId);
+  }
+  const groupPrefix = config.groupPrefix ?? 'plugmq.';
+  if (typeof groupPrefix !== 'string' || groupPrefix.length > 100) {
+    throw configInvalid('groupPrefix', 'a string of at most 100 characters', groupPrefix);
+  }
+  const ssl = config.ssl ?? parsed.ssl;
+  if (ssl !== undefined && typeof ssl !== 'boolean' && (typeof ssl !== 'object' || ssl === null)) {
+    throw configInvalid('ssl', 'a boolean or a TLS options object', ssl);
+  }
+  const sasl = config.sasl ?? parsed.sasl;
+  if (
+    sasl !== undefined &&
+    (typeof sasl !== 'object' || sasl === null || typeof (sasl as KafkaSasl).mechanism !== 'string')
+  ) {
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      'sasl must be an object with a mechanism (got ' + typeof sasl + ')',
+    );
+  }
+  const sessionTimeoutMs = integer(config, 'sessionTimeoutMs', 10_000, 1_000);
+  const heartbeatIntervalMs = integer(config, 'heartbeatIntervalMs', 1_000, 100);
+  if (heartbeatIntervalMs >= sessionTimeoutMs) {
+    throw configInvalid(
+      'heartbeatIntervalMs',
+      `less than sessionTimeoutMs (${sessionTimeoutMs})`,
+      heartbeatIntervalMs,
+    );
+  }
+  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
+  return {
+    ...config,
+    brokers: parsed.brokers,
+    clientId,
+    partitions: integer(config, 'partitions', 3, 1),
+    replicationFactor: integer(config, 'replicationFactor', 1, 1),
+    groupPrefix,
+    connectTimeoutMs: integer(config, 'connectTimeoutMs', 10_000, 1),
+    sessionTimeoutMs,
+    rebalanceTimeoutMs: integer(config, 'rebalanceTimeoutMs', 30_000, 1_000),
+    heartbeatIntervalMs,
+    maxWaitTimeMs: integer(config, 'maxWaitTimeMs', 100, 0),
+    ...(prefetch === undefined ? {} : { prefetch }),
+    replyPartitions: integer(config, 'replyPartitions', 6, 1),
+    ...(ssl === undefined ? {} : { ssl: ssl as KafkaSsl }),
+    ...(sasl === undefined ? {} : { sasl: sasl as KafkaSasl }),
+  };
+}

@@ -1,0 +1,395 @@
+import {
+  type DeliverFn,
+  type Delivery,
+  describeError,
+  type Envelope,
+  type Logger,
+  PlugmqError,
+  redactCredentials,
+  type SubscribeRequest,
+  type TransportSubscription,
+} from '@plugmq/core';
+import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './client.js';
+import { Slots } from './flow.js';
+import { DONE, PartitionTracker, PENDING, type Slot, UNDONE } from './offset-tracker.js';
+import type { KafkaConfig } from './options.js';
+import type { Publisher } from './publisher.js';
+import { retryTopic, type TopicRegistry } from './topics.js';
+import { DUE_HEADER, envelopeToRecord, recordToEnvelope } from './wire.js';
+
+export interface SubscriptionDeps {
+  readonly client: KafkaClient;
+  readonly topics: TopicRegistry;
+  readonly publisher: Publisher;
+  readonly config: KafkaConfig;
+  readonly logger: Logger;
+}
+
+/** Settles within this window share one offset commit request. */
+const COMMIT_DELAY_MS = 20;
+const RETRY_PUBLISH_TIMEOUT_MS = 30_000;
+
+/**
+ * One `consume` on Kafka: a member of the consumer group `<groupPrefix><group>` reading the
+ * type topics and this group's retry topics.
+ *
+ * Each fetched batch (one partition) is handed to core in partition order, up to `prefetch`
+ * unsettled messages per subscription; core's scheduler runs different keys at once and keeps
+ * same-key order. The batch handler returns only when every message it handed out is settled,
+ * then commits the offset below the first unsettled one. kafkajs re-joins a rebalancing group
+ * only after running batch handlers return, so work in flight finishes and is committed before
+ * its partition can move: nothing is committed unhandled, and a partition is never processed by
+ * two members at once (per-key order holds across rebalances).
+ */
+export class KafkaSubscription implements TransportSubscription {
+  private readonly groupId: string;
+  private readonly typeOfTopic = new Map<string, string>();
+  private readonly retryTopicOf = new Map<string, string>();
+  private readonly slots: Slots;
+  private readonly batches = new Set<Promise<void>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private member: GroupMember | undefined;
+  private stopping = false;
+  private finished: Promise<void> | undefined;
+  private onJoined: (() => void) | undefined;
+  private readonly trackers = new Map<string, PartitionTracker>();
+  /** Start offsets of a new group's partitions, by `partition:topic` (see readPins). */
+  private readonly pins = new Map<string, number>();
+  private inFlight = 0;
+  private onIdle: (() => void) | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing = false;
+  private commitAgain = false;
+  crashed: unknown;
+
+  constructor(
+    private readonly request: SubscribeRequest,
+    private readonly deliver: DeliverFn,
+    private readonly deps: SubscriptionDeps,
+  ) {
+    this.groupId = deps.config.groupPrefix + request.group;
+    for (const type of request.types) {
+      const retry = retryTopic(type, request.group);
+      this.typeOfTopic.set(type, type);
+      this.typeOfTopic.set(retry, type);
+      this.retryTopicOf.set(type, retry);
+    }
+    this.slots = new Slots(deps.config.prefetch ?? Math.max(2, request.concurrency * 2));
+  }
+
+  /** Resolves once this member has joined the group and received its assignment. */
+  async start(): Promise<void> {
+    const { client, topics, config } = this.deps;
+    const types = [...this.request.types];
+    const retries = [...this.retryTopicOf.values()];
+    await topics.ensure([...types, ...retries]);
+    if (this.request.startFrom === 'latest') await this.readPins(types);
+    const member = client.member({
+      groupId: this.groupId,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      maxWaitTimeMs: config.maxWaitTimeMs,
+      partitionsConcurrently: Math.min(64, Math.max(1, this.request.concurrency)),
+    });
+    this.member = member;
+    await member.subscribe(types, this.request.startFrom === 'earliest');
+    // Retry topics hold only this group's messages; a new member must see all of them.
+    await member.subscribe(retries, true);
+    const joined = new Promise<void>((resolve) => {
+      this.onJoined = resolve;
+    });
+    const limit = config.rebalanceTimeoutMs + config.sessionTimeoutMs + config.connectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new PlugmqError('CONNECTION', `group ${this.request.group} was not joined within ${limit} ms`),
+          ),
+        limit,
+      );
+    });
+    try {
+      await Promise.race([
+        Promise.all([
+          member.run({
+            onBatch: (batch) => this.track(this.onBatch(batch)),
+            onJoin: (assignment) => {
+              this.deps.logger.debug({ group: this.request.group, assignment }, 'plugmq: kafka group joined');
+              this.onJoin(assignment);
+            },
+            onCrash: (error, restarting) => {
+              this.deps.logger.warn(
+                { group: this.request.group, err: redactCredentials(describeError(error)), restarting },
+                'plugmq: kafka consumer crashed',
+              );
+              if (!restarting) this.crashed = error;
+            },
+          }),
+          joined,
+        ]),
+        timeout,
+      ]);
+    } catch (error) {
+      await member.disconnect().catch(() => {});
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A group the broker has never seen starts at the end of each partition as of `consume`: the
+   * end offsets are read before joining and applied (seek + commit) right after the join, before
+   * `consume` resolves. Leaving it to the client's "latest" reset would resolve the end a little
+   * later, skipping a message published right after `consume` resolved.
+   */
+  private async readPins(types: readonly string[]): Promise<void> {
+    const { client } = this.deps;
+    for (const topic of types) {
+      const committed = await client.committedOffsets(this.groupId, topic);
+      const unset = new Set(committed.filter((entry) => entry.offset < 0).map((entry) => entry.partition));
+      if (unset.size === 0) continue;
+      for (const { partition, offset } of await client.endOffsets(topic)) {
+        if (unset.has(partition)) this.pins.set(`${partition}:${topic}`, offset);
+      }
+    }
+  }
+
+  /** Applies the pins of newly assigned partitions; resolves once committed (best effort). */
+  private async applyPins(owned: ReadonlySet<string>): Promise<void> {
+    const member = this.member;
+    if (!member || this.pins.size === 0) return;
+    const offsets: TopicPartitionOffset[] = [];
+    for (const [id, offset] of this.pins) {
+      if (!owned.has(id) || this.trackers.has(id)) continue;
+      const colon = id.indexOf(':');
+      const entry = { topic: id.slice(colon + 1), partition: Number(id.slice(0, colon)), offset };
+      member.seek(entry);
+      offsets.push(entry);
+    }
+    if (offsets.length === 0) return;
+    try {
+      // Not from inside the join event: kafkajs silently drops a commit made there.
+      await new Promise((resolve) => setImmediate(resolve));
+      await member.commit(offsets);
+      for (const { topic, partition } of offsets) this.pins.delete(`${partition}:${topic}`);
+    } catch (error) {
+      this.deps.logger.debug(
+        { group: this.request.group, err: describeError(error) },
+        'plugmq: could not commit the start offsets of a new group',
+      );
+    }
+  }
+
+  private track(batch: Promise<void>): Promise<void> {
+    this.batches.add(batch);
+    return batch.finally(() => this.batches.delete(batch));
+  }
+
+  private tracker(topic: string, partition: number): PartitionTracker {
+    const id = `${partition}:${topic}`;
+    let tracker = this.trackers.get(id);
+    if (!tracker) {
+      tracker = new PartitionTracker();
+      this.trackers.set(id, tracker);
+    }
+    return tracker;
+  }
+
+  /**
+   * Hands the batch to core in partition order and returns as soon as it is handed out: kafkajs
+   * fetches the next batch of every partition only after this returns, so waiting here for
+   * handlers would let one slow message stall all partitions. The prefetch limit is the only
+   * wait, and it heartbeats.
+   */
+  private async onBatch(batch: FetchedBatch): Promise<void> {
+    if (this.stopping) return;
+    const { topic, partition } = batch;
+    const type = this.typeOfTopic.get(topic) ?? topic;
+    const isRetryTopic = type !== topic;
+    const heartbeatMs = Math.max(50, Math.floor(this.deps.config.heartbeatIntervalMs / 2));
+    const tracker = this.tracker(topic, partition);
+    for (const record of batch.records) {
+      if (this.stopping || batch.isStale()) return;
+      if (record.offset < tracker.nextFetch) continue; // already handed out before a re-join
+      if (isRetryTopic) {
+        const due = Number(record.headers[DUE_HEADER]);
+        if (Number.isFinite(due) && due > Date.now()) {
+          this.sleepPartition(batch, due);
+          return;
+        }
+      }
+      while (!this.slots.tryTake()) {
+        await this.slots.wait(heartbeatMs);
+        if (this.stopping || batch.isStale()) return;
+        // A rebalance error propagates to kafkajs, which re-joins; what was handed out stays tracked.
+        await batch.heartbeat();
+      }
+      const slot = tracker.dispatch(record.offset);
+      batch.markFetched(record.offset);
+      const envelope = recordToEnvelope(record, type, topic, partition);
+      const settled = () => this.settled(topic, partition, tracker, slot);
+      this.inFlight++;
+      this.deliver(this.delivery(envelope, slot)).then(settled, settled);
+    }
+  }
+
+  private settled(topic: string, partition: number, tracker: PartitionTracker, slot: Slot): void {
+    if (slot.state === PENDING) slot.state = UNDONE;
+    this.inFlight--;
+    this.slots.give();
+    if (slot.state === UNDONE && !this.stopping && this.trackers.get(`${partition}:${topic}`) === tracker) {
+      // Read it again from here: a retry that could not be stored must not be skipped.
+      tracker.rewind(slot.offset);
+      this.member?.seek({ topic, partition, offset: slot.offset });
+    }
+    this.scheduleCommit();
+    if (this.inFlight === 0) this.onIdle?.();
+  }
+
+  /** Commits every partition whose committable offset moved, in one request, a few ms later. */
+  private scheduleCommit(): void {
+    if (this.commitTimer || this.committing) {
+      this.commitAgain = true;
+      return;
+    }
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      void this.commitNow();
+    }, COMMIT_DELAY_MS);
+  }
+
+  private async commitNow(): Promise<void> {
+    const member = this.member;
+    if (!member) return;
+    const offsets: { topic: string; partition: number; offset: number; tracker: PartitionTracker }[] = [];
+    for (const [id, tracker] of this.trackers) {
+      const offset = tracker.committable();
+      if (offset === undefined) continue;
+      const colon = id.indexOf(':');
+      offsets.push({ topic: id.slice(colon + 1), partition: Number(id.slice(0, colon)), offset, tracker });
+    }
+    if (offsets.length === 0) return;
+    this.committing = true;
+    this.commitAgain = false;
+    try {
+      await member.commit(offsets);
+      for (const entry of offsets) entry.tracker.committed = Math.max(entry.tracker.committed, entry.offset);
+    } catch (error) {
+      // The partition may have moved (rebalance) or the broker is away: those messages are
+      // delivered again to whoever reads the partition next (at least once).
+      this.deps.logger.warn(
+        { group: this.request.group, err: redactCredentials(describeError(error)) },
+        'plugmq: kafka offset commit failed; those messages may be delivered again',
+      );
+    } finally {
+      this.committing = false;
+      if (this.commitAgain) this.scheduleCommit();
+    }
+  }
+
+  /**
+   * After every join: forget partitions this member lost (their unsettled messages are not
+   * committed; the new owner reads them again), and keep reading kept partitions where this
+   * member stopped instead of at the last commit (no duplicates of work still in flight).
+   */
+  private onJoin(assignment: Readonly<Record<string, readonly number[]>>): void {
+    const owned = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) owned.add(`${partition}:${topic}`);
+    }
+    for (const [id, tracker] of this.trackers) {
+      if (!owned.has(id)) {
+        this.trackers.delete(id);
+        continue;
+      }
+      if (tracker.nextFetch >= 0) {
+        const colon = id.indexOf(':');
+        this.member?.seek({
+          topic: id.slice(colon + 1),
+          partition: Number(id.slice(0, colon)),
+          offset: tracker.nextFetch,
+        });
+      }
+    }
+    void this.applyPins(owned).finally(() => this.onJoined?.());
+  }
+
+  /** Pauses a retry partition until its head message is due, without blocking other partitions. */
+  private sleepPartition(batch: FetchedBatch, dueAt: number): void {
+    const resume = batch.pause();
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (!this.stopping) resume();
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
+    this.timers.add(timer);
+  }
+
+  private delivery(envelope: Envelope, slot: Slot): Delivery {
+    return {
+      envelope,
+      ack: async () => {
+        slot.state = DONE;
+      },
+      retry: async (delayMs: number) => {
+        const retried: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
+        const topic = this.retryTopicOf.get(envelope.type) ?? retryTopic(envelope.type, this.request.group);
+        await this.deps.topics.ensure([topic]);
+        let signal: AbortSignal | undefined;
+        await this.deps.publisher.publish(
+          [envelopeToRecord(retried, topic, { [DUE_HEADER]: String(Date.now() + delayMs) })],
+          {
+            get signal() {
+              signal ??= AbortSignal.timeout(RETRY_PUBLISH_TIMEOUT_MS);
+              return signal;
+            },
+          },
+        );
+        slot.state = DONE;
+      },
+      release: async () => {
+        slot.state = UNDONE;
+      },
+    };
+  }
+
+  /** Stops handing out messages at once; offsets are committed and the group left in the background. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const member = this.member;
+    if (!member) {
+      this.finished = Promise.resolve();
+      return;
+    }
+    member.pause([...this.typeOfTopic.keys()].map((topic) => ({ topic })));
+    this.finished = (async () => {
+      await Promise.allSettled([...this.batches]);
+      // Core releases what it has not started and waits for running handlers; then commit what they finished.
+      if (this.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          this.onIdle = resolve;
+        });
+      }
+      clearTimeout(this.commitTimer);
+      this.commitTimer = undefined;
+      while (this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
+      await this.commitNow();
+      await member.disconnect().catch((error: unknown) => {
+        this.deps.logger.debug({ err: describeError(error) }, 'plugmq: kafka consumer disconnect failed');
+      });
+    })();
+  }
+
+  /** Resolves when the last commit is done and the member left the group. */
+  whenFinished(): Promise<void> {
+    return this.finished ?? Promise.resolve();
+  }
+}

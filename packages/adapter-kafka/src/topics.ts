@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import type { KafkaClient } from './client.js';
+
+/** Kafka's topic name limit. */
+const MAX_TOPIC = 249;
+
+/** The shared topic replies travel on (see replies.ts). */
+export const REPLY_TOPIC = 'plugmq.replies';
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+/**
+ * `<type>.retry.<group>`: the group-private topic a failed message waits in, so a retry reaches
+ * only the group that failed and never blocks the type's partitions. Groups are free text, so
+ * characters a topic name cannot hold (and over-long names) are replaced by a hash.
+ */
+export function retryTopic(type: string, group: string): string {
+  const plain = `${type}.retry.${group}`;
+  if (/^[A-Za-z0-9._-]+$/.test(group) && plain.length <= MAX_TOPIC) return plain;
+  const safe = group.replace(/[^A-Za-z0-9._-]/g, '_');
+  const hashed = `${type}.retry.${safe}`.slice(0, MAX_TOPIC - 13);
+  return `${hashed}-${shortHash(group)}`;
+}
+
+/** Creates topics once per process through the admin client (the broker's auto-create is off). */
+export class TopicRegistry {
+  private readonly known = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly client: KafkaClient,
+    private readonly partitions: number,
+    private readonly replicationFactor: number,
+  ) {}
+
+  ensure(topics: readonly string[], partitions = this.partitions): Promise<void> {
+    const missing = topics.filter((topic) => !this.known.has(topic));
+    if (missing.length > 0) {
+      const creating = this.client.createTopics(
+        missing.map((topic) => ({ topic, partitions, replicationFactor: this.replicationFactor })),
+      );
+      for (const topic of missing) {
+        const entry = creating.catch((error: unknown) => {
+          // Forget failures so the next use tries again (e.g. after the broker came back).
+          if (this.known.get(topic) === entry) this.known.delete(topic);
+          throw error;
+        });
+        entry.catch(() => {});
+        this.known.set(topic, entry);
+      }
+    }
+    const first = topics[0];
+    if (topics.length === 1 && first !== undefined) return this.known.get(first) ?? Promise.resolve();
+    return Promise.all(topics.map((topic) => this.known.get(topic))).then(() => undefined);
+  }
+
+  /** True when `ensure` already succeeded (or is under way) for `topic`. */
+  has(topic: string): boolean {
+    return this.known.has(topic);
+  }
+}

@@ -1,0 +1,157 @@
+import {
+  type DeliverFn,
+  describeError,
+  type Logger,
+  type OutgoingEnvelope,
+  PlugmqError,
+  redactCredentials,
+  type SubscribeRequest,
+  type Transport,
+  type TransportPublishContext,
+  type TransportSubscription,
+} from '@plugmq/core';
+import type { KafkaClient } from './client.js';
+import { KafkajsClient } from './kafkajs-client.js';
+import { capabilities, type KafkaConfig } from './options.js';
+import { Publisher } from './publisher.js';
+import { KafkaReplies } from './replies.js';
+import { KafkaSubscription } from './subscription.js';
+import { TopicRegistry } from './topics.js';
+import { envelopeToRecord } from './wire.js';
+
+/** How long close waits for subscriptions to commit and leave their groups. */
+const CLOSE_WAIT_MS = 15_000;
+
+/** PlugMQ over Kafka: a topic per type, a consumer group per group (see README.md). */
+export class KafkaTransport implements Transport {
+  readonly capabilities = capabilities;
+  readonly replies: KafkaReplies;
+  private readonly client: KafkaClient;
+  private readonly topics: TopicRegistry;
+  private readonly publisher: Publisher;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  /** Types known to have a consumer group (for `mandatory`); positive answers only. */
+  private readonly routed = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly config: KafkaConfig,
+    private readonly logger: Logger,
+    client?: KafkaClient,
+  ) {
+    this.client = client ?? new KafkajsClient(config, logger);
+    this.topics = new TopicRegistry(this.client, config.partitions, config.replicationFactor);
+    this.publisher = new Publisher(this.client, logger);
+    this.replies = new KafkaReplies(this.client, this.topics, this.publisher, config, logger);
+  }
+
+  /** Connects, or fails with CONNECTION after `connectTimeoutMs`. */
+  async connect(): Promise<void> {
+    await this.client.connect();
+  }
+
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
+    const records = envelopes.map((envelope) => envelopeToRecord(envelope, envelope.type));
+    let ready = true;
+    let mandatory = false;
+    for (const envelope of envelopes) {
+      if (!this.topics.has(envelope.type)) ready = false;
+      if (envelope.mandatory && !this.routed.has(envelope.type)) mandatory = true;
+    }
+    // Fast path: topics already created, nothing to check; stay in this tick for coalescing.
+    if (ready && !mandatory) return this.publisher.publish(records, context);
+    return this.slowPublish(envelopes, records, context);
+  }
+
+  private async slowPublish(
+    envelopes: readonly OutgoingEnvelope[],
+    records: ReturnType<typeof envelopeToRecord>[],
+    context: TransportPublishContext,
+  ): Promise<void> {
+    const types = [...new Set(envelopes.map((envelope) => envelope.type))];
+    try {
+      for (const envelope of envelopes) {
+        if (!envelope.mandatory || this.routed.has(envelope.type)) continue;
+        if (!(await this.client.hasConsumerGroup(envelope.type))) {
+          throw new PlugmqError(
+            'PUBLISH_FAILED',
+            `no consumer group reads ${envelope.type} (mandatory publish); nothing was written`,
+          );
+        }
+        this.routed.add(envelope.type);
+      }
+      await this.topics.ensure(types);
+    } catch (error) {
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError(
+        'PUBLISH_FAILED',
+        `kafka could not prepare the publish: ${redactCredentials(describeError(error))}`,
+        { cause: error },
+      );
+    }
+    return this.publisher.publish(records, context);
+  }
+
+  async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the kafka transport is closed');
+    const subscription = new KafkaSubscription(request, deliver, {
+      client: this.client,
+      topics: this.topics,
+      publisher: this.publisher,
+      config: this.config,
+      logger: this.logger,
+    });
+    try {
+      await subscription.start();
+    } catch (error) {
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError(
+        'CONNECTION',
+        `kafka consume failed: ${redactCredentials(describeError(error))}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    for (const type of request.types) this.routed.add(type);
+    this.subscriptions.add(subscription);
+    return {
+      stop: async () => {
+        await subscription.stop();
+        void subscription.whenFinished().finally(() => this.subscriptions.delete(subscription));
+      },
+    };
+  }
+
+  async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {
+    const details: Record<string, unknown> = {
+      brokers: this.config.brokers,
+      subscriptions: this.subscriptions.size,
+    };
+    if (this.closed) return { ok: false, details: { ...details, closed: true } };
+    const crashed = [...this.subscriptions].filter(
+      (subscription) => subscription.crashed !== undefined,
+    ).length;
+    try {
+      await this.client.ping(Math.min(this.config.connectTimeoutMs, 5_000));
+    } catch (error) {
+      return { ok: false, details: { ...details, error: redactCredentials(describeError(error)) } };
+    }
+    return { ok: crashed === 0, details: crashed ? { ...details, crashedConsumers: crashed } : details };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const finishing = Promise.allSettled([...this.subscriptions].map((s) => s.whenFinished()));
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise((resolve) => {
+      timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    });
+    await Promise.race([finishing, waited]);
+    clearTimeout(timer);
+    this.publisher.close();
+    await this.client.close();
+  }
+}

@@ -1,0 +1,18 @@
+import { type BrokerHandle, startBroker } from '@plugmq/testkit';
+
+/**
+ * Driver options for tests: shorter group timings than production defaults, so rebalances
+ * (every consume/close in the suite is one) settle in a second or two instead of tens.
+ */
+export const TEST_OPTIONS = {
+  sessionTimeoutMs: 6_000,
+  heartbeatIntervalMs: 500,
+  rebalanceTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  maxWaitTimeMs: 50,
+} as const;
+
+/** PLUGMQ_KAFKA_URL when set, else a broker the testkit starts (container or local process). */
+export function kafkaBroker(): Promise<BrokerHandle> {
+  return startBroker('kafka');
+}
