@@ -1,0 +1,69 @@
+import { driver as memoryDriver } from '@plugmq/adapter-memory';
+import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import { Registry } from 'prom-client';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createPlugmqMetrics } from '../src/index.js';
+
+const toClose: QueueManager[] = [];
+beforeAll(() => registerDriver(memoryDriver));
+afterEach(async () => {
+  await Promise.all(toClose.splice(0).map((m) => m.close()));
+});
+
+async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('@plugmq/metrics', () => {
+  it('counts published, handled by outcome, retried, dead-lettered, duration and in-flight', async () => {
+    const registry = new Registry();
+    const metrics = createPlugmqMetrics({ registry });
+    const queue = await createQueueManager({ driver: 'memory' });
+    toClose.push(queue);
+    metrics.observe(queue);
+    let release: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await queue.consume(
+      'm.orders',
+      async (message) => {
+        if ((message.body as { fail?: boolean }).fail) throw new Error('nope');
+        if ((message.body as { block?: boolean }).block) await blocked;
+      },
+      { group: 'billing', retry: { maxAttempts: 2, initialDelayMs: 1 }, concurrency: 2 },
+    );
+    await queue.publish('m.orders', {});
+    await queue.publish('m.orders', { fail: true });
+    await queue.publish('m.orders', { block: true });
+    const text = () => metrics.text();
+    await until(async () => (await text()).includes('plugmq_messages_dead_lettered_total{'));
+    const labels = 'driver="memory",type="m.orders",group="billing"';
+    await until(async () => (await text()).includes(`plugmq_in_flight{${labels}} 1`));
+    let body = await text();
+    expect(body).toContain('plugmq_messages_published_total{driver="memory",type="m.orders"} 3');
+    expect(body).toContain(`plugmq_messages_handled_total{${labels},outcome="acked"} 1`);
+    expect(body).toContain(`plugmq_messages_handled_total{${labels},outcome="failed"} 2`);
+    expect(body).toContain(`plugmq_messages_retried_total{${labels}} 1`);
+    expect(body).toContain(
+      `plugmq_messages_dead_lettered_total{${labels},dead_letter_type="m.orders.dlq"} 1`,
+    );
+    expect(body).toContain(`plugmq_handler_duration_seconds_count{${labels},outcome="acked"} 1`);
+    release();
+    await until(async () => (await text()).includes(`plugmq_in_flight{${labels}} 0`));
+    body = await text();
+    expect(body).toContain(`plugmq_messages_handled_total{${labels},outcome="acked"} 2`);
+    expect(metrics.contentType).toContain('text/plain');
+  });
+
+  it('two PlugmqMetrics on one registry share the metrics instead of failing', () => {
+    const registry = new Registry();
+    const first = createPlugmqMetrics({ registry });
+    expect(() => createPlugmqMetrics({ registry })).not.toThrow();
+    expect(first.registry).toBe(registry);
+  });
+});
