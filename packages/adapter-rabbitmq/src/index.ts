@@ -16,6 +16,6 @@ export const driver = defineTransportDriver<RabbitMqConfig>({
   createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
 });
 
-export { groupQueueName, topologyFor, waitQueueName } from './topology.js';
+export { groupQueueArguments, groupQueueName, topologyFor, waitQueueName } from './topology.js';
 export { capabilities, DEFAULT_URL };
 export type { RabbitMqConfig, RabbitMqTlsOptions };

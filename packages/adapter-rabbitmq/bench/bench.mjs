@@ -1,0 +1,169 @@
+// RabbitMQ driver benchmark: PlugMQ's rabbitmq driver against raw amqplib doing the same work in the
+// same run: a durable queue bound to a topic exchange, persistent 256-byte JSON messages published on
+// a confirm channel with the same number of publishes in flight, consumed with manual acks and
+// prefetch = concurrency, handlers run `concurrency` at a time. Producer and consumer each have
+// their own connection on both sides.
+import { randomUUID } from 'node:crypto';
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import amqp from 'amqplib';
+import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { driver, groupQueueArguments } from '../dist/index.js';
+
+registerDriver(driver);
+
+const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
+/** Publishes awaiting their confirm at once, on both sides. */
+const WINDOW = 256;
+const TIMEOUT_MS = 120_000;
+
+/** Runs `publishOne` N times keeping WINDOW in flight; resolves when every publish was confirmed. */
+async function pipeline(messages, publishOne) {
+  let next = 0;
+  const lane = async () => {
+    while (next < messages) {
+      next++;
+      await publishOne();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
+}
+
+function deadline(what) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+async function runBaseline({ messages, concurrency, url, onProgress }, plain = false) {
+  const exchange = `bench-raw-${randomUUID()}`;
+  const queue = `${exchange}.queue`;
+  const type = 'bench.rabbitmq';
+  const consumerConnection = await amqp.connect(url);
+  const producerConnection = await amqp.connect(url);
+  const admin = await consumerConnection.createChannel();
+  await admin.assertExchange(exchange, 'topic', { durable: true });
+  // The same queue the driver declares for a group (x-max-priority 10, which the priority feature
+  // needs): the comparison is of client code, not of two kinds of RabbitMQ queue. A plain queue
+  // consumes faster on the broker side; `plainBaseline` in the result shows by how much.
+  await admin.assertQueue(queue, { durable: true, ...(plain ? {} : { arguments: groupQueueArguments() }) });
+  await admin.bindQueue(queue, exchange, type);
+
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  const consumer = await consumerConnection.createChannel();
+  await consumer.prefetch(concurrency);
+  // The same work a hand-written consumer does: decode, run the handler (at most `concurrency`
+  // at once, which prefetch already enforces), ack.
+  await consumer.consume(
+    queue,
+    (message) => {
+      if (message === null) return; // cancelled when the queue is deleted at the end
+      const body = JSON.parse(message.content.toString('utf8'));
+      latencies[handled++] = performance.now() - body.sentAt;
+      if ((handled & 0x3ff) === 0) onProgress?.(handled);
+      consumer.ack(message);
+      if (handled === messages) finish();
+    },
+    { noAck: false },
+  );
+
+  const producer = await producerConnection.createConfirmChannel();
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('raw amqplib');
+  await Promise.race([
+    pipeline(messages, async () => {
+      body.sentAt = performance.now();
+      const content = Buffer.from(JSON.stringify(body));
+      await new Promise((resolve, reject) => {
+        // The window bounds what is buffered, so `drain` needs no extra handling here.
+        producer.publish(
+          exchange,
+          type,
+          content,
+          { persistent: true, contentType: 'application/json', messageId: randomUUID() },
+          (error) => (error ? reject(error) : resolve()),
+        );
+      });
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  await admin.deleteQueue(queue);
+  await admin.deleteExchange(exchange);
+  await producerConnection.close();
+  await consumerConnection.close();
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+async function runPlugmq({ messages, concurrency, url, onProgress }) {
+  const exchange = `bench-plugmq-${randomUUID()}`;
+  const config = { driver: 'rabbitmq', url, exchange };
+  const consumer = await createQueueManager(config);
+  const producer = await createQueueManager(config);
+  const type = 'bench.rabbitmq';
+  const group = 'bench';
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  await consumer.consume(
+    type,
+    async (message) => {
+      latencies[handled++] = performance.now() - message.body.sentAt;
+      if ((handled & 0x3ff) === 0) onProgress?.(handled);
+      if (handled === messages) finish();
+    },
+    { group, concurrency },
+  );
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('PlugMQ');
+  await Promise.race([
+    pipeline(messages, () => {
+      body.sentAt = performance.now();
+      return producer.publish(type, body);
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  await producer.close();
+  await consumer.close();
+  await dropTopology(url, exchange, group, type);
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+/** The bench's exchanges and queue are throw-away: remove them so runs do not pile up on the broker. */
+async function dropTopology(url, exchange, group, type) {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createChannel();
+  await channel.deleteQueue(`${exchange}:${group}:${type}`);
+  await channel.deleteQueue(`${exchange}.unrouted`);
+  for (const name of [exchange, `${exchange}.delayed`, `${exchange}.unrouted`, `${exchange}.retry`, `${exchange}.delay`]) {
+    await channel.deleteExchange(name);
+  }
+  await connection.close();
+}
+
+let rounds = 0;
+
+export async function run(options) {
+  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
+  // Alternate which side goes first, so over the rounds neither always meets a warmer broker.
+  const adapterFirst = rounds++ % 2 === 1;
+  const adapter = adapterFirst ? await runPlugmq(resolved) : undefined;
+  const baseline = await runBaseline(resolved);
+  const adapterResult = adapter ?? (await runPlugmq(resolved));
+  const plainBaseline = process.env.PLUGMQ_BENCH_PLAIN_BASELINE ? await runBaseline(resolved, true) : undefined;
+  return { adapter: adapterResult, baseline, ...(plainBaseline ? { plainBaseline } : {}) };
+}
