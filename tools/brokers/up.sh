@@ -99,7 +99,7 @@ for kind in "${kinds[@]}"; do
     continue
   fi
   [ "$kind" = kafka ] && apt_ensure default-jre-headless:java
-  t0=$(date +%s.%N)
+  t0=$(date +%s%N)
   "start_$kind"
   read -r pid _ <"$STATE_DIR/$kind.pid"
   ready=0
@@ -112,7 +112,7 @@ for kind in "${kinds[@]}"; do
     sleep 0.5
   done
   if [ $ready = 1 ]; then
-    log "$kind ready in $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s: $url (pid $pid, log $STATE_DIR/$kind.log)"
+    log "$kind ready in $((($(date +%s%N) - t0) / 1000000)) ms: $url (pid $pid, log $STATE_DIR/$kind.log)"
   else
     log "$kind did not come up; last lines of $STATE_DIR/$kind.log:"
     tail -20 "$STATE_DIR/$kind.log" >&2 || true
