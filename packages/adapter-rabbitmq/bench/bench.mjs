@@ -31,7 +31,10 @@ async function pipeline(messages, publishOne) {
 function deadline(what) {
   let timer;
   const promise = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
+      TIMEOUT_MS,
+    );
   });
   return { promise, cancel: () => clearTimeout(timer) };
 }
@@ -149,7 +152,13 @@ async function dropTopology(url, exchange, group, type) {
   const channel = await connection.createChannel();
   await channel.deleteQueue(`${exchange}:${group}:${type}`);
   await channel.deleteQueue(`${exchange}.unrouted`);
-  for (const name of [exchange, `${exchange}.delayed`, `${exchange}.unrouted`, `${exchange}.retry`, `${exchange}.delay`]) {
+  for (const name of [
+    exchange,
+    `${exchange}.delayed`,
+    `${exchange}.unrouted`,
+    `${exchange}.retry`,
+    `${exchange}.delay`,
+  ]) {
     await channel.deleteExchange(name);
   }
   await connection.close();
@@ -164,6 +173,8 @@ export async function run(options) {
   const adapter = adapterFirst ? await runPlugmq(resolved) : undefined;
   const baseline = await runBaseline(resolved);
   const adapterResult = adapter ?? (await runPlugmq(resolved));
-  const plainBaseline = process.env.PLUGMQ_BENCH_PLAIN_BASELINE ? await runBaseline(resolved, true) : undefined;
+  const plainBaseline = process.env.PLUGMQ_BENCH_PLAIN_BASELINE
+    ? await runBaseline(resolved, true)
+    : undefined;
   return { adapter: adapterResult, baseline, ...(plainBaseline ? { plainBaseline } : {}) };
 }

@@ -49,6 +49,10 @@ export interface RabbitMqTlsOptions {
  * - `reconnectInitialDelayMs` (default 100) / `reconnectMaxDelayMs` (default 5 000): back-off
  *   between reconnect attempts (doubling, ±20 % jitter); reconnecting never gives up until close.
  * - `tls`: options passed through to `tls.connect` (ca, cert, key, passphrase, servername, …).
+ * - `maxLength` (default: none, queues are unbounded): messages one group queue may hold; a full
+ *   queue refuses publishes (`x-overflow: reject-publish`) and `publish` waits and tries again,
+ *   at most `publishTimeoutMs`, then rejects PUBLISH_FAILED. Queue arguments are fixed when a
+ *   queue is first declared: every process of a namespace must use the same value.
  */
 export interface RabbitMqConfig extends PlugmqConfig {
   urls: string[];
@@ -59,6 +63,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   reconnectInitialDelayMs: number;
   reconnectMaxDelayMs: number;
   tls?: RabbitMqTlsOptions;
+  maxLength?: number;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -92,6 +97,7 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   }
   const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
   const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
+  const maxLength = config.maxLength === undefined ? undefined : integer(config, 'maxLength', 1, 1);
   return {
     ...config,
     urls,
@@ -102,5 +108,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     reconnectInitialDelayMs,
     reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
     ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
+    ...(maxLength === undefined ? {} : { maxLength }),
   };
 }

@@ -43,7 +43,10 @@ interface Item {
   readonly outgoing: Outgoing;
   readonly call: Call;
   returned: boolean;
+  /** Times the channel was lost (or the message returned for 'resend') before a confirm. */
   sends: number;
+  /** Broker nacks so far (a full queue with `x-overflow: reject-publish`): paces the next try. */
+  nacks: number;
   /** The next in-flight item with the same message id, for matching basic.return. */
   sameId: Item | undefined;
 }
@@ -115,7 +118,7 @@ export class Publisher implements ConnectionUser {
       this.calls.add(call);
       this.sweeper ??= setInterval(() => this.sweep(), ARM_AFTER_MS).unref();
       for (const entry of outgoing) {
-        const item: Item = { outgoing: entry, call, returned: false, sends: 0, sameId: undefined };
+        const item: Item = { outgoing: entry, call, returned: false, sends: 0, nacks: 0, sameId: undefined };
         if (this.channel && !this.draining && this.backlog.length === 0) this.publish(this.channel, item);
         else this.backlog.push(item);
       }
@@ -193,7 +196,6 @@ export class Publisher implements ConnectionUser {
 
   private publish(channel: ConfirmChannel, item: Item): void {
     const { outgoing } = item;
-    item.sends++;
     item.returned = false;
     const id = outgoing.envelope.id;
     const previous = this.inFlight.get(id);
@@ -215,7 +217,7 @@ export class Publisher implements ConnectionUser {
       this.forget(item);
       // The message cannot be encoded (fail now) or the channel closed under us (send again on
       // the next channel; forget this one now so the pump does not spin on it).
-      if (error instanceof RangeError || item.sends >= MAX_SENDS) {
+      if (error instanceof RangeError || ++item.sends >= MAX_SENDS) {
         this.fail(
           item.call,
           new PlugmqError('PUBLISH_FAILED', `publish to ${outgoing.envelope.type} failed: ${String(error)}`, {
@@ -237,9 +239,22 @@ export class Publisher implements ConnectionUser {
     if (call.settled) return;
     if (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (message === 'channel closed' && !this.closed && item.sends < MAX_SENDS) {
+      if (message === 'channel closed' && !this.closed && ++item.sends < MAX_SENDS) {
         // Not known to be stored: send again on the next channel (possibly a duplicate).
         this.backlog.push(item);
+        return;
+      }
+      if (message === 'message nacked' && !this.closed) {
+        // The broker refused to store it, typically a group queue at its `maxLength`: that is
+        // back-pressure, so wait and try again until the call's deadline (publishTimeoutMs or
+        // the caller's signal) rejects it. Never dropped, never resolved unconfirmed.
+        this.arm(call);
+        const pause = Math.min(1_000, 10 * 2 ** Math.min(item.nacks++, 7));
+        setTimeout(() => {
+          if (call.settled) return;
+          this.backlog.push(item);
+          this.pump();
+        }, pause).unref();
         return;
       }
       this.fail(
@@ -263,7 +278,7 @@ export class Publisher implements ConnectionUser {
         );
         return;
       }
-      if (outgoing.onReturn === 'resend' && item.sends < MAX_SENDS) {
+      if (outgoing.onReturn === 'resend' && ++item.sends < MAX_SENDS) {
         this.hooks.resend(outgoing).then(
           () => {
             if (this.channel && !this.draining && this.backlog.length === 0) this.publish(this.channel, item);

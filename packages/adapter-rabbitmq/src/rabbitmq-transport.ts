@@ -115,6 +115,7 @@ export class RabbitMqTransport implements Transport {
       topology: this.topology,
       logger: this.logger,
       prefetch: this.config.prefetch ?? request.concurrency,
+      maxLength: this.config.maxLength,
       retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
     });
     await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));

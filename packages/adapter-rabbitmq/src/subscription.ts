@@ -19,6 +19,8 @@ export interface SubscriptionDeps {
   readonly logger: Logger;
   /** Unacknowledged deliveries per queue. */
   readonly prefetch: number;
+  /** `x-max-length` of group queues, if any. */
+  readonly maxLength: number | undefined;
   /** Sends a copy with attempt + 1 to this group's queue only, after `delayMs`; resolves once confirmed. */
   retry(envelope: Envelope, queue: string, delayMs: number): Promise<void>;
 }
@@ -36,6 +38,8 @@ function closedError(): PlugmqError {
  */
 export class RabbitSubscription implements ConnectionUser, TransportSubscription {
   private channel: Channel | undefined;
+  /** The channel being set up: its first deliveries may arrive before every consumer is registered. */
+  private opening: Channel | undefined;
   private connection: ChannelModel | undefined;
   private consumerTags: string[] = [];
   private stopping = false;
@@ -107,11 +111,15 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       );
     });
     channel.on('close', () => this.channelClosed(channel));
+    this.opening = channel;
     try {
       await channel.prefetch(this.deps.prefetch, false);
       const queues: [type: string, queue: string][] = [];
       for (const type of this.request.types) {
-        queues.push([type, await declareGroupQueue(channel, this.deps.topology, this.request.group, type)]);
+        queues.push([
+          type,
+          await declareGroupQueue(channel, this.deps.topology, this.request.group, type, this.deps.maxLength),
+        ]);
       }
       const tags: string[] = [];
       for (const [type, queue] of queues) {
@@ -127,6 +135,8 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     } catch (error) {
       channel.close().catch(() => {});
       throw error;
+    } finally {
+      this.opening = undefined;
     }
   }
 
@@ -140,7 +150,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       channel.close().catch(() => {});
       return;
     }
-    if (this.stopping || this.channel !== channel) {
+    if (this.stopping || (this.channel !== channel && this.opening !== channel)) {
       // Arrived between stop() and cancel-ok: back to the queue, no attempt counted.
       safely(() => channel.nack(message, false, true));
       return;

@@ -62,8 +62,10 @@ export function groupQueueName(topology: Topology, group: string, type: string):
   return `${topology.exchange}:${group.slice(0, 100)}:~${digest}`;
 }
 
-export function groupQueueArguments(): Record<string, unknown> {
-  return { 'x-max-priority': MAX_PRIORITY };
+/** Arguments of every group queue: priorities 0–9 (and 10), and the optional length limit. */
+export function groupQueueArguments(maxLength?: number): Record<string, unknown> {
+  if (maxLength === undefined) return { 'x-max-priority': MAX_PRIORITY };
+  return { 'x-max-priority': MAX_PRIORITY, 'x-max-length': maxLength, 'x-overflow': 'reject-publish' };
 }
 
 /** Exchanges every connection declares once, before publishing or consuming. */
@@ -86,9 +88,10 @@ export async function declareGroupQueue(
   topology: Topology,
   group: string,
   type: string,
+  maxLength?: number,
 ): Promise<string> {
   const queue = groupQueueName(topology, group, type);
-  await channel.assertQueue(queue, { durable: true, arguments: groupQueueArguments() });
+  await channel.assertQueue(queue, { durable: true, arguments: groupQueueArguments(maxLength) });
   await channel.bindQueue(queue, topology.exchange, type);
   await channel.bindQueue(queue, topology.delayedExchange, type);
   return queue;

@@ -7,6 +7,7 @@ import { rabbitBroker } from './broker.js';
 
 registerDriver(driver);
 
+const exchangeName = `plugmq-test-${process.pid}`;
 let broker: BrokerHandle | undefined;
 beforeAll(async () => {
   broker = await rabbitBroker();
@@ -15,9 +16,10 @@ afterAll(() => broker?.stop());
 
 runConformance({
   name: 'rabbitmq',
-  // Each manager gets its own exchange (namespace), so runs never see each other's leftovers.
+  // Group queues of 4 messages that refuse more (x-overflow: reject-publish): publish waits.
+  smallBuffer: { maxLength: 4, exchange: `${exchangeName}-bp` },
+  unreachable: { url: 'amqp://user:s3cret@127.0.0.1:1', connectTimeoutMs: 1_000 },
+  // One exchange (namespace) per test process: runs never see each other's leftover queues.
   create: (overrides) =>
     createQueueManager({ driver: 'rabbitmq', url: broker?.url, exchange: exchangeName, ...overrides }),
 });
-
-const exchangeName = `plugmq-test-${process.pid}`;
