@@ -7,7 +7,7 @@ import {
   waitForAbort,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
-import { againAfterDrop } from './connection.js';
+import { againAfterDrop, isAbortedByClose } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
 import { envelopeToFields, type FieldValue } from './wire.js';
@@ -57,27 +57,16 @@ export class Publisher {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    const work =
+      envelopes.length === 1
+        ? () => this.storeOne(envelopes[0] as OutgoingEnvelope)
+        : () => this.storeBatch(envelopes);
     // A command cut by a dropped connection is sent again (maybe stored twice, never lost) until
     // the publish resolves or its deadline rejects it.
     const state = { open: true };
-    const keepGoing = () => state.open;
-    if (envelopes.length === 1) {
-      const envelope = envelopes[0] as OutgoingEnvelope;
-      return this.guard(
-        againAfterDrop(() => this.storeOne(envelope), keepGoing),
-        context,
-        state,
-      );
-    }
-    const byType = new Map<string, OutgoingEnvelope[]>();
-    for (const envelope of envelopes) {
-      const list = byType.get(envelope.type);
-      if (list) list.push(envelope);
-      else byType.set(envelope.type, [envelope]);
-    }
-    const stored = Promise.all(
-      [...byType.values()].map((list) => againAfterDrop(() => this.storeTransaction(list), keepGoing)),
-    ).then(() => {});
+    const stored = work().catch((error: unknown) =>
+      isAbortedByClose(error) ? againAfterDrop(work, () => state.open) : Promise.reject(error),
+    );
     return this.guard(stored, context, state);
   }
 
@@ -85,10 +74,21 @@ export class Publisher {
     clearInterval(this.timer);
   }
 
-  private async storeOne(envelope: OutgoingEnvelope): Promise<void> {
+  private storeOne(envelope: OutgoingEnvelope): Promise<void> {
     const keys = typeKeys(this.prefix, envelope.type);
-    const result = await (this.command(this.client, keys, envelope) as Promise<unknown>);
-    this.check(keys, envelope, result);
+    return (this.command(this.client, keys, envelope) as Promise<unknown>).then((result) =>
+      this.check(keys, envelope, result),
+    );
+  }
+
+  private async storeBatch(envelopes: readonly OutgoingEnvelope[]): Promise<void> {
+    const byType = new Map<string, OutgoingEnvelope[]>();
+    for (const envelope of envelopes) {
+      const list = byType.get(envelope.type);
+      if (list) list.push(envelope);
+      else byType.set(envelope.type, [envelope]);
+    }
+    await Promise.all([...byType.values()].map((list) => this.storeTransaction(list)));
   }
 
   private async storeTransaction(envelopes: OutgoingEnvelope[]): Promise<void> {

@@ -11,7 +11,10 @@ import {
   type TransportSubscription,
 } from '@plugmq/core';
 import { Claimer } from './claimer.js';
-import { againAfterDrop, type ClientFactory, isBusyGroup } from './connection.js';
+import { againAfterDrop, type ClientFactory, isAbortedByClose, isBusyGroup } from './connection.js';
+
+const noop = () => {};
+
 import type { DelayMover } from './delay-mover.js';
 import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
@@ -157,12 +160,19 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   }
 
   /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
-  async ack(stream: StreamRef, id: string): Promise<void> {
+  ack(stream: StreamRef, id: string): Promise<void> {
+    return this.ackOnce(stream, id).then(noop, (error: unknown) =>
+      isAbortedByClose(error)
+        ? againAfterDrop(() => this.ackOnce(stream, id)).then(noop)
+        : Promise.reject(error),
+    );
+  }
+
+  private ackOnce(stream: StreamRef, id: string): Promise<number> {
     const { client } = this.deps;
-    await againAfterDrop(async () => {
-      if (stream.retry) await client.plugmqAckDelete(stream.key, this.group, id);
-      else await client.xack(stream.key, this.group, id);
-    });
+    return stream.retry
+      ? client.plugmqAckDelete(stream.key, this.group, id)
+      : client.xack(stream.key, this.group, id);
   }
 
   async recreateGroups(streams: readonly StreamRef[]): Promise<void> {

@@ -1,0 +1,180 @@
+// Redis driver benchmark: PlugMQ's redis driver against raw ioredis doing the same work in the
+// same run: 256-byte JSON bodies XADDed to a stream with the same number of publishes in flight
+// (auto-pipelined on both sides), read by a consumer group with XREADGROUP COUNT (the same batch
+// size the driver uses by default: 2 × concurrency) on a connection of its own, handled
+// `concurrency` at a time, each XACKed. Producer and consumer each have their own connections.
+import { randomUUID } from 'node:crypto';
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import { Redis } from 'ioredis';
+import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { driver } from '../dist/index.js';
+
+registerDriver(driver);
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/** Publishes awaiting their reply at once, on both sides. */
+const WINDOW = 256;
+const TIMEOUT_MS = 120_000;
+
+async function pipeline(messages, publishOne) {
+  let next = 0;
+  const lane = async () => {
+    while (next < messages) {
+      next++;
+      await publishOne();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
+}
+
+function deadline(what) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
+      TIMEOUT_MS,
+    );
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+export async function runBaseline({ messages, concurrency, url, onProgress }) {
+  const stream = `bench-raw:{${randomUUID()}}`;
+  const group = 'bench';
+  const batch = Math.max(2, concurrency * 2);
+  const producer = new Redis(url, { enableAutoPipelining: true });
+  const commands = new Redis(url, { enableAutoPipelining: true });
+  const reader = new Redis(url);
+  await commands.xgroup('CREATE', stream, group, '$', 'MKSTREAM');
+
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  // A hand-written consumer: read a batch, run at most `concurrency` handlers at once, XACK each,
+  // read again when there is room.
+  let inFlight = 0;
+  let wake;
+  const handle = async (id, fields) => {
+    const body = JSON.parse(fields[fields.indexOf('body') + 1]);
+    latencies[handled++] = performance.now() - body.sentAt;
+    if ((handled & 0x3ff) === 0) onProgress?.(handled);
+    await commands.xack(stream, group, id);
+    if (handled === messages) finish();
+  };
+  const queue = [];
+  const pump = () => {
+    while (inFlight < concurrency && queue.length > 0) {
+      const [id, fields] = queue.shift();
+      inFlight++;
+      handle(id, fields).finally(() => {
+        inFlight--;
+        pump();
+        wake?.();
+      });
+    }
+  };
+  let reading = true;
+  const readLoop = (async () => {
+    while (reading && handled < messages) {
+      const room = batch - inFlight - queue.length;
+      if (room <= 0) {
+        await new Promise((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      const reply = await reader.xreadgroup(
+        'GROUP',
+        group,
+        'c1',
+        'COUNT',
+        room,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        stream,
+        '>',
+      );
+      if (!reply) continue;
+      for (const [, entries] of reply) queue.push(...entries);
+      pump();
+    }
+  })();
+
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('raw ioredis');
+  await Promise.race([
+    pipeline(messages, () => {
+      body.sentAt = performance.now();
+      return producer.xadd(stream, '*', 'id', randomUUID(), 'body', JSON.stringify(body));
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  reading = false;
+  reader.disconnect();
+  await readLoop.catch(() => {});
+  await commands.del(stream);
+  producer.disconnect();
+  commands.disconnect();
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+export async function runPlugmq({ messages, concurrency, url, onProgress }) {
+  const keyPrefix = `bench-plugmq-${randomUUID()}`;
+  const config = { driver: 'redis', url, keyPrefix };
+  const consumer = await createQueueManager(config);
+  const producer = await createQueueManager(config);
+  const type = 'bench.redis';
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  await consumer.consume(
+    type,
+    async (message) => {
+      latencies[handled++] = performance.now() - message.body.sentAt;
+      if ((handled & 0x3ff) === 0) onProgress?.(handled);
+      if (handled === messages) finish();
+    },
+    { group: 'bench', concurrency },
+  );
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('PlugMQ');
+  await Promise.race([
+    pipeline(messages, () => {
+      body.sentAt = performance.now();
+      return producer.publish(type, body);
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  await producer.close();
+  await consumer.close();
+  await dropKeys(url, keyPrefix);
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+/** The bench's keys are throw-away: remove them so runs do not pile up on the server. */
+async function dropKeys(url, keyPrefix) {
+  const client = new Redis(url);
+  const keys = await client.keys(`${keyPrefix}:*`);
+  if (keys.length > 0) await client.del(...keys);
+  client.disconnect();
+}
+
+export async function run(options) {
+  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
+  const baseline = await runBaseline(resolved);
+  const adapter = await runPlugmq(resolved);
+  return { adapter, baseline };
+}
