@@ -32,9 +32,10 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 /**
- * Podman lists every port the image EXPOSEs in PortBindings (as null when not published), and
- * testcontainers then waits forever for them to be bound. Publishing each exposed port of a
- * local image to a free host port satisfies it; on Docker this only maps a few spare ports.
+ * Podman's Docker API lists every port the image EXPOSEs in HostConfig.PortBindings (null when not
+ * published); testcontainers then waits for all of them to be bound and fails after 10 s. So every
+ * exposed port of an image already present is published to a free host port; on Docker this only
+ * maps a few spare ports (RabbitMQ's management and clustering ports).
  */
 async function exposedPorts(image: string): Promise<number[]> {
   try {
@@ -50,9 +51,9 @@ async function exposedPorts(image: string): Promise<number[]> {
 
 async function publish(container: GenericContainer, image: string, main: number): Promise<number> {
   const port = await freePort();
-  let result = container.withExposedPorts({ container: main, host: port });
+  container.withExposedPorts({ container: main, host: port });
   for (const extra of await exposedPorts(image)) {
-    if (extra !== main) result = result.withExposedPorts({ container: extra, host: await freePort() });
+    if (extra !== main) container.withExposedPorts({ container: extra, host: await freePort() });
   }
   return port;
 }
