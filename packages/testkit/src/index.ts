@@ -1,2 +1,2 @@
-export * from './conformance/index.js';
 export * from './brokers/index.js';
+export * from './conformance/index.js';
