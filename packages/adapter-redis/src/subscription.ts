@@ -201,23 +201,25 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     if (due > 0) this.deps.movers.wake(keys.retryDelay, due);
   }
 
+  /**
+   * One XGROUP CREATE at a time: on a cluster, ioredis' auto-pipelining would otherwise batch
+   * creates for different slots together and fail the batch on the first MOVED.
+   */
   private async createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
-    await Promise.all(
-      streams.map(async (stream) => {
-        try {
-          // A retry stream only ever holds this group's entries: its group always reads from 0.
-          await this.deps.client.xgroup(
-            'CREATE',
-            stream.key,
-            this.group,
-            stream.retry ? '0' : from,
-            'MKSTREAM',
-          );
-        } catch (error) {
-          if (!isBusyGroup(error)) throw error;
-        }
-      }),
-    );
+    for (const stream of streams) {
+      try {
+        // A retry stream only ever holds this group's entries: its group always reads from 0.
+        await this.deps.client.xgroup(
+          'CREATE',
+          stream.key,
+          this.group,
+          stream.retry ? '0' : from,
+          'MKSTREAM',
+        );
+      } catch (error) {
+        if (!isBusyGroup(error)) throw error;
+      }
+    }
   }
 
   /** Entries assigned to this consumer that no handler holds (a cut read): back to the group. */

@@ -38,7 +38,10 @@ export function envelopeToFields(envelope: Envelope): FieldValue[] {
   for (const name in headers) fields.push(name, headers[name] as string);
   // JSON bytes are UTF-8 text: sent as a string, ioredis writes the whole command as one string
   // instead of assembling buffers (measurably cheaper per publish). Other bodies go as bytes.
-  fields.push(BODY_FIELD, contentType === JSON_CONTENT_TYPE ? asBuffer(envelope.body).toString() : asBuffer(envelope.body));
+  fields.push(
+    BODY_FIELD,
+    contentType === JSON_CONTENT_TYPE ? asBuffer(envelope.body).toString() : asBuffer(envelope.body),
+  );
   return fields;
 }
 
