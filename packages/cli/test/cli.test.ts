@@ -1,0 +1,164 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { driver as memoryDriver } from '@plugmq/adapter-memory';
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../src/index.js';
+
+beforeAll(() => registerDriver(memoryDriver));
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Runs the CLI in this process (against the sources), capturing what it prints. */
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    out += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    err += String(chunk);
+    return true;
+  });
+  const code = await runCli(argv, {
+    writeOut: (text) => {
+      out += text;
+    },
+    writeErr: (text) => {
+      err += text;
+    },
+  });
+  vi.restoreAllMocks();
+  return { code, out, err };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const COMMANDS = ['publish', 'tail', 'dlq', 'bench', 'demo', 'dashboard'];
+
+describe('plugmq CLI', () => {
+  it('--help lists every command; each command has its own --help saying what it does', async () => {
+    const top = await cli('--help');
+    expect(top.code).toBe(0);
+    for (const name of COMMANDS) expect(top.out).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const name of [...COMMANDS, 'dlq list', 'dlq replay']) {
+      const help = await cli(...name.split(' '), '--help');
+      expect(help.code, name).toBe(0);
+      expect(help.out).toContain(`Usage: plugmq ${name}`);
+      expect(help.out.split('\n')[2]?.length, `${name} has a description`).toBeGreaterThan(20);
+    }
+  });
+
+  it('bad flags, bad values and missing arguments are usage errors: a clear message and exit code 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['publish', 'x', '{}', '--bogus'], /unknown option '--bogus'/],
+      [['tail', 'x', '--count', '0'], /--count must be a positive integer/],
+      [['tail', 'x', '--from', 'yesterday'], /Allowed choices are latest, earliest/],
+      [['publish'], /missing required argument 'type'/],
+      [['bench', '--driver', 'nope'], /--driver must be one of memory, rabbitmq, redis, kafka/],
+      [['demo', '--dashboard', 'http'], /port must be an integer/],
+      [['publish', 'x', '1', '-H', 'novalue'], /header must look like name=value/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['dlq', 'list'], /name the dead-letter type/],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(...argv);
+      expect(result.code, argv.join(' ')).toBe(2);
+      expect(result.err, argv.join(' ')).toMatch(message);
+    }
+  });
+
+  it('publish and tail move messages (memory driver, one process), with headers and key', async () => {
+    const tail = cli('tail', 'cli.orders', '--count', '2', '--for', '5000', '--json');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const queue = await createQueueManager({ driver: 'memory' });
+    await queue.publish('cli.orders', { order: 1 }, { key: 'c-1', headers: { tenant: 't1' } });
+    await queue.publish('cli.orders', 'plain text');
+    const result = await tail;
+    await queue.close();
+    expect(result.code).toBe(0);
+    const lines = result.out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((m) => m.body)).toEqual([{ order: 1 }, 'plain text']);
+    expect(lines[0]).toMatchObject({ type: 'cli.orders', key: 'c-1', headers: { tenant: 't1' }, attempt: 1 });
+
+    const published = await cli('publish', 'cli.none', '{"a":1}', '-H', 'x=1', '-n', '2');
+    expect(published.code).toBe(0);
+    expect(published.out.trim().split('\n')).toHaveLength(2);
+    expect(published.err).toContain('memory driver is in-process');
+  });
+
+  it('dlq list and replay read the dead-letter type from the broker (memory keeps history for new groups)', async () => {
+    const queue = await createQueueManager({ driver: 'memory' });
+    let fixed = false;
+    const handled: unknown[] = [];
+    await queue.consume(
+      'cli.pay',
+      (message) => {
+        if (!fixed) throw new Error('declined');
+        handled.push(message.body);
+      },
+      { group: 'pay', retry: { maxAttempts: 1 } },
+    );
+    await queue.publish('cli.pay', { amount: 5 });
+    const listed = await cli('dlq', 'list', 'cli.pay.dlq', '--wait', '200');
+    expect(listed.code).toBe(0);
+    expect(listed.out).toContain('"x-plugmq-original-type":"cli.pay"');
+    expect(listed.err).toContain('1 dead letters in cli.pay.dlq');
+    fixed = true;
+    const replayed = await cli('dlq', 'replay', 'cli.pay.dlq', '--wait', '200');
+    expect(replayed.code).toBe(0);
+    expect(replayed.out).toMatch(/replayed .* to cli\.pay/);
+    await vi.waitFor(() => expect(handled).toEqual([{ amount: 5 }]));
+    await queue.close();
+  });
+
+  it('demo --dashboard serves the page and /metrics, and plugmq_messages_published_total grows', async () => {
+    const port = await freePort();
+    const demo = cli('demo', '--dashboard', String(port), '--rate', '200', '--duration', '3');
+    const base = `http://127.0.0.1:${port}/`;
+    const published = async () => {
+      const text = await (await fetch(`${base}metrics`)).text();
+      return [...text.matchAll(/^plugmq_messages_published_total\{[^}]*\} (\d+)/gm)].reduce(
+        (sum, match) => sum + Number(match[1]),
+        0,
+      );
+    };
+    const first = await vi.waitFor(
+      async () => {
+        const value = await published();
+        expect(value).toBeGreaterThan(0);
+        return value;
+      },
+      { timeout: 3000, interval: 100 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await published()).toBeGreaterThan(first);
+    expect(await (await fetch(base)).text()).toContain('<title>PlugMQ dashboard</title>');
+    const result = await demo;
+    expect(result.code).toBe(0);
+    expect(result.err).toContain(`dashboard: ${base}`);
+  });
+
+  const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+  it.skipIf(!existsSync(bin))('the built binary exits 0 on --help and 2 on a bad flag', () => {
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: plugmq');
+    const bad = spawnSync(process.execPath, [bin, 'tail', '--nope'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("unknown option '--nope'");
+  });
+});
