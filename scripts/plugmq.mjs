@@ -9,7 +9,10 @@ const needed = ['core', 'adapter-memory', 'metrics', 'dashboard', 'cli'].map(
 );
 if (needed.some((file) => !existsSync(file))) {
   process.stderr.write('plugmq: building the workspace first (pnpm run build)…\n');
-  const build = spawnSync('pnpm', ['run', 'build'], { stdio: ['ignore', 2, 2], shell: process.platform === 'win32' });
+  const build = spawnSync('pnpm', ['run', 'build'], {
+    stdio: ['ignore', 2, 2],
+    shell: process.platform === 'win32',
+  });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
 await import(new URL('../packages/cli/dist/bin.js', import.meta.url).href);
