@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describeError, type Logger, maskUrl, PlugmqError, redactCredentials } from '@plugmq/core';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
@@ -69,6 +70,9 @@ export class ClientFactory {
       });
     }
     this.watch(client, role);
+    // ioredis keeps the password in `client.options`: never let inspect/console.log show it.
+    const shown = `ioredis ${this.config.cluster ? 'Cluster' : 'Redis'} (${role}) ${this.maskedUrl}`;
+    Object.defineProperty(client, inspect.custom, { value: () => shown, enumerable: false });
     return client;
   }
 

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { type Capabilities, configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core';
 
 /**
@@ -135,7 +136,7 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
   const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
   const maxLen = config.maxLen === undefined ? undefined : integer(config, 'maxLen', 1, 1);
   const claimMinIdleMs = integer(config, 'claimMinIdleMs', 30_000, 1);
-  return {
+  return hideSecrets({
     ...config,
     url,
     cluster,
@@ -156,5 +157,20 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
     delayPollMs: integer(config, 'delayPollMs', 200, 1),
     replyTtlMs: integer(config, 'replyTtlMs', 60_000, 1),
     ...(tls === undefined ? {} : { tls: tls as RedisTlsOptions }),
-  };
+  });
+}
+
+/**
+ * The validated config travels inside the transport's objects: `inspect` (console.log of a
+ * manager) and JSON.stringify show it with the URL's password masked and the TLS material left out.
+ */
+function hideSecrets(config: RedisConfig): RedisConfig {
+  const shown = () => ({
+    ...config,
+    url: maskUrl(config.url),
+    ...(config.tls ? { tls: '[tls options]' } : {}),
+  });
+  Object.defineProperty(config, inspect.custom, { value: shown, enumerable: false });
+  Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false });
+  return config;
 }
