@@ -40,6 +40,7 @@ details summary { cursor:pointer; color:var(--accent); font-size:12px; }
 canvas { width:100%; height:140px; display:block; }
 .legend span { margin-right:14px; font-size:12px; color:var(--dim); } .legend i { display:inline-block; width:10px; height:3px; margin-right:5px; vertical-align:middle; }
 .empty { color:var(--dim); font-style:italic; }
+.mono { font-family:ui-monospace, "DejaVu Sans Mono", monospace; font-size:12px; }
 #toast { position:fixed; bottom:16px; right:16px; background:#24425f; padding:8px 14px; border-radius:6px; opacity:0; transition:opacity .3s; }
 #toast.show { opacity:1; }
 </style>
@@ -128,7 +129,7 @@ canvas { width:100%; height:140px; display:block; }
     const records = await (await fetch('api/dead-letters/' + encodeURIComponent(type))).json();
     if (type !== selected) return;
     const rows = records.map((r) => el('tr', { 'data-testid': 'dead-letter-row' },
-      el('td', {}, r.id.slice(0, 13) + '…'), el('td', {}, r.originalType || '?'), el('td', { class: 'bad' }, (r.error || '').slice(0, 80)),
+      el('td', { class: 'mono' }, r.id), el('td', {}, r.originalType || '?'), el('td', { class: 'bad' }, (r.error || '').slice(0, 80)),
       num(r.attempts ?? 0), el('td', {}, new Date(r.timestamp).toLocaleTimeString()),
       el('td', {}, el('details', {}, el('summary', {}, 'body & headers'), el('pre', {}, JSON.stringify(r.body, null, 2)), el('pre', {}, JSON.stringify(r.headers, null, 2)))),
       el('td', {}, el('button', { 'data-testid': 'replay-' + r.id, onclick: () => replay(type, r.id), ...(r.undecodable || state.readOnly ? { disabled: '' } : {}) }, 'Replay'))));
