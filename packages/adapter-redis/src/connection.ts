@@ -31,6 +31,11 @@ export class ClientFactory {
     return this.config.cluster;
   }
 
+  /** Holds the parsed URLs (with their password): inspect shows the masked URL only. */
+  [inspect.custom](): string {
+    return `ClientFactory { url: '${this.maskedUrl}', cluster: ${this.config.cluster} }`;
+  }
+
   /** A new client; `lazyConnect` so the caller decides when (and how long) to wait for it. */
   create(role: ClientRole): RedisClient {
     const first = this.urls[0] as URL;

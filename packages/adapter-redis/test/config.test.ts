@@ -94,7 +94,7 @@ describe('credentials on a server with ACL users', () => {
     expect(health.ok).toBe(true);
     expect(JSON.stringify(health)).not.toContain(SECRET);
     expect(JSON.stringify(health)).toContain('***');
-    expect(inspect(manager, { depth: 8 })).not.toContain(SECRET);
+    expect(inspect(manager, { depth: 10 })).not.toContain(SECRET);
     await manager.close();
   });
 });
