@@ -111,14 +111,28 @@ async function retrying<T>(call: () => Promise<T>, isRetriable: (error: unknown)
   }
 }
 
+/**
+ * A group member that survives the crashes kafkajs does not restart from by itself (e.g.
+ * "group coordinator not found" while a broker restarts): it builds a new kafkajs consumer with
+ * the same subscriptions and handlers and joins again, until `disconnect`.
+ */
 class KafkajsMember implements GroupMember {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
+  private readonly subscriptions: { topics: string[]; fromBeginning: boolean }[] = [];
+  private handlers: MemberHandlers | undefined;
+  private stopped = false;
 
   constructor(
-    kafka: InstanceType<typeof Kafka>,
+    private readonly kafka: InstanceType<typeof Kafka>,
     private readonly options: MemberOptions,
+    private readonly logger: Logger,
   ) {
-    this.consumer = kafka.consumer({
+    this.consumer = this.createConsumer();
+  }
+
+  private createConsumer(): Consumer {
+    const { options } = this;
+    return this.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
@@ -131,16 +145,24 @@ class KafkajsMember implements GroupMember {
   }
 
   async subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void> {
+    this.subscriptions.push({ topics: [...topics], fromBeginning });
     await this.consumer.subscribe({ topics: [...topics], fromBeginning });
   }
 
   async run(handlers: MemberHandlers): Promise<void> {
-    const { consumer } = this;
+    this.handlers = handlers;
+    await this.start(this.consumer);
+  }
+
+  private async start(consumer: Consumer): Promise<void> {
+    const handlers = this.handlers!;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      handlers.onJoin(event.payload.memberAssignment);
+      if (consumer === this.consumer) handlers.onJoin(event.payload.memberAssignment);
     });
     consumer.on(consumer.events.CRASH, (event) => {
+      if (consumer !== this.consumer) return;
       handlers.onCrash(event.payload.error, event.payload.restart);
+      if (!event.payload.restart && !this.stopped) void this.revive();
     });
     await consumer.connect();
     await consumer.run({
@@ -151,6 +173,30 @@ class KafkajsMember implements GroupMember {
     });
   }
 
+  private async revive(): Promise<void> {
+    for (let wait = 500; !this.stopped; wait = Math.min(wait * 2, 5_000)) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.stopped) return;
+      const old = this.consumer;
+      await old.disconnect().catch(() => {});
+      const consumer = this.createConsumer();
+      this.consumer = consumer;
+      try {
+        for (const { topics, fromBeginning } of this.subscriptions) {
+          await consumer.subscribe({ topics, fromBeginning });
+        }
+        await this.start(consumer);
+        this.logger.info({ groupId: this.options.groupId }, 'plugmq: kafka consumer recreated after a crash');
+        return;
+      } catch (error) {
+        this.logger.warn(
+          { groupId: this.options.groupId, err: redactCredentials(describeError(error)) },
+          'plugmq: recreating the kafka consumer failed; trying again',
+        );
+      }
+    }
+  }
+
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     await this.consumer.commitOffsets(
       offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: String(offset) })),
@@ -158,18 +204,27 @@ class KafkajsMember implements GroupMember {
   }
 
   seek({ topic, partition, offset }: TopicPartitionOffset): void {
-    this.consumer.seek({ topic, partition, offset: String(offset) });
+    try {
+      this.consumer.seek({ topic, partition, offset: String(offset) });
+    } catch {
+      // Not running (crashed, being recreated): it starts from the committed offsets anyway.
+    }
   }
 
   pause(entries: readonly { topic: string; partitions?: readonly number[] }[]): void {
-    this.consumer.pause(
-      entries.map(({ topic, partitions }) =>
-        partitions ? { topic, partitions: [...partitions] } : { topic },
-      ),
-    );
+    try {
+      this.consumer.pause(
+        entries.map(({ topic, partitions }) =>
+          partitions ? { topic, partitions: [...partitions] } : { topic },
+        ),
+      );
+    } catch {
+      // Not running: nothing is fetched anyway.
+    }
   }
 
   async disconnect(): Promise<void> {
+    this.stopped = true;
     await this.consumer.disconnect();
   }
 }
@@ -202,7 +257,7 @@ export class KafkajsClient implements KafkaClient {
 
   constructor(
     private readonly config: KafkaConfig,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     this.kafka = new Kafka({
       clientId: config.clientId,
@@ -333,7 +388,7 @@ export class KafkajsClient implements KafkaClient {
   }
 
   member(options: MemberOptions): GroupMember {
-    return new KafkajsMember(this.kafka, options);
+    return new KafkajsMember(this.kafka, options, this.logger);
   }
 
   isRebalance(error: unknown): boolean {

@@ -60,7 +60,6 @@ export class KafkaSubscription implements TransportSubscription {
   private commitTimer: NodeJS.Timeout | undefined;
   private committing = false;
   private commitAgain = false;
-  crashed: unknown;
 
   constructor(
     private readonly request: SubscribeRequest,
@@ -124,7 +123,9 @@ export class KafkaSubscription implements TransportSubscription {
                 { group: this.request.group, err: redactCredentials(describeError(error)), restarting },
                 'plugmq: kafka consumer crashed',
               );
-              if (!restarting) this.crashed = error;
+              // The member re-joins from the committed offsets: what was handed out before the
+              // crash is tracked no more (not committed; read again, at least once).
+              this.trackers.clear();
             },
           }),
           joined,

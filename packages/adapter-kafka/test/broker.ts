@@ -1,4 +1,4 @@
-import { type BrokerHandle, startBroker } from '@plugmq/testkit';
+import { type BrokerHandle, brokerAvailability, brokerUnavailable, startBroker } from '@plugmq/testkit';
 
 /**
  * Driver options for tests: shorter group timings than production defaults, so rebalances
@@ -15,4 +15,18 @@ export const TEST_OPTIONS = {
 /** PLUGMQ_KAFKA_URL when set, else a broker the testkit starts (container or local process). */
 export function kafkaBroker(): Promise<BrokerHandle> {
   return startBroker('kafka');
+}
+
+/**
+ * A broker the tests may restart: never the one from PLUGMQ_KAFKA_URL (someone else's), but one
+ * the testkit starts itself (container, else local process).
+ */
+export async function restartableKafka(): Promise<BrokerHandle> {
+  const reasons: string[] = [];
+  for (const source of ['container', 'process'] as const) {
+    const { source: available, reasons: why } = await brokerAvailability('kafka', { source });
+    if (available) return startBroker('kafka', { source });
+    reasons.push(...why);
+  }
+  throw brokerUnavailable('kafka', reasons);
 }

@@ -1,0 +1,210 @@
+// Kafka driver benchmark: PlugMQ's kafka driver against raw kafkajs doing the same work in the same
+// run: a fresh 3-partition topic, 256-byte JSON messages published by an idempotent producer with
+// acks -1 and the same number of publishes in flight (concurrent sends coalesced into one
+// sendBatch, as a hand-written high-throughput kafkajs producer does: kafkajs has no linger),
+// consumed by a fresh consumer group with handlers run `concurrency` at a time and offsets
+// committed after handling. Producer and consumer have their own clients on both sides.
+import { randomUUID } from 'node:crypto';
+import { createQueueManager, registerDriver } from '@plugmq/core';
+import kafkajs from 'kafkajs';
+import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { driver } from '../dist/index.js';
+
+registerDriver(driver);
+
+const { Kafka, logLevel, Partitioners } = kafkajs;
+const DEFAULT_URL = 'kafka://127.0.0.1:9092';
+/** Publishes awaiting their acknowledgement at once, on both sides. */
+const WINDOW = 256;
+const PARTITIONS = 3;
+const TIMEOUT_MS = 180_000;
+
+function brokersOf(url) {
+  return url
+    .replace(/^kafka:\/\//, '')
+    .replace(/\/.*$/, '')
+    .split(',');
+}
+
+/** Runs `publishOne` N times keeping WINDOW in flight; resolves when every publish was acknowledged. */
+async function pipeline(messages, publishOne) {
+  let next = 0;
+  const lane = async () => {
+    while (next < messages) {
+      next++;
+      await publishOne();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
+}
+
+function deadline(what) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
+      TIMEOUT_MS,
+    );
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** What a careful kafkajs user writes: sends made while one is in flight go out together. */
+function coalescingSender(producer, topic) {
+  let queue = [];
+  let sending = false;
+  const drain = async () => {
+    sending = true;
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      try {
+        await producer.send({ topic, acks: -1, messages: batch.map((entry) => entry.message) });
+        for (const entry of batch) entry.resolve();
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+      }
+    }
+    sending = false;
+  };
+  return (message) =>
+    new Promise((resolve, reject) => {
+      queue.push({ message, resolve, reject });
+      if (!sending) setImmediate(drain);
+    });
+}
+
+async function runBaseline({ messages, concurrency, url, onProgress }) {
+  const kafka = new Kafka({ clientId: 'bench-raw', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
+  const consumerKafka = new Kafka({
+    clientId: 'bench-raw-consumer',
+    brokers: brokersOf(url),
+    logLevel: logLevel.NOTHING,
+  });
+  const topic = `bench.raw.${randomUUID()}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  const consumer = consumerKafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  const handle = async (message) => {
+    const body = JSON.parse(message.value.toString('utf8'));
+    latencies[handled++] = performance.now() - body.sentAt;
+    if ((handled & 0x3ff) === 0) onProgress?.(handled);
+    if (handled === messages) finish();
+  };
+  let joined;
+  const ready = new Promise((resolve) => {
+    joined = resolve;
+  });
+  consumer.on(consumer.events.GROUP_JOIN, () => joined());
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    // Handlers run `concurrency` at a time within a batch, the batch's offset is committed after.
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      const list = batch.messages;
+      let next = 0;
+      const worker = async () => {
+        while (next < list.length) await handle(list[next++]);
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+    },
+  });
+  await ready;
+
+  const send = coalescingSender(producer, topic);
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('raw kafkajs');
+  await Promise.race([
+    pipeline(messages, () => {
+      body.sentAt = performance.now();
+      return send({
+        value: Buffer.from(JSON.stringify(body)),
+        headers: { 'content-type': 'application/json', id: randomUUID() },
+      });
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  await consumer.disconnect();
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+async function runPlugmq({ messages, concurrency, url, onProgress }) {
+  const config = { driver: 'kafka', url, partitions: PARTITIONS };
+  const consumer = await createQueueManager({ ...config, clientId: 'bench-plugmq-consumer' });
+  const producer = await createQueueManager({ ...config, clientId: 'bench-plugmq' });
+  const type = `bench.plugmq.${randomUUID()}`;
+  const latencies = new Float64Array(messages);
+  let handled = 0;
+  let finish;
+  const done = new Promise((resolve) => {
+    finish = resolve;
+  });
+  await consumer.consume(
+    type,
+    async (message) => {
+      latencies[handled++] = performance.now() - message.body.sentAt;
+      if ((handled & 0x3ff) === 0) onProgress?.(handled);
+      if (handled === messages) finish();
+    },
+    { group: `bench-${randomUUID()}`, concurrency },
+  );
+  const body = makeBody();
+  const started = performance.now();
+  const limit = deadline('PlugMQ');
+  await Promise.race([
+    pipeline(messages, () => {
+      body.sentAt = performance.now();
+      return producer.publish(type, body);
+    }).then(() => done),
+    limit.promise,
+  ]);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  await producer.close();
+  await consumer.close();
+  await dropTopics(url, type);
+  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+}
+
+/** The bench's topics are throw-away: remove them so runs do not pile up on the broker. */
+async function dropTopics(url, type) {
+  const admin = new Kafka({
+    clientId: 'bench-cleanup',
+    brokers: brokersOf(url),
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  const topics = (await admin.listTopics()).filter((topic) => topic === type || topic.startsWith(`${type}.`));
+  if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {});
+  await admin.disconnect();
+}
+
+export async function run(options) {
+  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
+  const baseline = await runBaseline(resolved);
+  const adapter = await runPlugmq(resolved);
+  return { adapter, baseline };
+}

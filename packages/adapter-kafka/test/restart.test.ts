@@ -1,0 +1,123 @@
+import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import type { BrokerHandle } from '@plugmq/testkit';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { driver } from '../src/index.js';
+import { restartableKafka, TEST_OPTIONS } from './broker.js';
+
+registerDriver(driver);
+
+const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 10_000);
+const IN_FLIGHT = 200;
+const KEYS = 50;
+
+let broker: BrokerHandle;
+const managers: QueueManager[] = [];
+
+beforeAll(async () => {
+  broker = await restartableKafka();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.allSettled(managers.map((manager) => manager.close()));
+  await broker?.stop();
+}, 120_000);
+
+async function manager(): Promise<QueueManager> {
+  const created = await createQueueManager({
+    driver: 'kafka',
+    url: broker.url,
+    ...TEST_OPTIONS,
+    publishTimeoutMs: 60_000,
+    logger: process.env.FAULT_LOG ? consoleLogger : undefined,
+  });
+  managers.push(created);
+  return created;
+}
+
+const print =
+  (level: string) =>
+  (fields: unknown, message?: string): void => {
+    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
+  };
+const consoleLogger = {
+  trace() {},
+  debug() {},
+  info: print('info'),
+  warn: print('warn'),
+  error: print('error'),
+  fatal: print('fatal'),
+  child() {
+    return consoleLogger;
+  },
+};
+
+async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('broker restarted twice during a 10 000-message stream: nothing resolved is lost, duplicates counted', async () => {
+  const type = `fault.restart.${Date.now()}`;
+  const producer = await manager();
+  const consumer = await manager();
+  const received = new Map<string, number>();
+  await consumer.consume(
+    type,
+    (message) => {
+      received.set(message.id, (received.get(message.id) ?? 0) + 1);
+    },
+    { group: 'fault-restart', concurrency: 8, startFrom: 'earliest' },
+  );
+
+  const resolved = new Set<string>();
+  let rejected = 0;
+  let next = 0;
+  const restarts: Promise<void>[] = [];
+  const restartAt = [Math.floor(MESSAGES * 0.25), Math.floor(MESSAGES * 0.6)];
+  const restartsDone: number[] = [];
+
+  // A bounded window of publishes in flight, like a busy service; the broker goes away twice.
+  async function lane(): Promise<void> {
+    while (next < MESSAGES) {
+      const i = next++;
+      if (restartAt.includes(i)) {
+        restarts.push(
+          (async () => {
+            const started = Date.now();
+            await broker.restart();
+            restartsDone.push(Date.now() - started);
+          })(),
+        );
+      }
+      try {
+        resolved.add(await producer.publish(type, { i }, { key: `k${i % KEYS}` }));
+      } catch {
+        rejected++;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+  await Promise.all(restarts);
+  console.log(`published: ${resolved.size} resolved, ${rejected} rejected; received so far ${received.size}`);
+  await waitUntil(
+    () => [...resolved].every((id) => received.has(id)),
+    120_000,
+    'every resolved publish to be received',
+  ).catch((error) => {
+    console.log(`missing ${[...resolved].filter((id) => !received.has(id)).length} of ${resolved.size}`);
+    throw error;
+  });
+  const lost = [...resolved].filter((id) => !received.has(id)).length;
+  const duplicates = [...received.values()].reduce((sum, count) => sum + count - 1, 0);
+  console.log(
+    `kafka restart fault test: published ${MESSAGES}, resolved ${resolved.size}, rejected ${rejected}, ` +
+      `received ${received.size} distinct, lost ${lost}, duplicate deliveries ${duplicates}, ` +
+      `restarts took ${restartsDone.join(' ms, ')} ms`,
+  );
+  expect(restartsDone).toHaveLength(2);
+  expect(lost).toBe(0);
+  expect(resolved.size + rejected).toBe(MESSAGES);
+}, 600_000);
