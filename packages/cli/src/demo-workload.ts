@@ -53,6 +53,7 @@ export async function startDemoWorkload(
   await consumers.startAll();
 
   let published = 0;
+  let payments = 0;
   let stopping = false;
   const supportsPriority = queue.capabilities.priority;
   const loop = (async () => {
@@ -63,7 +64,8 @@ export async function startDemoWorkload(
       const roll = n % 10;
       try {
         if (roll < 7) await queue.publish('demo.orders', { order: n }, { key: `customer-${n % 13}` });
-        else if (roll < 9) await queue.publish('demo.payments', { amount: 1 + (n % 97) });
+        // Amounts 1..200 in a scrambled order; every tenth is a multiple of 10 and is declined.
+        else if (roll < 9) await queue.publish('demo.payments', { amount: 1 + ((payments++ * 37) % 200) });
         else
           await queue.publish(
             'demo.notices',

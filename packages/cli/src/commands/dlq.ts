@@ -93,7 +93,18 @@ export function dlqCommand(program: Command): void {
       if (flags.json || !Array.isArray(result)) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else
         console.table(
-          result.map((row) => (type ? { ...row, headers: undefined, body: JSON.stringify(row.body) } : row)),
+          result.map((row) =>
+            type
+              ? {
+                  id: row.id,
+                  originalType: row.originalType,
+                  error: row.error,
+                  attempts: row.attempts,
+                  at: new Date(row.timestamp).toISOString(),
+                  body: JSON.stringify(row.body).slice(0, 60),
+                }
+              : row,
+          ),
         );
       return;
     }
