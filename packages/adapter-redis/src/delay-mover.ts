@@ -13,6 +13,8 @@ interface Mover {
   timerAt: number;
   running: boolean;
   again: boolean;
+  /** Logged once per run of failures (an outage would otherwise log every poll). */
+  failing: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export class DelayMover {
   acquire(keys: DelayKeys): () => void {
     let mover = this.movers.get(keys.schedule);
     if (!mover) {
-      mover = { keys, refs: 0, timer: undefined, timerAt: 0, running: false, again: false };
+      mover = { keys, refs: 0, timer: undefined, timerAt: 0, running: false, again: false, failing: false };
       this.movers.set(keys.schedule, mover);
       this.schedule(mover, 0);
     }
@@ -94,10 +96,12 @@ export class DelayMover {
       const { schedule, data, target } = mover.keys;
       const [moved, dueAt, now] = await this.client.plugmqPromote(schedule, data, target, BATCH);
       this.skewMs = now - Date.now();
+      mover.failing = false;
       if (moved >= BATCH) next = 0;
       else if (dueAt >= 0) next = dueAt - now;
     } catch (error) {
-      if (!this.closed) {
+      if (!this.closed && !mover.failing) {
+        mover.failing = true;
         this.logger.warn(
           { key: mover.keys.schedule, err: redactCredentials(describeError(error)) },
           'plugmq: moving due delayed messages failed; retrying',
