@@ -4,30 +4,43 @@ import type { Message, Options } from 'amqplib';
 import { WAIT_HEADER } from './topology.js';
 
 /**
- * Envelope ↔ AMQP message. Standard properties carry what AMQP has a slot for (message id, type,
- * content type, priority, persistent delivery mode, timestamp in seconds for tools); headers carry
- * the application headers plus `x-plugmq-key`, `x-plugmq-timestamp` (ms) and `x-plugmq-attempt`.
+ * Envelope ↔ AMQP message. Standard properties carry what AMQP has a slot for: message id, type,
+ * content type, priority, persistent delivery mode, and the publish time in **milliseconds** since
+ * the epoch in `timestamp` (AMQP leaves the unit open; a headers table only for it would cost a
+ * table encode and decode per message). Headers carry the application headers plus `x-plugmq-key`
+ * and `x-plugmq-attempt` (when > 1); a message without either has an empty headers table.
  */
 export function envelopeToPublishOptions(envelope: Envelope, mandatory: boolean): Options.Publish {
   // Built field by field, without spreads: this runs once per published message.
-  const headers: Record<string, unknown> = {};
-  const application = envelope.headers;
-  for (const name in application) headers[name] = application[name];
-  if (envelope.key !== undefined) headers[WIRE.key] = envelope.key;
-  headers[WIRE.timestamp] = envelope.timestamp;
-  if (envelope.attempt !== 1) headers[WIRE.attempt] = envelope.attempt;
   const options: Options.Publish = {
     messageId: envelope.id,
     type: envelope.type,
     contentType: envelope.contentType,
     persistent: true,
     mandatory,
-    timestamp: Math.floor(envelope.timestamp / 1000),
-    headers,
+    timestamp: envelope.timestamp,
   };
+  const application = envelope.headers;
+  let headers: Record<string, unknown> | undefined;
+  for (const name in application) {
+    headers ??= {};
+    headers[name] = application[name];
+  }
+  if (envelope.key !== undefined) {
+    headers ??= {};
+    headers[WIRE.key] = envelope.key;
+  }
+  if (envelope.attempt !== 1) {
+    headers ??= {};
+    headers[WIRE.attempt] = envelope.attempt;
+  }
+  if (headers !== undefined) options.headers = headers;
   if (envelope.priority !== undefined) options.priority = envelope.priority;
   return options;
 }
+
+/** Below this a `timestamp` is in seconds (other producers' convention), above it in milliseconds. */
+const SECONDS_LIMIT = 100_000_000_000;
 
 /** Headers RabbitMQ or the driver add on the way; not part of the application's headers. */
 function isTransportHeader(name: string): boolean {
@@ -82,14 +95,16 @@ export function envelopeFromMessage(message: Message, queueType: string): Envelo
   }
   const id =
     typeof properties.messageId === 'string' && properties.messageId ? properties.messageId : undefined;
-  const seconds = typeof properties.timestamp === 'number' ? properties.timestamp * 1000 : undefined;
+  const stamp =
+    typeof properties.timestamp === 'number' && properties.timestamp > 0 ? properties.timestamp : undefined;
+  const published = stamp === undefined ? undefined : stamp < SECONDS_LIMIT ? stamp * 1000 : stamp;
   const priority = typeof properties.priority === 'number' ? properties.priority : undefined;
   return {
     id: id ?? headerString(raw[WIRE.id]) ?? randomUUID(),
     // The queue belongs to exactly one type: trust it over whatever a foreign producer wrote.
     type: queueType,
     ...(key === undefined ? {} : { key }),
-    timestamp: timestamp ?? seconds ?? Date.now(),
+    timestamp: timestamp ?? published ?? Date.now(),
     headers,
     contentType:
       typeof properties.contentType === 'string'

@@ -155,44 +155,19 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       safely(() => channel.nack(message, false, true));
       return;
     }
-    let settled = false;
-    const settle = (action: () => void): Promise<void> => {
-      if (settled) return Promise.resolve();
-      settled = true;
-      try {
-        action();
-      } catch {
-        return Promise.reject(closedError());
-      }
-      return Promise.resolve();
-    };
-    const envelope = envelopeFromMessage(message, type);
-    const delivery: Delivery = {
-      envelope,
-      ack: () => settle(() => channel.ack(message)),
-      release: () => settle(() => channel.nack(message, false, true)),
-      retry: async (delayMs: number) => {
-        if (settled) return;
-        try {
-          await this.deps.retry(envelope, queue, delayMs);
-        } catch (error) {
-          // The copy was not stored: hand the original back so it is not stuck unacknowledged.
-          await settle(() => channel.nack(message, false, true)).catch(() => {});
-          throw error;
-        }
-        await settle(() => channel.ack(message));
-      },
-    };
     this.unsettled++;
-    this.deliver(delivery).then(
-      () => this.settled(channel),
-      () => this.settled(channel),
-    );
+    const delivery = new RabbitDelivery(envelopeFromMessage(message, type), message, channel, queue, this);
+    this.deliver(delivery).catch(ignore);
   }
 
-  private settled(channel: Channel): void {
+  /** Called once per delivery when it is acked, released or retried. */
+  settled(channel: Channel): void {
     this.unsettled--;
     if (this.stopping && this.unsettled === 0 && this.channel === channel) this.closeChannel();
+  }
+
+  retryCopy(envelope: Envelope, queue: string, delayMs: number): Promise<void> {
+    return this.deps.retry(envelope, queue, delayMs);
   }
 
   private closeChannel(): void {
@@ -221,6 +196,59 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
         ),
       );
     }, RESUBSCRIBE_DELAY_MS).unref();
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * One delivered message. A class rather than closures: one object per message on the hot path.
+ * `ack` and `release` complete synchronously (amqplib only queues the frame), so they return
+ * nothing, which core accepts.
+ */
+class RabbitDelivery implements Delivery {
+  private done = false;
+
+  constructor(
+    readonly envelope: Envelope,
+    private readonly message: ConsumeMessage,
+    private readonly channel: Channel,
+    private readonly queue: string,
+    private readonly owner: RabbitSubscription,
+  ) {}
+
+  ack(): void {
+    this.finish(true);
+  }
+
+  release(): void {
+    this.finish(false);
+  }
+
+  async retry(delayMs: number): Promise<void> {
+    if (this.done) return;
+    try {
+      await this.owner.retryCopy(this.envelope, this.queue, delayMs);
+    } catch (error) {
+      // The copy was not stored: hand the original back so it is not stuck unacknowledged.
+      safely(() => this.finish(false));
+      throw error;
+    }
+    this.finish(true);
+  }
+
+  private finish(ack: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (ack) this.channel.ack(this.message);
+      else this.channel.nack(this.message, false, true);
+    } catch {
+      throw closedError();
+    } finally {
+      // After the frame is queued: a stopping subscription may close its channel now.
+      this.owner.settled(this.channel);
+    }
   }
 }
 
