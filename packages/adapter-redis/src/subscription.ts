@@ -144,19 +144,16 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     if (ids.has(id)) return;
     ids.set(id, Date.now());
     this.held++;
-    const delivery: Delivery = {
-      envelope,
-      ack: () => this.ack(stream, id),
-      retry: (delayMs) => this.requeue(stream, id, { ...envelope, attempt: envelope.attempt + 1 }, delayMs),
-      release: () => this.requeue(stream, id, envelope, 0),
-    };
-    const done = () => {
-      ids.delete(id);
-      this.held--;
-      this.wakeWaiters();
-      if (this.stopped) this.maybeCleanup();
-    };
-    this.deliverFn(delivery).then(done, done);
+    const delivery = new EntryDelivery(this, stream, id, envelope);
+    this.deliverFn(delivery).then(delivery.done, delivery.done);
+  }
+
+  /** A delivery was settled (or failed to settle: the entry then stays pending for recovery). */
+  settled(stream: StreamRef, id: string): void {
+    this.inFlight.get(stream.key)?.delete(id);
+    this.held--;
+    if (this.waiters.length > 0) this.wakeWaiters();
+    if (this.stopped) this.maybeCleanup();
   }
 
   /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
@@ -182,7 +179,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
 
   // ---- internals ----
 
-  private async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
+  async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
     const { keys } = stream;
     // Safe to send again: once the first run acked the entry, a second one finds it settled (-1).
     const due = await againAfterDrop(() =>
@@ -268,4 +265,31 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** One delivered entry: methods on a prototype rather than closures per message (hot path). */
+class EntryDelivery implements Delivery {
+  constructor(
+    private readonly subscription: RedisSubscription,
+    private readonly stream: StreamRef,
+    private readonly id: string,
+    readonly envelope: Envelope,
+  ) {}
+
+  ack(): Promise<void> {
+    return this.subscription.ack(this.stream, this.id);
+  }
+
+  retry(delayMs: number): Promise<void> {
+    const next = { ...this.envelope, attempt: this.envelope.attempt + 1 };
+    return this.subscription.requeue(this.stream, this.id, next, delayMs);
+  }
+
+  release(): Promise<void> {
+    return this.subscription.requeue(this.stream, this.id, this.envelope, 0);
+  }
+
+  readonly done = (): void => {
+    this.subscription.settled(this.stream, this.id);
+  };
 }
