@@ -84,7 +84,16 @@ async function runBaseline({ messages, concurrency, url, onProgress }) {
   const topic = `bench.raw.${randomUUID()}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  // Retried: right after creation the broker may answer UNKNOWN_TOPIC_OR_PARTITION for a moment.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+      break;
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,

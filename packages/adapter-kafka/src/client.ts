@@ -9,6 +9,8 @@ export interface OutgoingRecord {
   readonly topic: string;
   readonly partition?: number;
   readonly key?: string;
+  /** Record timestamp, ms since the epoch (the broker's time when absent). */
+  readonly timestamp?: number;
   readonly value: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
 }

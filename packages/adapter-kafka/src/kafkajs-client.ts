@@ -300,19 +300,19 @@ export class KafkajsClient implements KafkaClient {
   }
 
   async createTopics(specs: readonly TopicSpec[]): Promise<void> {
-    try {
-      await this.admin.createTopics({
-        waitForLeaders: true,
-        topics: specs.map((spec) => ({
-          topic: spec.topic,
-          numPartitions: spec.partitions,
-          replicationFactor: spec.replicationFactor,
-        })),
-      });
-    } catch (error) {
-      // Created by someone else in between: the broker answers TOPIC_ALREADY_EXISTS per topic.
+    const topics = specs.map((spec) => ({
+      topic: spec.topic,
+      numPartitions: spec.partitions,
+      replicationFactor: spec.replicationFactor,
+    }));
+    // Right after creation the broker may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION while
+    // waiting for leaders): ask again; the second answer is "already exists", which is success.
+    await retrying(
+      () => this.admin.createTopics({ waitForLeaders: true, topics }),
+      (error) => errorType(error) !== 'TOPIC_ALREADY_EXISTS' && this.isRetriable(error),
+    ).catch((error: unknown) => {
       if (errorType(error) !== 'TOPIC_ALREADY_EXISTS') throw error;
-    }
+    });
   }
 
   async endOffsets(topic: string): Promise<{ partition: number; offset: number }[]> {
@@ -361,7 +361,7 @@ export class KafkajsClient implements KafkaClient {
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     const byTopic = new Map<
       string,
-      { key?: string; value: Buffer; headers: IHeaders; partition?: number }[]
+      { key?: string; value: Buffer; headers: IHeaders; partition?: number; timestamp?: string }[]
     >();
     for (const record of records) {
       let list = byTopic.get(record.topic);
@@ -372,6 +372,7 @@ export class KafkajsClient implements KafkaClient {
       list.push({
         ...(record.key === undefined ? {} : { key: record.key }),
         ...(record.partition === undefined ? {} : { partition: record.partition }),
+        ...(record.timestamp === undefined ? {} : { timestamp: String(record.timestamp) }),
         value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
         headers: record.headers as IHeaders,
       });

@@ -73,7 +73,8 @@ export class KafkaSubscription implements TransportSubscription {
       this.typeOfTopic.set(retry, type);
       this.retryTopicOf.set(type, retry);
     }
-    this.slots = new Slots(deps.config.prefetch ?? Math.max(2, request.concurrency * 2));
+    // A few messages ahead even at concurrency 1, so fetching and handling overlap.
+    this.slots = new Slots(deps.config.prefetch ?? Math.max(8, request.concurrency * 2));
   }
 
   /** Resolves once this member has joined the group and received its assignment. */
@@ -89,7 +90,8 @@ export class KafkaSubscription implements TransportSubscription {
       rebalanceTimeoutMs: config.rebalanceTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       maxWaitTimeMs: config.maxWaitTimeMs,
-      partitionsConcurrently: Math.min(64, Math.max(1, this.request.concurrency)),
+      // Every partition's batch can be handed out at once; `slots` bounds what is in flight.
+      partitionsConcurrently: Math.min(64, Math.max(config.partitions, this.request.concurrency)),
     });
     this.member = member;
     await member.subscribe(types, this.request.startFrom === 'earliest');
@@ -212,28 +214,40 @@ export class KafkaSubscription implements TransportSubscription {
     const isRetryTopic = type !== topic;
     const heartbeatMs = Math.max(50, Math.floor(this.deps.config.heartbeatIntervalMs / 2));
     const tracker = this.tracker(topic, partition);
-    for (const record of batch.records) {
-      if (this.stopping || batch.isStale()) return;
-      if (record.offset < tracker.nextFetch) continue; // already handed out before a re-join
-      if (isRetryTopic) {
-        const due = Number(record.headers[DUE_HEADER]);
-        if (Number.isFinite(due) && due > Date.now()) {
-          this.sleepPartition(batch, due);
-          return;
+    let last = -1;
+    let lastBeat = Date.now();
+    try {
+      for (const record of batch.records) {
+        // A seek (re-join, rewind) can only happen while this loop awaits; it checks isStale then.
+        if (this.stopping) return;
+        if (record.offset < tracker.nextFetch) continue; // already handed out before a re-join
+        if (isRetryTopic) {
+          const due = Number(record.headers[DUE_HEADER]);
+          if (Number.isFinite(due) && due > Date.now()) {
+            this.sleepPartition(batch, due);
+            return;
+          }
         }
+        while (!this.slots.tryTake()) {
+          await this.slots.wait(heartbeatMs);
+          if (this.stopping || batch.isStale()) return;
+          if (Date.now() - lastBeat >= heartbeatMs) {
+            lastBeat = Date.now();
+            // A rebalance error propagates to kafkajs, which re-joins; what was handed out stays tracked.
+            await batch.heartbeat();
+            if (this.stopping || batch.isStale()) return;
+          }
+        }
+        const slot = tracker.dispatch(record.offset);
+        last = record.offset;
+        const envelope = recordToEnvelope(record, type, topic, partition);
+        const settled = () => this.settled(topic, partition, tracker, slot);
+        this.inFlight++;
+        this.deliver(this.delivery(envelope, slot)).then(settled, settled);
       }
-      while (!this.slots.tryTake()) {
-        await this.slots.wait(heartbeatMs);
-        if (this.stopping || batch.isStale()) return;
-        // A rebalance error propagates to kafkajs, which re-joins; what was handed out stays tracked.
-        await batch.heartbeat();
-      }
-      const slot = tracker.dispatch(record.offset);
-      batch.markFetched(record.offset);
-      const envelope = recordToEnvelope(record, type, topic, partition);
-      const settled = () => this.settled(topic, partition, tracker, slot);
-      this.inFlight++;
-      this.deliver(this.delivery(envelope, slot)).then(settled, settled);
+    } finally {
+      // Once per batch (kafkajs' resolveOffset is not cheap): the next fetch starts after `last`.
+      if (last >= 0) batch.markFetched(last);
     }
   }
 
