@@ -153,7 +153,7 @@ export class RabbitMqTransport implements Transport {
     waitMs?: number,
   ): Outgoing {
     const options = envelopeToPublishOptions(envelope, true);
-    if (waitMs !== undefined) (options.headers ??= {})[WAIT_HEADER] = String(waitMs);
+    if (waitMs !== undefined) options.headers = { ...options.headers, [WAIT_HEADER]: String(waitMs) };
     return { exchange, routingKey, content: asBuffer(envelope.body), options, envelope, onReturn };
   }
 
