@@ -60,6 +60,9 @@ export class RequestReply {
     const reply = new Promise<Res>((resolve, reject) => {
       this.pending.set(correlationId, { resolve: resolve as (value: unknown) => void, reject });
     });
+    // The reply (or its timeout) can settle before the publish resolves, while nothing awaits it
+    // yet; the await below still sees the rejection, this only stops an "unhandled" report.
+    reply.catch(() => {});
     const timer = setTimeout(() => {
       this.settle(
         correlationId,
