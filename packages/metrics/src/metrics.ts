@@ -1,10 +1,14 @@
 import { instrumentable, type PlugmqEvent, type QueueManager } from '@plugmq/core';
-import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { register as globalRegistry, type Registry } from 'prom-client';
+import { storeFor } from './collectors.js';
+import type { MetricsStore } from './store.js';
+
+export { METRIC_NAMES } from './collectors.js';
 
 export interface PlugmqMetricsOptions {
   /** Where the metrics are registered (default: prom-client's global registry). */
   readonly registry?: Registry;
-  /** Handler duration buckets in seconds. */
+  /** Handler duration buckets in seconds (the first PlugmqMetrics on a registry decides). */
   readonly buckets?: readonly number[];
 }
 
@@ -13,104 +17,19 @@ export const DEFAULT_DURATION_BUCKETS = [
   0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
-/** The metric names, for dashboards and alert rules. */
-export const METRIC_NAMES = {
-  published: 'plugmq_messages_published_total',
-  handled: 'plugmq_messages_handled_total',
-  retried: 'plugmq_messages_retried_total',
-  deadLettered: 'plugmq_messages_dead_lettered_total',
-  dropped: 'plugmq_messages_dropped_total',
-  unrouted: 'plugmq_messages_unrouted_total',
-  duration: 'plugmq_handler_duration_seconds',
-  inFlight: 'plugmq_in_flight',
-} as const;
-
-type Labels = Record<string, string>;
-
-/** An existing metric of that name (a second PlugmqMetrics on one registry shares it), else a new one. */
-function metric<M>(registry: Registry, name: string, create: () => M): M {
-  return (registry.getSingleMetric(name) as M | undefined) ?? create();
-}
-
 /**
  * Prometheus metrics for any number of managers, fed by core's events: counters of published,
  * handled (by outcome), retried, dead-lettered, dropped and unrouted messages, a handler duration
- * histogram and an in-flight gauge, labelled driver/type/group.
+ * histogram and an in-flight gauge, labelled driver/type/group. Events only bump plain numbers;
+ * prom-client's registry reads them when scraped.
  */
 export class PlugmqMetrics {
   readonly registry: Registry;
-  private readonly published: Counter<string>;
-  private readonly handled: Counter<string>;
-  private readonly retried: Counter<string>;
-  private readonly deadLettered: Counter<string>;
-  private readonly dropped: Counter<string>;
-  private readonly unrouted: Counter<string>;
-  private readonly duration: Histogram<string>;
-  private readonly inFlight: Gauge<string>;
-  /** Label children cached per label set: prom-client hashes labels on every call otherwise. */
-  private readonly children = new Map<string, { inc(value?: number): void }>();
-  private readonly timers = new Map<string, { observe(value: number): void }>();
-  private readonly gauges = new Map<string, { inc(value?: number): void; dec(value?: number): void }>();
+  private readonly store: MetricsStore;
 
   constructor(options: PlugmqMetricsOptions = {}) {
-    const registry = options.registry ?? globalRegistry;
-    this.registry = registry;
-    const registers = [registry];
-    const counter = (name: string, help: string, labelNames: string[]) =>
-      metric(registry, name, () => new Counter({ name, help, labelNames, registers }));
-    this.published = counter(METRIC_NAMES.published, 'Messages published (broker-confirmed).', [
-      'driver',
-      'type',
-    ]);
-    this.handled = counter(METRIC_NAMES.handled, 'Handler runs, by outcome (acked or failed).', [
-      'driver',
-      'type',
-      'group',
-      'outcome',
-    ]);
-    this.retried = counter(METRIC_NAMES.retried, 'Failed deliveries scheduled for another attempt.', [
-      'driver',
-      'type',
-      'group',
-    ]);
-    this.deadLettered = counter(METRIC_NAMES.deadLettered, 'Messages moved to a dead-letter type.', [
-      'driver',
-      'type',
-      'group',
-      'dead_letter_type',
-    ]);
-    this.dropped = counter(METRIC_NAMES.dropped, 'Exhausted messages dropped (deadLetter: false).', [
-      'driver',
-      'type',
-      'group',
-    ]);
-    this.unrouted = counter(METRIC_NAMES.unrouted, 'Messages published to a type no group receives.', [
-      'driver',
-      'type',
-    ]);
-    this.duration = metric(
-      registry,
-      METRIC_NAMES.duration,
-      () =>
-        new Histogram({
-          name: METRIC_NAMES.duration,
-          help: 'Handler run time in seconds.',
-          labelNames: ['driver', 'type', 'group', 'outcome'],
-          buckets: [...(options.buckets ?? DEFAULT_DURATION_BUCKETS)],
-          registers,
-        }),
-    );
-    this.inFlight = metric(
-      registry,
-      METRIC_NAMES.inFlight,
-      () =>
-        new Gauge({
-          name: METRIC_NAMES.inFlight,
-          help: 'Handlers running now.',
-          labelNames: ['driver', 'type', 'group'],
-          registers,
-        }),
-    );
+    this.registry = options.registry ?? globalRegistry;
+    this.store = storeFor(this.registry, options.buckets ?? DEFAULT_DURATION_BUCKETS);
   }
 
   /** Starts counting `queue`'s events; returns a function that stops. */
@@ -118,7 +37,7 @@ export class PlugmqMetrics {
     return instrumentable(queue).events.on(this.record);
   }
 
-  /** The exposition text for `/metrics`. */
+  /** The exposition text for `/metrics` (the whole registry). */
   text(): Promise<string> {
     return this.registry.metrics();
   }
@@ -128,89 +47,44 @@ export class PlugmqMetrics {
   }
 
   readonly record = (event: PlugmqEvent): void => {
+    const store = this.store;
     switch (event.kind) {
       case 'published':
-        this.count(this.published, `p\0${event.driver}\0${event.type}`, {
-          driver: event.driver,
-          type: event.type,
-        }).inc(event.count);
+        store.typeRow(event.driver, event.type).published += event.count;
+        return;
+      case 'unrouted':
+        store.typeRow(event.driver, event.type).unrouted++;
         return;
       case 'delivered':
-        this.gauge(event.driver, event.type, event.group).inc();
+        store.groupRow(event.driver, event.type, event.group).inFlight++;
         return;
       case 'handled': {
-        const { driver, type, group, outcome } = event;
-        this.gauge(driver, type, group).dec();
-        this.count(this.handled, `h\0${driver}\0${type}\0${group}\0${outcome}`, {
-          driver,
-          type,
-          group,
-          outcome,
-        }).inc();
-        const key = `${driver}\0${type}\0${group}\0${outcome}`;
-        let timer = this.timers.get(key);
-        if (!timer) {
-          timer = this.duration.labels({ driver, type, group, outcome });
-          this.timers.set(key, timer);
+        const row = store.groupRow(event.driver, event.type, event.group);
+        if (row.inFlight > 0) row.inFlight--;
+        if (event.outcome === 'acked') {
+          row.acked++;
+          store.observe(row.ackedSeconds, event.durationMs / 1000);
+        } else {
+          row.failed++;
+          store.observe(row.failedSeconds, event.durationMs / 1000);
         }
-        timer.observe(event.durationMs / 1000);
         return;
       }
       case 'retried':
-        this.count(this.retried, `r\0${event.driver}\0${event.type}\0${event.group}`, {
-          driver: event.driver,
-          type: event.type,
-          group: event.group,
-        }).inc();
+        store.groupRow(event.driver, event.type, event.group).retried++;
         return;
-      case 'dead-lettered':
-        this.count(
-          this.deadLettered,
-          `d\0${event.driver}\0${event.type}\0${event.group}\0${event.deadLetter}`,
-          {
-            driver: event.driver,
-            type: event.type,
-            group: event.group,
-            dead_letter_type: event.deadLetter,
-          },
-        ).inc();
+      case 'dead-lettered': {
+        const { deadLettered } = store.groupRow(event.driver, event.type, event.group);
+        deadLettered.set(event.deadLetter, (deadLettered.get(event.deadLetter) ?? 0) + 1);
         return;
+      }
       case 'dropped':
-        this.count(this.dropped, `x\0${event.driver}\0${event.type}\0${event.group}`, {
-          driver: event.driver,
-          type: event.type,
-          group: event.group,
-        }).inc();
-        return;
-      case 'unrouted':
-        this.count(this.unrouted, `u\0${event.driver}\0${event.type}`, {
-          driver: event.driver,
-          type: event.type,
-        }).inc();
+        store.groupRow(event.driver, event.type, event.group).dropped++;
         return;
       default:
         return;
     }
   };
-
-  private count(counter: Counter<string>, key: string, labels: Labels): { inc(value?: number): void } {
-    let child = this.children.get(key);
-    if (!child) {
-      child = counter.labels(labels);
-      this.children.set(key, child);
-    }
-    return child;
-  }
-
-  private gauge(driver: string, type: string, group: string) {
-    const key = `${driver}\0${type}\0${group}`;
-    let child = this.gauges.get(key);
-    if (!child) {
-      child = this.inFlight.labels({ driver, type, group });
-      this.gauges.set(key, child);
-    }
-    return child;
-  }
 }
 
 /** `const metrics = createPlugmqMetrics(); metrics.observe(queue);` then serve `await metrics.text()`. */

@@ -1,6 +1,6 @@
 import { driver as memoryDriver } from '@plugmq/adapter-memory';
 import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPlugmqMetrics } from '../src/index.js';
 
@@ -65,5 +65,44 @@ describe('@plugmq/metrics', () => {
     const first = createPlugmqMetrics({ registry });
     expect(() => createPlugmqMetrics({ registry })).not.toThrow();
     expect(first.registry).toBe(registry);
+  });
+
+  it('histogram buckets are cumulative and sit beside the application metrics of the same registry', async () => {
+    const registry = new Registry();
+    new Counter({ name: 'app_requests_total', help: 'requests', registers: [registry] }).inc(3);
+    const metrics = createPlugmqMetrics({ registry, buckets: [0.01, 0.05] });
+    metrics.record({ kind: 'delivered', driver: 'd', type: 't', group: 'g', id: '1', attempt: 1 });
+    for (const durationMs of [5, 20, 20, 70]) {
+      metrics.record({
+        kind: 'handled',
+        driver: 'd',
+        type: 't',
+        group: 'g',
+        id: '1',
+        attempt: 1,
+        outcome: 'acked',
+        durationMs,
+      });
+    }
+    const text = await metrics.text();
+    const labels = 'driver="d",type="t",group="g",outcome="acked"';
+    expect(text).toContain('app_requests_total 3');
+    expect(text).toContain(`plugmq_handler_duration_seconds_bucket{${labels},le="0.01"} 1`);
+    expect(text).toContain(`plugmq_handler_duration_seconds_bucket{${labels},le="0.05"} 3`);
+    expect(text).toContain(`plugmq_handler_duration_seconds_bucket{${labels},le="+Inf"} 4`);
+    expect(text).toContain(`plugmq_handler_duration_seconds_count{${labels}} 4`);
+    expect(text).toMatch(new RegExp(`plugmq_handler_duration_seconds_sum\\{${labels}\\} 0\\.115`));
+    // The in-flight gauge never goes below zero, even for a handled without its delivered.
+    expect(text).toContain('plugmq_in_flight{driver="d",type="t",group="g"} 0');
+    registry.resetMetrics();
+    const reset = await metrics.text();
+    expect(reset).toContain(`plugmq_messages_handled_total{${labels}} 0`);
+    expect(reset).not.toContain('plugmq_handler_duration_seconds_count');
+  });
+
+  it('a foreign metric already using a PlugMQ name is a clear error', () => {
+    const registry = new Registry();
+    new Counter({ name: 'plugmq_messages_handled_total', help: 'mine', registers: [registry] });
+    expect(() => createPlugmqMetrics({ registry })).toThrow(/plugmq_messages_handled_total/);
   });
 });
