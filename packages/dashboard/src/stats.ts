@@ -39,8 +39,9 @@ const RATE_SAMPLES = 6;
  */
 export class LiveStats {
   private readonly types = new Map<string, TypeStats>();
-  private readonly groups = new Map<string, GroupRow>();
-  private readonly history: { at: number; published: Map<string, number>; handled: Map<string, number> }[] =
+  /** type → group → row: nested maps, so an event builds no key string. */
+  private readonly groups = new Map<string, Map<string, GroupRow>>();
+  private readonly history: { at: number; published: Map<string, number>; handled: Map<GroupRow, number> }[] =
     [];
   /** Totals per second for the page's chart, the last 120 s. */
   readonly series: { at: number; published: number; handled: number; failed: number }[] = [];
@@ -90,9 +91,9 @@ export class LiveStats {
   /** Takes a rate sample; call about once a second. */
   tick(now = Date.now()): void {
     const published = new Map<string, number>();
-    const handled = new Map<string, number>();
+    const handled = new Map<GroupRow, number>();
     for (const [type, row] of this.types) published.set(type, row.published);
-    for (const [key, row] of this.groups) handled.set(key, row.acked + row.failed);
+    for (const row of this.groupRows()) handled.set(row, row.acked + row.failed);
     this.history.push({ at: now, published, handled });
     if (this.history.length > RATE_SAMPLES) this.history.shift();
     const totals = this.totals();
@@ -116,11 +117,14 @@ export class LiveStats {
       ...row,
       publishRate: rate(newest?.published.get(row.type), oldest?.published.get(row.type)),
     }));
-    const groups = [...this.groups.entries()].map(([key, { totalMs, ...row }]) => ({
-      ...row,
-      handleRate: rate(newest?.handled.get(key), oldest?.handled.get(key)),
-      meanMs: row.acked + row.failed > 0 ? Math.round((totalMs / (row.acked + row.failed)) * 100) / 100 : 0,
-    }));
+    const groups = [...this.groupRows()].map((full) => {
+      const { totalMs, ...row } = full;
+      return {
+        ...row,
+        handleRate: rate(newest?.handled.get(full), oldest?.handled.get(full)),
+        meanMs: row.acked + row.failed > 0 ? Math.round((totalMs / (row.acked + row.failed)) * 100) / 100 : 0,
+      };
+    });
     types.sort((a, b) => a.type.localeCompare(b.type));
     groups.sort((a, b) => a.type.localeCompare(b.type) || a.group.localeCompare(b.group));
     return { types, groups, totals: this.totals() };
@@ -129,7 +133,7 @@ export class LiveStats {
   totals() {
     const totals = { published: 0, acked: 0, failed: 0, retried: 0, deadLettered: 0, inFlight: 0 };
     for (const row of this.types.values()) totals.published += row.published;
-    for (const row of this.groups.values()) {
+    for (const row of this.groupRows()) {
       totals.acked += row.acked;
       totals.failed += row.failed;
       totals.retried += row.retried;
@@ -148,9 +152,17 @@ export class LiveStats {
     return row;
   }
 
+  private *groupRows(): Iterable<GroupRow> {
+    for (const byGroup of this.groups.values()) yield* byGroup.values();
+  }
+
   private group(type: string, group: string): GroupRow {
-    const key = `${type}\0${group}`;
-    let row = this.groups.get(key);
+    let byGroup = this.groups.get(type);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.groups.set(type, byGroup);
+    }
+    let row = byGroup.get(group);
     if (!row) {
       row = {
         type,
@@ -165,7 +177,7 @@ export class LiveStats {
         meanMs: 0,
         totalMs: 0,
       };
-      this.groups.set(key, row);
+      byGroup.set(group, row);
     }
     return row;
   }
