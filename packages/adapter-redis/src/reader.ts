@@ -1,6 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { Redis } from 'ioredis';
-import { buffers, type ClientFactory, isNoGroup, type RedisClient } from './connection.js';
+import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
 import type { GroupKeys } from './keys.js';
 
 /** One stream a subscription reads: a type's stream, or its group's retry stream. */
@@ -76,14 +76,16 @@ export class Reader {
   async stop(command: RedisClient): Promise<void> {
     if (!this.factory.cluster && this.clientId !== undefined) {
       try {
-        await (command as Redis).client('UNBLOCK', this.clientId);
+        await within((command as Redis).client('UNBLOCK', this.clientId), 500, 'CLIENT UNBLOCK');
+        await within(this.loop as Promise<void>, 500, 'the unblocked read');
       } catch {
-        // Fall through to the disconnect.
+        // Redis away or slow: fall through to the disconnect.
       }
-      await Promise.race([this.loop, new Promise((resolve) => setTimeout(resolve, 500))]);
     }
     this.connection.disconnect();
-    await this.loop;
+    // ioredis never fails a command queued while it was reconnecting when disconnect() comes
+    // then (no close event follows): do not wait for such a read forever.
+    await within(this.loop as Promise<void>, 1_000, 'the reader to stop').catch(() => {});
   }
 
   private async run(): Promise<void> {

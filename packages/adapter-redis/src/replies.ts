@@ -9,7 +9,7 @@ import {
   type TransportPublishContext,
   waitForAbort,
 } from '@plugmq/core';
-import type { ClientFactory, RedisClient } from './connection.js';
+import { type ClientFactory, type RedisClient, within } from './connection.js';
 import { replyKey } from './keys.js';
 import type { ScriptClient } from './scripts.js';
 import { envelopeFromFields, envelopeToFields, fieldsToFrame, frameToFields } from './wire.js';
@@ -48,8 +48,10 @@ export class ListReplyChannel implements ReplyChannel {
     if (this.closed) return;
     this.closed = true;
     this.connection.disconnect();
-    await this.loop;
-    await this.client.del(this.address).catch(() => {});
+    // A BRPOP queued while ioredis was reconnecting never fails after disconnect(): bounded wait.
+    await within(this.loop as Promise<void>, 1_000, 'the reply reader to stop').catch(() => {});
+    // With Redis away the list simply expires (replyTtlMs) instead.
+    await within(this.client.del(this.address), 1_000, 'deleting the reply list').catch(() => {});
   }
 
   private async run(): Promise<void> {

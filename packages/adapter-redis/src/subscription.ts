@@ -11,7 +11,7 @@ import {
   type TransportSubscription,
 } from '@plugmq/core';
 import { Claimer } from './claimer.js';
-import { againAfterDrop, type ClientFactory, isAbortedByClose, isBusyGroup } from './connection.js';
+import { againAfterDrop, type ClientFactory, isAbortedByClose, isBusyGroup, within } from './connection.js';
 
 const noop = () => {};
 
@@ -102,13 +102,18 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     this.claimer.stop();
     for (const release of this.releases.splice(0)) release();
     await Promise.all(this.readers.map((reader) => reader.stop(this.deps.client)));
-    await this.handBackOrphans().catch((error: unknown) => {
+    const limit = this.deps.config.connectTimeoutMs;
+    await within(this.handBackOrphans(), limit, 'handing back').catch((error: unknown) => {
       this.deps.logger.warn(
         { group: this.group, err: redactCredentials(describeError(error)) },
         'plugmq: handing back fetched messages failed; the group reclaims them after claimMinIdleMs',
       );
     });
     this.maybeCleanup();
+  }
+
+  get closeLimitMs(): number {
+    return this.deps.config.connectTimeoutMs;
   }
 
   /** Resolves once every settle is done and the consumer removed (transport close waits for it). */
@@ -242,7 +247,11 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   /** Once stopped and settled: forget this consumer (only when it holds no pending entry). */
   private maybeCleanup(): void {
     if (this.held > 0 || this.cleanup) return;
-    this.cleanup = this.removeConsumer().catch(() => {});
+    this.cleanup = within(
+      this.removeConsumer(),
+      this.deps.config.connectTimeoutMs,
+      'removing the consumer',
+    ).catch(() => {});
   }
 
   private async removeConsumer(): Promise<void> {
@@ -285,8 +294,11 @@ class EntryDelivery implements Delivery {
     return this.subscription.requeue(this.stream, this.id, next, delayMs);
   }
 
+  /** While closing, bounded: with Redis away the entry stays pending and is claimed later. */
   release(): Promise<void> {
-    return this.subscription.requeue(this.stream, this.id, this.envelope, 0);
+    const handBack = this.subscription.requeue(this.stream, this.id, this.envelope, 0);
+    if (!this.subscription.stopped) return handBack;
+    return within(handBack, this.subscription.closeLimitMs, 'handing back a message');
   }
 
   readonly done = (): void => {
