@@ -1,8 +1,22 @@
 import { type BrokerHandle, startBroker } from '@plugmq/testkit';
 
-/** The shared broker for functional tests: `PLUGMQ_RABBITMQ_URL`, else a container, else a local process. */
-export function rabbitBroker(): Promise<BrokerHandle> {
-  return startBroker('rabbitmq');
+/**
+ * The broker for functional tests: `PLUGMQ_RABBITMQ_URL`, else a container, else a local process
+ * (also when a container engine is there but fails to start one).
+ */
+export async function rabbitBroker(): Promise<BrokerHandle> {
+  try {
+    return await startBroker('rabbitmq');
+  } catch (error) {
+    return fallBackToProcess(error);
+  }
+}
+
+function fallBackToProcess(error: unknown): Promise<BrokerHandle> {
+  console.warn(
+    `[adapter-rabbitmq] no broker from the preferred source (${String(error).split('\n')[0]}); trying a local process`,
+  );
+  return startBroker('rabbitmq', { source: 'process' });
 }
 
 /**
@@ -14,9 +28,6 @@ export async function ownedRabbitBroker(): Promise<BrokerHandle> {
   try {
     return await startBroker('rabbitmq', { source: ['container', 'process'] });
   } catch (error) {
-    console.warn(
-      `[adapter-rabbitmq] no container broker (${String(error).split('\n')[0]}); trying a local process`,
-    );
-    return startBroker('rabbitmq', { source: 'process' });
+    return fallBackToProcess(error);
   }
 }

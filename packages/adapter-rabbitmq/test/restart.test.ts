@@ -19,7 +19,13 @@ afterAll(() => broker?.stop());
 
 test('broker restarted twice during a 10 000-message stream: every resolved publish is delivered', async () => {
   const exchange = `plugmq-restart-${process.pid}`;
-  const config = { driver: 'rabbitmq', url: broker.url, exchange, publishTimeoutMs: 120_000 };
+  const config = {
+    driver: 'rabbitmq',
+    url: broker.url,
+    exchange,
+    publishTimeoutMs: 120_000,
+    reconnectMaxDelayMs: 1_000,
+  };
   const consumer = await createQueueManager(config);
   const producer = await createQueueManager(config);
   const type = uniqueType('restart');
@@ -39,7 +45,12 @@ test('broker restarted twice during a 10 000-message stream: every resolved publ
   const worker = async () => {
     while (next < MESSAGES) {
       const n = next++;
-      if (RESTART_AT.includes(n)) restarts.push(broker.restart());
+      if (RESTART_AT.includes(n)) {
+        // One after the other: two distinct outages, even if the stream reaches the second mark fast.
+        // And only once both managers are connected again, so each restart drops live connections.
+        const previous = restarts.at(-1) ?? Promise.resolve();
+        restarts.push(previous.then(() => bothConnected()).then(() => broker.restart()));
+      }
       try {
         await producer.publish(type, n);
         resolved.push(n);
@@ -50,6 +61,12 @@ test('broker restarted twice during a 10 000-message stream: every resolved publ
       if (restarts.length > 0 && n % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
+  const bothConnected = () =>
+    waitFor(
+      async () => (await consumer.health()).ok && (await producer.health()).ok,
+      60_000,
+      'producer and consumer connected',
+    );
   const started = Date.now();
   await Promise.all(Array.from({ length: WINDOW }, worker));
   await Promise.all(restarts);
@@ -68,6 +85,8 @@ test('broker restarted twice during a 10 000-message stream: every resolved publ
       `consumer connects ${String(health.details?.connects)}`,
   );
   expect(restarts.length).toBe(2);
+  // Each restart dropped the consumer's connection: the first connect plus one per restart.
+  expect(health.details?.connects).toBeGreaterThanOrEqual(3);
   expect(lost, 'resolved publishes never delivered').toEqual([]);
   expect(health.ok).toBe(true);
   await producer.close();
