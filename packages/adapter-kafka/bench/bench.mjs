@@ -121,16 +121,30 @@ async function runBaseline({ messages, concurrency, url, onProgress }) {
     joined = resolve;
   });
   consumer.on(consumer.events.GROUP_JOIN, () => joined());
+  // At most `concurrency` handlers at once across all partitions, as PlugMQ's `concurrency` means.
+  let running = 0;
+  const waiting = [];
+  const acquire = () => {
+    if (running >= concurrency) return new Promise((resolve) => waiting.push(resolve));
+    running++;
+    return undefined;
+  };
+  const releaseSlot = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
   await consumer.run({
     partitionsConsumedConcurrently: PARTITIONS,
-    // Handlers run `concurrency` at a time within a batch, the batch's offset is committed after.
+    // Handlers run at most `concurrency` at a time; the batch's offset is committed after.
     eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-      const list = batch.messages;
-      let next = 0;
-      const worker = async () => {
-        while (next < list.length) await handle(list[next++]);
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+      const handling = [];
+      for (const message of batch.messages) {
+        const wait = acquire();
+        if (wait) await wait;
+        handling.push(handle(message).finally(releaseSlot));
+      }
+      await Promise.all(handling);
       resolveOffset(batch.lastOffset());
       await heartbeat();
     },

@@ -6,6 +6,9 @@ export const UNDONE = 2;
 export interface Slot {
   readonly offset: number;
   state: number;
+  readonly tracker: PartitionTracker;
+  readonly topic: string;
+  readonly partition: number;
 }
 
 /**
@@ -15,6 +18,12 @@ export interface Slot {
  */
 export class PartitionTracker {
   private slots: Slot[] = [];
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+
   private head = 0;
   /** The offset last committed (the next to read), or -1. */
   committed = -1;
@@ -22,7 +31,13 @@ export class PartitionTracker {
   nextFetch = -1;
 
   dispatch(offset: number): Slot {
-    const slot: Slot = { offset, state: PENDING };
+    const slot: Slot = {
+      offset,
+      state: PENDING,
+      tracker: this,
+      topic: this.topic,
+      partition: this.partition,
+    };
     this.slots.push(slot);
     this.nextFetch = offset + 1;
     return slot;

@@ -25,6 +25,36 @@ export interface SubscriptionDeps {
   readonly logger: Logger;
 }
 
+/**
+ * One delivered message. A class rather than closures: one allocation per message, on the
+ * consumer's hottest path.
+ */
+class KafkaDelivery implements Delivery {
+  constructor(
+    readonly envelope: Envelope,
+    private readonly slot: Slot,
+    private readonly subscription: KafkaSubscription,
+  ) {}
+
+  async ack(): Promise<void> {
+    this.slot.state = DONE;
+  }
+
+  async retry(delayMs: number): Promise<void> {
+    await this.subscription.storeRetry(this.envelope, delayMs);
+    this.slot.state = DONE;
+  }
+
+  async release(): Promise<void> {
+    this.slot.state = UNDONE;
+  }
+
+  /** Called once core has settled the delivery (resolved or not). */
+  readonly settled = (): void => {
+    this.subscription.settled(this.slot.topic, this.slot.partition, this.slot);
+  };
+}
+
 /** Settles within this window share one offset commit request. */
 const COMMIT_DELAY_MS = 20;
 const RETRY_PUBLISH_TIMEOUT_MS = 30_000;
@@ -195,7 +225,7 @@ export class KafkaSubscription implements TransportSubscription {
     const id = `${partition}:${topic}`;
     let tracker = this.trackers.get(id);
     if (!tracker) {
-      tracker = new PartitionTracker();
+      tracker = new PartitionTracker(topic, partition);
       this.trackers.set(id, tracker);
     }
     return tracker;
@@ -240,10 +270,9 @@ export class KafkaSubscription implements TransportSubscription {
         }
         const slot = tracker.dispatch(record.offset);
         last = record.offset;
-        const envelope = recordToEnvelope(record, type, topic, partition);
-        const settled = () => this.settled(topic, partition, tracker, slot);
+        const delivery = new KafkaDelivery(recordToEnvelope(record, type, topic, partition), slot, this);
         this.inFlight++;
-        this.deliver(this.delivery(envelope, slot)).then(settled, settled);
+        this.deliver(delivery).then(delivery.settled, delivery.settled);
       }
     } finally {
       // Once per batch (kafkajs' resolveOffset is not cheap): the next fetch starts after `last`.
@@ -251,7 +280,8 @@ export class KafkaSubscription implements TransportSubscription {
     }
   }
 
-  private settled(topic: string, partition: number, tracker: PartitionTracker, slot: Slot): void {
+  settled(topic: string, partition: number, slot: Slot): void {
+    const tracker = slot.tracker;
     if (slot.state === PENDING) slot.state = UNDONE;
     this.inFlight--;
     this.slots.give();
@@ -345,32 +375,21 @@ export class KafkaSubscription implements TransportSubscription {
     this.timers.add(timer);
   }
 
-  private delivery(envelope: Envelope, slot: Slot): Delivery {
-    return {
-      envelope,
-      ack: async () => {
-        slot.state = DONE;
+  /** Stores a failed message in this group's retry topic with attempt + 1 and its due time. */
+  async storeRetry(envelope: Envelope, delayMs: number): Promise<void> {
+    const retried: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
+    const topic = this.retryTopicOf.get(envelope.type) ?? retryTopic(envelope.type, this.request.group);
+    await this.deps.topics.ensure([topic]);
+    let signal: AbortSignal | undefined;
+    await this.deps.publisher.publish(
+      [envelopeToRecord(retried, topic, { [DUE_HEADER]: String(Date.now() + delayMs) })],
+      {
+        get signal() {
+          signal ??= AbortSignal.timeout(RETRY_PUBLISH_TIMEOUT_MS);
+          return signal;
+        },
       },
-      retry: async (delayMs: number) => {
-        const retried: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
-        const topic = this.retryTopicOf.get(envelope.type) ?? retryTopic(envelope.type, this.request.group);
-        await this.deps.topics.ensure([topic]);
-        let signal: AbortSignal | undefined;
-        await this.deps.publisher.publish(
-          [envelopeToRecord(retried, topic, { [DUE_HEADER]: String(Date.now() + delayMs) })],
-          {
-            get signal() {
-              signal ??= AbortSignal.timeout(RETRY_PUBLISH_TIMEOUT_MS);
-              return signal;
-            },
-          },
-        );
-        slot.state = DONE;
-      },
-      release: async () => {
-        slot.state = UNDONE;
-      },
-    };
+    );
   }
 
   /** Stops handing out messages at once; offsets are committed and the group left in the background. */

@@ -1,4 +1,4 @@
-import { type Envelope, envelopeFromWireHeaders, WIRE } from '@plugmq/core';
+import { type Envelope, WIRE } from '@plugmq/core';
 import type { FetchedRecord, OutgoingRecord } from './client.js';
 
 /** Epoch ms before which a message in a retry topic must not be delivered. */
@@ -34,8 +34,10 @@ export function envelopeToRecord(
 }
 
 /**
- * A fetched record as an envelope. Records written by foreign producers (no PlugMQ headers) still
- * become envelopes, so core can dead-letter what it cannot decode instead of stalling the partition.
+ * A fetched record as an envelope, in one pass over its headers (this runs for every message).
+ * Records written by foreign producers (no PlugMQ headers) still become envelopes, so core can
+ * dead-letter what it cannot decode instead of stalling the partition. Only PlugMQ's wire
+ * metadata is taken out of the headers; other `x-plugmq-*` headers (dead-letter, reply) stay.
  */
 export function recordToEnvelope(
   record: FetchedRecord,
@@ -43,17 +45,60 @@ export function recordToEnvelope(
   topic: string,
   partition: number,
 ): Envelope {
-  let headers = record.headers;
-  if (headers[DUE_HEADER] !== undefined) {
-    const { [DUE_HEADER]: _due, ...rest } = headers;
-    headers = rest;
+  const wire = record.headers;
+  const headers: Record<string, string> = {};
+  let id: string | undefined;
+  let wireType: string | undefined;
+  let key: string | undefined = record.key;
+  let contentType = '';
+  let attempt = 1;
+  let timestamp = record.timestamp;
+  let priority: number | undefined;
+  for (const name in wire) {
+    const value = wire[name]!;
+    switch (name) {
+      case WIRE.id:
+        id = value;
+        break;
+      case WIRE.contentType:
+        contentType = value;
+        break;
+      case WIRE.type:
+        wireType = value;
+        break;
+      case WIRE.attempt: {
+        const parsed = Number(value);
+        if (Number.isInteger(parsed) && parsed > 0) attempt = parsed;
+        break;
+      }
+      case WIRE.key:
+        key = value;
+        break;
+      case WIRE.timestamp: {
+        const parsed = Number(value);
+        if (Number.isFinite(parsed) && parsed > 0) timestamp = parsed;
+        break;
+      }
+      case WIRE.priority: {
+        const parsed = Number(value);
+        if (Number.isInteger(parsed)) priority = parsed;
+        break;
+      }
+      case DUE_HEADER:
+        break;
+      default:
+        headers[name] = value;
+    }
   }
-  const envelope = envelopeFromWireHeaders(headers, record.value, {
-    type,
-    id: `${topic}/${partition}/${record.offset}`,
-    timestamp: record.timestamp,
-  });
-  // The Kafka key is authoritative (a foreign producer sets no x-plugmq-key header).
-  if (envelope.key === undefined && record.key !== undefined) return { ...envelope, key: record.key };
-  return envelope;
+  return {
+    id: id || `${topic}/${partition}/${record.offset}`,
+    type: wireType || type,
+    ...(key === undefined ? {} : { key }),
+    timestamp: Number.isFinite(timestamp) && timestamp > 0 ? timestamp : Date.now(),
+    headers,
+    contentType,
+    body: record.value,
+    attempt,
+    ...(priority === undefined ? {} : { priority }),
+  };
 }
