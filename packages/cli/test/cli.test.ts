@@ -161,4 +161,18 @@ describe('plugmq CLI', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("unknown option '--nope'");
   });
+
+  it.skipIf(!existsSync(bin))(
+    'an unreachable broker is exit code 1 with the password masked (the command waits for the driver)',
+    () => {
+      const result = spawnSync(
+        process.execPath,
+        [bin, 'publish', 'x', '1', '--driver', 'rabbitmq', '--url', 'amqp://user:s3cret@127.0.0.1:1'],
+        { encoding: 'utf8', env: { ...process.env, PLUGMQ_CONNECT_TIMEOUT_MS: '300' }, timeout: 15_000 },
+      );
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('plugmq: cannot connect to RabbitMQ at amqp://user:***@127.0.0.1:1');
+      expect(result.stderr).not.toContain('s3cret');
+    },
+  );
 });
