@@ -266,8 +266,8 @@ export class KafkajsClient implements KafkaClient {
       retry: RETRY,
       logLevel: logLevel.WARN,
       logCreator: logCreator(logger),
-      ...(config.ssl === undefined ? {} : { ssl: config.ssl as never }),
-      ...(config.sasl === undefined ? {} : { sasl: config.sasl as unknown as SASLOptions }),
+      ...(config.ssl === undefined ? {} : { ssl: config.ssl.reveal() as never }),
+      ...(config.sasl === undefined ? {} : { sasl: config.sasl.reveal() as unknown as SASLOptions }),
     });
     this.admin = this.kafka.admin({ retry: RETRY });
     this.producer = this.createProducer();

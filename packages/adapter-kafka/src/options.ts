@@ -1,4 +1,5 @@
-import { type Capabilities, configInvalid, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+import { type Capabilities, configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+import { Secret } from './secret.js';
 
 export const capabilities: Capabilities = Object.freeze({
   persistent: true,
@@ -45,8 +46,9 @@ export interface KafkaConfig extends PlugmqConfig {
   maxWaitTimeMs: number;
   prefetch?: number;
   replyPartitions: number;
-  ssl?: KafkaSsl;
-  sasl?: KafkaSasl;
+  /** Wrapped so that inspecting or serialising the config never shows keys or passwords. */
+  ssl?: Secret<KafkaSsl>;
+  sasl?: Secret<KafkaSasl>;
 }
 
 export const DEFAULT_URL = 'kafka://127.0.0.1:9092';
@@ -106,11 +108,14 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
   if (typeof groupPrefix !== 'string' || groupPrefix.length > 100) {
     throw configInvalid('groupPrefix', 'a string of at most 100 characters', groupPrefix);
   }
-  const ssl = config.ssl ?? parsed.ssl;
+  // Validation runs twice (createQueueManager, then create): accept already-wrapped secrets.
+  const rawSsl = config.ssl instanceof Secret ? config.ssl.reveal() : config.ssl;
+  const rawSasl = config.sasl instanceof Secret ? config.sasl.reveal() : config.sasl;
+  const ssl = rawSsl ?? parsed.ssl;
   if (ssl !== undefined && typeof ssl !== 'boolean' && (typeof ssl !== 'object' || ssl === null)) {
     throw configInvalid('ssl', 'a boolean or a TLS options object', ssl);
   }
-  const sasl = config.sasl ?? parsed.sasl;
+  const sasl = rawSasl ?? parsed.sasl;
   if (
     sasl !== undefined &&
     (typeof sasl !== 'object' || sasl === null || typeof (sasl as KafkaSasl).mechanism !== 'string')
@@ -144,7 +149,9 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     maxWaitTimeMs: integer(config, 'maxWaitTimeMs', 100, 0),
     ...(prefetch === undefined ? {} : { prefetch }),
     replyPartitions: integer(config, 'replyPartitions', 6, 1),
-    ...(ssl === undefined ? {} : { ssl: ssl as KafkaSsl }),
-    ...(sasl === undefined ? {} : { sasl: sasl as KafkaSasl }),
+    // The URL's password is in `sasl` now; the URL core keeps is masked.
+    ...(typeof config.url === 'string' ? { url: maskUrl(config.url) } : {}),
+    ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),
+    ...(sasl === undefined ? {} : { sasl: new Secret(sasl as KafkaSasl) }),
   };
 }
