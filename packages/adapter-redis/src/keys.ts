@@ -34,20 +34,9 @@ function delayKeys(target: string): DelayKeys {
   return { schedule: `${target}:delay`, data: `${target}:delay:data`, target };
 }
 
-const cache = new Map<string, TypeKeys>();
-
-/** The keys of one type (cached: publishes ask for them every time). */
 export function typeKeys(prefix: string, type: string): TypeKeys {
-  const name = `${prefix}\u0000${type}`;
-  let keys = cache.get(name);
-  if (!keys) {
-    const stream = `${prefix}:{${type}}`;
-    keys = { type, stream, delay: delayKeys(stream) };
-    // Bounded: a process publishing to ever new types (e.g. reply types) must not grow it forever.
-    if (cache.size >= 10_000) cache.clear();
-    cache.set(name, keys);
-  }
-  return keys;
+  const stream = `${prefix}:{${type}}`;
+  return { type, stream, delay: delayKeys(stream) };
 }
 
 export function groupKeys(prefix: string, type: string, group: string): GroupKeys {

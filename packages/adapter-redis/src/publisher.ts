@@ -10,7 +10,7 @@ import type { ChainableCommander } from 'ioredis';
 import { againAfterDrop, isAbortedByClose } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
-import { envelopeToFields, type FieldValue } from './wire.js';
+import { envelopeToFields } from './wire.js';
 
 /** A publish waiting for Redis' reply; armed with its deadline once the reply is overdue. */
 interface Pending {
@@ -39,6 +39,7 @@ const ARM_AFTER_MS = 250;
  */
 export class Publisher {
   private readonly pending = new Set<Pending>();
+  private readonly keys = new Map<string, TypeKeys>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -74,8 +75,19 @@ export class Publisher {
     clearInterval(this.timer);
   }
 
+  /** Keys per type, cached per publisher (no string building per publish). */
+  private keysOf(type: string): TypeKeys {
+    let keys = this.keys.get(type);
+    if (!keys) {
+      keys = typeKeys(this.prefix, type);
+      if (this.keys.size >= 10_000) this.keys.clear();
+      this.keys.set(type, keys);
+    }
+    return keys;
+  }
+
   private storeOne(envelope: OutgoingEnvelope): Promise<void> {
-    const keys = typeKeys(this.prefix, envelope.type);
+    const keys = this.keysOf(envelope.type);
     return (this.command(this.client, keys, envelope) as Promise<unknown>).then((result) =>
       this.check(keys, envelope, result),
     );
@@ -92,7 +104,7 @@ export class Publisher {
   }
 
   private async storeTransaction(envelopes: OutgoingEnvelope[]): Promise<void> {
-    const keys = typeKeys(this.prefix, (envelopes[0] as OutgoingEnvelope).type);
+    const keys = this.keysOf((envelopes[0] as OutgoingEnvelope).type);
     const multi = this.client.multi();
     for (const envelope of envelopes) this.command(multi, keys, envelope);
     const results = await multi.exec();
@@ -109,29 +121,22 @@ export class Publisher {
     keys: TypeKeys,
     envelope: OutgoingEnvelope,
   ): unknown {
-    const fields: FieldValue[] = envelopeToFields(envelope);
     const commands = target as unknown as Record<string, Loose>;
     if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
-      // A delayed message is kept in the type's delay set until due, then moved into the stream;
-      // `mandatory` is checked against the groups existing now.
-      return (commands.plugmqSchedule as Loose).call(
-        target,
-        keys.delay.schedule,
-        keys.delay.data,
-        envelope.delayMs,
-        ...fields,
-      );
+      // A delayed message waits in the type's delay set until due, then moves into the stream.
+      // `mandatory` is not checked for it (groups may appear before it is due; see README).
+      const args = envelopeToFields(envelope, keys.delay.schedule, keys.delay.data, String(envelope.delayMs));
+      return (commands.plugmqSchedule as Loose).apply(target, args);
     }
     if (envelope.mandatory) {
-      return (commands.plugmqPublishMandatory as Loose).call(
-        target,
-        keys.stream,
-        this.maxLen ?? 0,
-        ...fields,
-      );
+      const args = envelopeToFields(envelope, keys.stream, String(this.maxLen ?? 0));
+      return (commands.plugmqPublishMandatory as Loose).apply(target, args);
     }
-    const trim = this.maxLen === undefined ? [] : ['MAXLEN', '~', this.maxLen];
-    return (commands.xadd as Loose).call(target, keys.stream, ...trim, '*', ...fields);
+    const args =
+      this.maxLen === undefined
+        ? envelopeToFields(envelope, keys.stream, '*')
+        : envelopeToFields(envelope, keys.stream, 'MAXLEN', '~', String(this.maxLen), '*');
+    return (commands.xadd as Loose).apply(target, args);
   }
 
   private check(keys: TypeKeys, envelope: OutgoingEnvelope, result: unknown): void {

@@ -47,6 +47,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   private readonly streams: StreamRef[] = [];
   private readonly readers: Reader[] = [];
   private readonly prefetch: number;
+  private readonly lowWater: number;
   /** Entries handed to core and not yet settled: stream key → id → local time delivered. */
   readonly inFlight = new Map<string, Map<string, number>>();
   private held = 0;
@@ -62,6 +63,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   ) {
     this.group = request.group;
     this.prefetch = deps.config.prefetch ?? Math.max(2, request.concurrency * 2);
+    this.lowWater = Math.max(1, Math.floor(this.prefetch / 2));
     for (const type of request.types) {
       const keys = groupKeys(deps.config.keyPrefix, type, request.group);
       this.streams.push({ key: keys.stream, keys, retry: false }, { key: keys.retry, keys, retry: true });
@@ -123,10 +125,15 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
 
   // ---- ReaderHost ----
 
+  /**
+   * Resolves with how many entries to fetch next, once at least half the prefetch is free: reads
+   * come in batches instead of one XREADGROUP per settled message (the handlers still have the
+   * other half queued meanwhile).
+   */
   capacity(): Promise<number> {
-    const free = () => (this.stopped ? 0 : this.prefetch - this.held);
-    if (free() > 0 || this.stopped) return Promise.resolve(free());
-    return new Promise((resolve) => this.waiters.push(() => resolve(free()))).then(() => this.capacity());
+    const free = this.free;
+    if (free >= this.lowWater || this.stopped) return Promise.resolve(free);
+    return new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => this.capacity());
   }
 
   get free(): number {

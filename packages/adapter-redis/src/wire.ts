@@ -23,9 +23,13 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** The XADD arguments after the id: name, value, name, value, … with the body last. */
-export function envelopeToFields(envelope: Envelope): FieldValue[] {
-  const fields: FieldValue[] = [WIRE.id, envelope.id, WIRE.timestamp, String(envelope.timestamp)];
+/**
+ * The XADD arguments after the id: name, value, name, value, … with the body last. `head` is
+ * put first (e.g. the key and `*`), saving the hot path one more array per publish.
+ */
+export function envelopeToFields(envelope: Envelope, ...head: FieldValue[]): FieldValue[] {
+  const fields: FieldValue[] = head;
+  fields.push(WIRE.id, envelope.id, WIRE.timestamp, String(envelope.timestamp));
   if (envelope.key !== undefined) fields.push(WIRE.key, envelope.key);
   if (envelope.attempt !== 1) fields.push(WIRE.attempt, String(envelope.attempt));
   if (envelope.priority !== undefined) fields.push(WIRE.priority, String(envelope.priority));
