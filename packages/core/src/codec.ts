@@ -33,24 +33,29 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** JSON text of a body, or INVALID_ARGUMENT for what JSON cannot encode (BigInt, cycles, functions). */
+function jsonText(body: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body);
+  } catch (cause) {
+    throw new PlugmqError('INVALID_ARGUMENT', 'body must be JSON-serialisable or a Uint8Array', { cause });
+  }
+  if (text === undefined) {
+    throw new PlugmqError(
+      'INVALID_ARGUMENT',
+      `body must be JSON-serialisable or a Uint8Array (got ${typeof body})`,
+    );
+  }
+  return text;
+}
+
 /** JSON, the default. `undefined` travels as zero bytes and decodes back to `undefined`. */
 export const jsonCodec: Codec = {
   contentType: JSON_CONTENT_TYPE,
   encode(body) {
     if (body === undefined) return EMPTY;
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(body);
-    } catch (cause) {
-      throw new PlugmqError('INVALID_ARGUMENT', 'body must be JSON-serialisable or a Uint8Array', { cause });
-    }
-    if (text === undefined) {
-      throw new PlugmqError(
-        'INVALID_ARGUMENT',
-        `body must be JSON-serialisable or a Uint8Array (got ${typeof body})`,
-      );
-    }
-    return Buffer.from(text, 'utf8');
+    return Buffer.from(jsonText(body), 'utf8');
   },
   decode(bytes) {
     if (bytes.byteLength === 0) return undefined;
@@ -88,19 +93,7 @@ export class CodecRegistry {
     if (mode === 'reference') return { contentType: VALUE_CONTENT_TYPE, bytes: EMPTY, value: body };
     if (body instanceof Uint8Array) return { contentType: RAW_CONTENT_TYPE, bytes: body.slice() };
     if (body === undefined) return { contentType: JSON_TEXT_CONTENT_TYPE, bytes: EMPTY, value: undefined };
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(body);
-    } catch (cause) {
-      throw new PlugmqError('INVALID_ARGUMENT', 'body must be JSON-serialisable or a Uint8Array', { cause });
-    }
-    if (text === undefined) {
-      throw new PlugmqError(
-        'INVALID_ARGUMENT',
-        `body must be JSON-serialisable or a Uint8Array (got ${typeof body})`,
-      );
-    }
-    return { contentType: JSON_TEXT_CONTENT_TYPE, bytes: EMPTY, value: text };
+    return { contentType: JSON_TEXT_CONTENT_TYPE, bytes: EMPTY, value: jsonText(body) };
   }
 
   /** Decodes an envelope's body, whichever way it travelled. Throws DECODE_FAILED. */
