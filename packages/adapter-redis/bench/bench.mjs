@@ -1,7 +1,7 @@
 // Redis driver benchmark: PlugMQ's redis driver against raw ioredis doing the same work in the
 // same run: 256-byte JSON bodies XADDed to a stream with the same number of publishes in flight
 // (auto-pipelined on both sides), read by a consumer group with XREADGROUP COUNT (the same batch
-// size the driver uses by default: 2 × concurrency) on a connection of its own, handled
+// size the driver uses by default: 2 × concurrency, at least 4) on a connection of its own, handled
 // `concurrency` at a time, each XACKed. Producer and consumer each have their own connections.
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
@@ -41,7 +41,7 @@ function deadline(what) {
 export async function runBaseline({ messages, concurrency, url, onProgress }) {
   const stream = `bench-raw:{${randomUUID()}}`;
   const group = 'bench';
-  const batch = Math.max(2, concurrency * 2);
+  const batch = Math.max(4, concurrency * 2);
   const producer = new Redis(url, { enableAutoPipelining: true });
   const commands = new Redis(url, { enableAutoPipelining: true });
   const reader = new Redis(url);

@@ -41,7 +41,7 @@ export interface RedisTlsOptions {
  * - `keyPrefix` [`plugmq`]: prefix of every key the driver writes.
  * - `connectTimeoutMs` [5 000]: how long the first connect may take before CONNECTION.
  * - `reconnectMaxDelayMs` [2 000]: cap of ioredis' reconnect back-off; reconnecting never gives up.
- * - `prefetch` [2 × concurrency]: entries a subscription holds unsettled at once (XREADGROUP COUNT).
+ * - `prefetch` [2 × concurrency, at least 4]: entries a subscription holds unsettled at once (XREADGROUP COUNT).
  * - `blockMs` [2 000]: XREADGROUP BLOCK time; only bounds how often an idle reader loops.
  * - `claimMinIdleMs` [30 000]: an entry pending this long on a consumer that stopped heartbeating
  *   is reclaimed (XAUTOCLAIM) by another consumer of the group; running handlers keep theirs alive.

@@ -62,7 +62,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     private readonly deps: SubscriptionDeps,
   ) {
     this.group = request.group;
-    this.prefetch = deps.config.prefetch ?? Math.max(2, request.concurrency * 2);
+    this.prefetch = deps.config.prefetch ?? Math.max(4, request.concurrency * 2);
     this.lowWater = Math.max(1, Math.floor(this.prefetch / 2));
     for (const type of request.types) {
       const keys = groupKeys(deps.config.keyPrefix, type, request.group);
