@@ -1,5 +1,7 @@
 import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
+import { EnvelopeBuilder } from './envelope-builder.js';
+import { EnvelopeSender } from './envelope-sender.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type PlugmqEventListener, type SubscriptionInfo } from './events.js';
 import {
@@ -9,11 +11,9 @@ import {
   runPublishHooks,
   wrapHandler,
 } from './hooks.js';
-import { createIdGenerator } from './ids.js';
 import type { Logger } from './logger.js';
 import { RequestReply } from './request-reply.js';
 import { resolveRetryPolicy } from './retry.js';
-import { LazyDeadline } from './signals.js';
 import { ManagedSubscription } from './subscription.js';
 import type { Envelope, OutgoingEnvelope, Transport, TransportHooks } from './transport.js';
 import type {
@@ -29,9 +29,7 @@ import type {
   RespondOptions,
   Subscription,
 } from './types.js';
-import { assertMessageType, validateConsumeArguments, validatePublishOptions } from './validation.js';
-
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+import { validateConsumeArguments } from './validation.js';
 
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
@@ -58,14 +56,13 @@ export class TransportQueueManager implements QueueManager {
   private transport!: Transport;
   private readonly logger: Logger;
   private readonly codecs: CodecRegistry;
-  private readonly publishTimeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly subscriptions = new Set<ManagedSubscription>();
-  private readonly pendingPublishes = new Set<Promise<unknown>>();
   private readonly unroutedByType = new Map<string, number>();
   private readonly requestReply: RequestReply;
   private closing: Promise<void> | undefined;
-  private readonly nextId = createIdGenerator();
+  private readonly envelopes: EnvelopeBuilder;
+  private readonly sender: EnvelopeSender;
   /** Registered by `use`; undefined (not empty) when none, so publish tests one field. */
   private publishHooks: PublishHook[] | undefined;
   private handleHooks: NonNullable<ManagerMiddleware['handle']>[] | undefined;
@@ -76,7 +73,11 @@ export class TransportQueueManager implements QueueManager {
     this.logger = options.logger;
     this.codecs = new CodecRegistry(options.codecs);
     this.events = new ManagerEvents(options.driver);
-    this.publishTimeoutMs = options.config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    this.envelopes = new EnvelopeBuilder(this.driver, this.capabilities, this.codecs, () => this.transport);
+    this.sender = new EnvelopeSender(
+      () => this.transport,
+      options.config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS,
+    );
     this.closeTimeoutMs = options.config.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.hooks = { unrouted: (envelope) => this.countUnrouted(envelope) };
     this.requestReply = new RequestReply(this, {
@@ -275,7 +276,7 @@ export class TransportQueueManager implements QueueManager {
   private async shutdown(): Promise<void> {
     await this.requestReply.close();
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
-    await Promise.allSettled([...this.pendingPublishes]);
+    await this.sender.flush();
     try {
       await this.transport.close();
     } catch (error) {
@@ -298,41 +299,7 @@ export class TransportQueueManager implements QueueManager {
     typeField = 'type',
   ): OutgoingEnvelope {
     this.assertOpen();
-    assertMessageType(type, typeField);
-    if (options !== undefined) {
-      validatePublishOptions(options, optionsField);
-      if (options.delayMs && !this.capabilities.delay) {
-        throw new PlugmqError(
-          'UNSUPPORTED',
-          `the ${this.driver} driver cannot honour ${optionsField}.delayMs`,
-        );
-      }
-      if (options.priority !== undefined && !this.capabilities.priority) {
-        throw new PlugmqError(
-          'UNSUPPORTED',
-          `the ${this.driver} driver cannot honour ${optionsField}.priority`,
-        );
-      }
-    }
-    const inProcess = this.transport.inProcessBodies;
-    const { contentType, bytes, value } = inProcess
-      ? this.codecs.encodeInProcess(body, inProcess)
-      : this.codecs.encode(body);
-    // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
-    return {
-      id: options?.id ?? this.nextId(),
-      type,
-      key: options?.key,
-      timestamp: Date.now(),
-      headers: options?.headers ? { ...options.headers } : NO_HEADERS,
-      contentType,
-      body: bytes,
-      value,
-      attempt: 1,
-      priority: options?.priority,
-      delayMs: options?.delayMs || undefined,
-      mandatory: options?.mandatory || undefined,
-    };
+    return this.envelopes.build(type, body, options, optionsField, typeField);
   }
 
   /** publish/publishBatch when hooks are registered: hooks see (and may extend) each message's headers. */
@@ -358,49 +325,13 @@ export class TransportQueueManager implements QueueManager {
     return envelopes.map((envelope) => envelope.id);
   }
 
-  /**
-   * Every publish path (publish, batch, dead-letter, reply) goes through here: deadline, tracking,
-   * errors. Returns nothing when the transport stored the envelopes synchronously.
-   */
+  /** Every publish path (publish, batch, dead-letter, reply) goes through the sender. */
   sendEnvelopes(
     envelopes: readonly OutgoingEnvelope[],
     signal: AbortSignal | undefined,
     what: string,
   ): Promise<void> | undefined {
-    if (signal?.aborted) {
-      throw new PlugmqError(
-        'PUBLISH_FAILED',
-        `publish to ${what} was aborted by its signal before it started`,
-        {
-          cause: signal.reason,
-        },
-      );
-    }
-    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
-    let sending: Promise<void> | void;
-    try {
-      sending = this.transport.publish(envelopes, deadline);
-    } catch (error) {
-      deadline.dispose();
-      throw asPublishError(error, what);
-    }
-    if (sending === undefined) {
-      deadline.dispose();
-      return undefined;
-    }
-    return this.track(sending, deadline, what);
-  }
-
-  private async track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
-    this.pendingPublishes.add(sending);
-    try {
-      await sending;
-    } catch (error) {
-      throw asPublishError(error, what);
-    } finally {
-      this.pendingPublishes.delete(sending);
-      deadline.dispose();
-    }
+    return this.sender.send(envelopes, signal, what);
   }
 
   private countUnrouted(envelope: Envelope): void {
@@ -414,13 +345,6 @@ export class TransportQueueManager implements QueueManager {
     }
     this.events.unrouted(envelope);
   }
-}
-
-function asPublishError(error: unknown, what: string): PlugmqError {
-  if (error instanceof PlugmqError) return error;
-  return new PlugmqError('PUBLISH_FAILED', `publish to ${what} failed: ${describeError(error)}`, {
-    cause: error,
-  });
 }
 
 /** Builds the QueueManager for a driver: the transport is created with hooks into the manager. */

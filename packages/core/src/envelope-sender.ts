@@ -1,0 +1,70 @@
+import { describeError, PlugmqError } from './errors.js';
+import { LazyDeadline } from './signals.js';
+import type { OutgoingEnvelope, Transport } from './transport.js';
+
+/**
+ * Hands envelopes to the transport under the publish deadline, maps failures to PlugmqError and
+ * tracks publishes still in flight so that close() can wait for them.
+ */
+export class EnvelopeSender {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly transport: () => Transport,
+    private readonly publishTimeoutMs: number,
+  ) {}
+
+  /** Returns nothing when the transport stored the envelopes synchronously (no promise per message). */
+  send(
+    envelopes: readonly OutgoingEnvelope[],
+    signal: AbortSignal | undefined,
+    what: string,
+  ): Promise<void> | undefined {
+    if (signal?.aborted) {
+      throw new PlugmqError(
+        'PUBLISH_FAILED',
+        `publish to ${what} was aborted by its signal before it started`,
+        {
+          cause: signal.reason,
+        },
+      );
+    }
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
+    let sending: Promise<void> | void;
+    try {
+      sending = this.transport().publish(envelopes, deadline);
+    } catch (error) {
+      deadline.dispose();
+      throw asPublishError(error, what);
+    }
+    if (sending === undefined) {
+      deadline.dispose();
+      return undefined;
+    }
+    return this.track(sending, deadline, what);
+  }
+
+  /** Resolves when every publish started so far has settled. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private async track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
+    this.pending.add(sending);
+    try {
+      await sending;
+    } catch (error) {
+      throw asPublishError(error, what);
+    } finally {
+      this.pending.delete(sending);
+      deadline.dispose();
+    }
+  }
+}
+
+function asPublishError(error: unknown, what: string): PlugmqError {
+  if (error instanceof PlugmqError) return error;
+  return new PlugmqError('PUBLISH_FAILED', `publish to ${what} failed: ${describeError(error)}`, {
+    cause: error,
+  });
+}
