@@ -9,6 +9,7 @@ import {
   type TransportSubscription,
 } from '@plugmq/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { type AckEntry, AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
 import { envelopeFromMessage } from './envelope-codec.js';
 import { declareGroupQueue, type Topology } from './topology.js';
@@ -38,6 +39,8 @@ function closedError(): PlugmqError {
  */
 export class RabbitSubscription implements ConnectionUser, TransportSubscription {
   private channel: Channel | undefined;
+  /** Ack coalescing of the current channel (and of the one being set up). */
+  private windows = new WeakMap<Channel, AckWindow>();
   /** The channel being set up: its first deliveries may arrive before every consumer is registered. */
   private opening: Channel | undefined;
   private connection: ChannelModel | undefined;
@@ -111,6 +114,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       );
     });
     channel.on('close', () => this.channelClosed(channel));
+    this.windows.set(channel, new AckWindow(channel));
     this.opening = channel;
     try {
       await channel.prefetch(this.deps.prefetch, false);
@@ -155,8 +159,18 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       safely(() => channel.nack(message, false, true));
       return;
     }
+    const window = this.windows.get(channel);
+    if (!window) return;
     this.unsettled++;
-    const delivery = new RabbitDelivery(envelopeFromMessage(message, type), message, channel, queue, this);
+    const delivery = new RabbitDelivery(
+      envelopeFromMessage(message, type),
+      message,
+      channel,
+      window,
+      queue,
+      this,
+    );
+    window.add(delivery);
     this.deliver(delivery).catch(ignore);
   }
 
@@ -173,7 +187,10 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
   private closeChannel(): void {
     const channel = this.channel;
     this.channel = undefined;
-    channel?.close().catch(() => {});
+    if (!channel) return;
+    // Acks still coalescing go out before the channel closes (else RabbitMQ would redeliver them).
+    this.windows.get(channel)?.flushSafely();
+    channel.close().catch(() => {});
   }
 
   private channelClosed(channel: Channel): void {
@@ -203,16 +220,18 @@ function ignore(): void {}
 
 /**
  * One delivered message. A class rather than closures: one object per message on the hot path.
- * `ack` and `release` complete synchronously (amqplib only queues the frame), so they return
- * nothing, which core accepts.
+ * `ack` and `release` complete synchronously (the ack window only queues the frame), so they
+ * return nothing, which core accepts.
  */
-class RabbitDelivery implements Delivery {
+class RabbitDelivery implements Delivery, AckEntry {
+  ackState: 0 | 1 | 2 = 0;
   private done = false;
 
   constructor(
     readonly envelope: Envelope,
-    private readonly message: ConsumeMessage,
+    readonly message: ConsumeMessage,
     private readonly channel: Channel,
+    private readonly window: AckWindow,
     private readonly queue: string,
     private readonly owner: RabbitSubscription,
   ) {}
@@ -241,8 +260,8 @@ class RabbitDelivery implements Delivery {
     if (this.done) return;
     this.done = true;
     try {
-      if (ack) this.channel.ack(this.message);
-      else this.channel.nack(this.message, false, true);
+      if (ack) this.window.ack(this);
+      else this.window.nack(this);
     } catch {
       throw closedError();
     } finally {

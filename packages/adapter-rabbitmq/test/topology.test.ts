@@ -118,6 +118,26 @@ describe('topology', () => {
   });
 });
 
+describe('acknowledgements', () => {
+  test('a slow handler does not hold back the acks (and prefetch slots) of the ones after it', async () => {
+    const queue = await manager();
+    const type = uniqueType('slow-head');
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const got = collector<number>(async (message) => {
+      if (message.body === 0) await gate;
+    });
+    await queue.consume(type, got.handler, { group: uniqueGroup(), concurrency: 4 });
+    await queue.publish(type, 0);
+    for (let i = 1; i <= 30; i++) await queue.publish(type, i);
+    // With prefetch 4 and message 0 stuck, 30 more only get through if their acks go out alone.
+    await got.waitForCount(31, 10_000);
+    release();
+  });
+});
+
 describe('connection', () => {
   test('a URL list fails over: the first node is down, the second serves', async () => {
     const port = new URL(broker.url).port || '5672';
