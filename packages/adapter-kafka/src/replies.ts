@@ -65,6 +65,16 @@ export class KafkaReplies implements ReplyTransport {
         if (!started) {
           started = true;
           member.seek({ topic: REPLY_TOPIC, partition, offset: start });
+          // Also commit it, so a member that re-joins after a broker restart resumes here rather
+          // than at the then-latest offset (replies written meanwhile would be skipped). Not from
+          // inside the join event itself: kafkajs drops commits made there.
+          setImmediate(() => {
+            member
+              .commit([{ topic: REPLY_TOPIC, partition, offset: start }])
+              .catch(() => {})
+              .finally(joined);
+          });
+          return;
         }
         joined();
       },

@@ -27,6 +27,28 @@ async function manager(): Promise<QueueManager> {
   return created;
 }
 
+test('replies keep arriving while other managers start and stop requesting (no shared reply group to rebalance)', async () => {
+  const service = `rebalance.quote.${Date.now()}`;
+  const responder = await manager();
+  await responder.respond<number, number>(service, (message) => message.body + 1);
+  const requester = await manager();
+  let answered = 0;
+  const steady = (async () => {
+    for (let i = 0; i < 40; i++) {
+      expect(await requester.request<number, number>(service, i, { timeoutMs: 15_000 })).toBe(i + 1);
+      answered++;
+    }
+  })();
+  // Meanwhile three other managers come, ask once, and go.
+  for (let round = 0; round < 3; round++) {
+    const other = await manager();
+    expect(await other.request<number, number>(service, 100, { timeoutMs: 15_000 })).toBe(101);
+    await other.close();
+  }
+  await steady;
+  expect(answered).toBe(40);
+}, 120_000);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a consumer joins and another leaves the group mid-stream: nothing lost, per-key order kept', async () => {

@@ -72,6 +72,11 @@ test('broker restarted twice during a 10 000-message stream: nothing resolved is
     { group: 'fault-restart', concurrency: 8, startFrom: 'earliest' },
   );
 
+  // Request/reply across the restarts: the reply channel is opened before, used after.
+  const service = `fault.restart.quote.${Date.now()}`;
+  await consumer.respond<number, number>(service, (message) => message.body * 2);
+  expect(await producer.request<number, number>(service, 1, { timeoutMs: 30_000 })).toBe(2);
+
   const resolved = new Set<string>();
   let rejected = 0;
   let next = 0;
@@ -110,6 +115,7 @@ test('broker restarted twice during a 10 000-message stream: nothing resolved is
     console.log(`missing ${[...resolved].filter((id) => !received.has(id)).length} of ${resolved.size}`);
     throw error;
   });
+  expect(await producer.request<number, number>(service, 21, { timeoutMs: 60_000 })).toBe(42);
   const lost = [...resolved].filter((id) => !received.has(id)).length;
   const duplicates = [...received.values()].reduce((sum, count) => sum + count - 1, 0);
   console.log(
