@@ -7,8 +7,8 @@
 /** A record to produce. `partition` is chosen by the client from `key` when absent. */
 export interface OutgoingRecord {
   readonly topic: string;
-  readonly partition?: number;
-  readonly key?: string;
+  readonly partition?: number | undefined;
+  readonly key?: string | undefined;
   /** Record timestamp, ms since the epoch (the broker's time when absent). */
   readonly timestamp?: number;
   readonly value: Uint8Array;

@@ -4,6 +4,7 @@ import kafkajs, {
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
+  type Message,
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
@@ -359,25 +360,25 @@ export class KafkajsClient implements KafkaClient {
   }
 
   async send(records: readonly OutgoingRecord[]): Promise<void> {
-    const byTopic = new Map<
-      string,
-      { key?: string; value: Buffer; headers: IHeaders; partition?: number; timestamp?: string }[]
-    >();
+    const byTopic = new Map<string, Message[]>();
     for (const record of records) {
       let list = byTopic.get(record.topic);
       if (!list) {
         list = [];
         byTopic.set(record.topic, list);
       }
+      const { value } = record;
+      // kafkajs treats `undefined` key/partition/timestamp as absent; one object shape per record.
       list.push({
-        ...(record.key === undefined ? {} : { key: record.key }),
-        ...(record.partition === undefined ? {} : { partition: record.partition }),
-        ...(record.timestamp === undefined ? {} : { timestamp: String(record.timestamp) }),
-        value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+        key: record.key,
+        partition: record.partition,
+        timestamp: record.timestamp === undefined ? undefined : String(record.timestamp),
+        value: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
         headers: record.headers as IHeaders,
-      });
+      } as Message);
     }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const topicMessages = [];
+    for (const [topic, messages] of byTopic) topicMessages.push({ topic, messages });
     await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 

@@ -23,10 +23,11 @@ export function envelopeToRecord(
   if (envelope.attempt !== 1) headers[WIRE.attempt] = String(envelope.attempt);
   if (envelope.priority !== undefined) headers[WIRE.priority] = String(envelope.priority);
   if (extra) Object.assign(headers, extra);
+  // One fixed object shape (no conditional spreads): this runs for every published message.
   return {
     topic,
-    ...(envelope.key === undefined ? {} : { key: envelope.key }),
-    ...(partition === undefined ? {} : { partition }),
+    key: envelope.key,
+    partition,
     timestamp: envelope.timestamp,
     value: envelope.body,
     headers,
@@ -90,15 +91,16 @@ export function recordToEnvelope(
         headers[name] = value;
     }
   }
+  // One fixed object shape (no conditional spreads): this runs for every consumed message.
   return {
     id: id || `${topic}/${partition}/${record.offset}`,
     type: wireType || type,
-    ...(key === undefined ? {} : { key }),
+    key,
     timestamp: Number.isFinite(timestamp) && timestamp > 0 ? timestamp : Date.now(),
     headers,
     contentType,
     body: record.value,
     attempt,
-    ...(priority === undefined ? {} : { priority }),
+    priority,
   };
 }
