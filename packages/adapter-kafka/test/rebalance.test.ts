@@ -90,9 +90,16 @@ test('a consumer joins and another leaves the group mid-stream: nothing lost, pe
   })();
 
   // Mid-stream: a third consumer joins, then the first one leaves.
-  while (deliveries.length < MESSAGES * 0.2) await sleep(20);
+  const reach = async (count: number) => {
+    const until = Date.now() + 60_000;
+    while (deliveries.length < count) {
+      if (Date.now() > until) throw new Error(`only ${deliveries.length} of ${count} deliveries within 60 s`);
+      await sleep(20);
+    }
+  };
+  await reach(MESSAGES * 0.2);
   subscriptions.c = await third.consume(type, handler('c'), options);
-  while (deliveries.length < MESSAGES * 0.5) await sleep(20);
+  await reach(MESSAGES * 0.5);
   await subscriptions.a.close();
   await publishing;
 
