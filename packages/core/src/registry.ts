@@ -7,6 +7,18 @@ import { PlugmqError } from './errors.js';
 const drivers = new Map<string, DriverDefinition>();
 const DRIVER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+/**
+ * tsup's CommonJS build leaves `import.meta` empty. There adapters are `require`d, so that they load
+ * core's CommonJS build as well: `import()` would load their ESM build and with it a second copy of
+ * core (its own driver registry and error classes).
+ */
+const commonJs = typeof import.meta.url !== 'string';
+
+function load(from: NodeJS.Require | undefined, specifier: string): Promise<unknown> {
+  if (commonJs) return Promise.resolve().then(() => (from ?? require)(specifier));
+  return import(specifier);
+}
+
 /** Makes a driver available by name: third-party drivers, or to avoid a dynamic import. */
 export function registerDriver(driver: DriverDefinition): void {
   if (typeof driver !== 'object' || driver === null || typeof driver.create !== 'function') {
@@ -48,6 +60,7 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
  */
 async function importFromApplication(specifier: string): Promise<unknown> {
   const require = createRequire(join(process.cwd(), 'package.json'));
+  if (commonJs) return load(require, specifier);
   const manifestPath = require.resolve(`${specifier}/package.json`);
   const manifest = require(manifestPath) as {
     exports?: { '.'?: { import?: { default?: string } } };
@@ -76,7 +89,7 @@ export async function resolveDriver(name: unknown): Promise<DriverDefinition> {
   const specifier = `@plugmq/adapter-${name}`;
   let loaded: unknown;
   try {
-    loaded = await import(specifier);
+    loaded = await load(undefined, specifier);
   } catch (error) {
     if (!isModuleNotFound(error, specifier)) {
       throw new PlugmqError(
