@@ -63,7 +63,9 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   ) {
     this.group = request.group;
     this.prefetch = deps.config.prefetch ?? Math.max(4, request.concurrency * 2);
-    this.lowWater = Math.max(1, Math.floor(this.prefetch / 2));
+    // Read again once a few slots are free: one XREADGROUP per freed slot costs a syscall per
+    // message, waiting for half the prefetch leaves handlers idle during the read's round trip.
+    this.lowWater = Math.min(4, Math.max(1, Math.floor(this.prefetch / 2)));
     for (const type of request.types) {
       const keys = groupKeys(deps.config.keyPrefix, type, request.group);
       this.streams.push({ key: keys.stream, keys, retry: false }, { key: keys.retry, keys, retry: true });
@@ -126,9 +128,9 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   // ---- ReaderHost ----
 
   /**
-   * Resolves with how many entries to fetch next, once at least half the prefetch is free: reads
-   * come in batches instead of one XREADGROUP per settled message (the handlers still have the
-   * other half queued meanwhile).
+   * Resolves with how many entries to fetch next, once `lowWater` slots are free: reads come in
+   * small batches instead of one XREADGROUP per settled message, while the handlers still have
+   * entries queued during the read's round trip.
    */
   capacity(): Promise<number> {
     const free = this.free;
