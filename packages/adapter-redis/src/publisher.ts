@@ -12,12 +12,28 @@ import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
 import { envelopeToFields } from './wire.js';
 
-/** A publish waiting for Redis' reply; armed with its deadline once the reply is overdue. */
-interface Pending {
-  readonly context: TransportPublishContext;
-  readonly startedAt: number;
-  reject(error: unknown): void;
-  dispose?: () => void;
+/**
+ * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
+ * its deadline, which is attached only once the reply is overdue (cheap for the fast path).
+ */
+class PendingPublish {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+  /** False once settled: a cut command is not sent again after that. */
+  open = true;
+  dispose: (() => void) | undefined;
+
+  constructor(
+    readonly context: TransportPublishContext,
+    /** The publisher's tick when this started (overdue after a full tick). */
+    readonly tick: number,
+  ) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 type Loose = (...args: unknown[]) => unknown;
@@ -38,7 +54,8 @@ const ARM_AFTER_MS = 250;
  * can produce a duplicate, never a loss).
  */
 export class Publisher {
-  private readonly pending = new Set<Pending>();
+  private readonly pending = new Set<PendingPublish>();
+  private tick = 0;
   private readonly keys = new Map<string, TypeKeys>();
   private readonly timer: NodeJS.Timeout;
 
@@ -48,7 +65,9 @@ export class Publisher {
     private readonly maxLen: number | undefined,
     private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
   ) {
-    this.timer = setInterval(() => this.armOverdue(Date.now() - ARM_AFTER_MS), ARM_AFTER_MS);
+    // A coarse clock instead of Date.now() per publish: a publish still waiting a full tick
+    // after it started is overdue.
+    this.timer = setInterval(() => this.armOverdue(this.tick++), ARM_AFTER_MS);
     this.timer.unref();
     client.on('close', () => this.armOverdue(Number.POSITIVE_INFINITY));
   }
@@ -58,17 +77,33 @@ export class Publisher {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    const pending = new PendingPublish(context, this.tick);
+    this.pending.add(pending);
     const work =
       envelopes.length === 1
         ? () => this.storeOne(envelopes[0] as OutgoingEnvelope)
         : () => this.storeBatch(envelopes);
-    // A command cut by a dropped connection is sent again (maybe stored twice, never lost) until
-    // the publish resolves or its deadline rejects it.
-    const state = { open: true };
-    const stored = work().catch((error: unknown) =>
-      isAbortedByClose(error) ? againAfterDrop(work, () => state.open) : Promise.reject(error),
+    work().then(
+      () => this.settle(pending),
+      (error: unknown) => {
+        // A command cut by a dropped connection is sent again (maybe stored twice, never lost)
+        // until the publish resolves or its deadline rejects it.
+        if (!isAbortedByClose(error)) return this.settle(pending, error);
+        againAfterDrop(work, () => pending.open).then(
+          () => this.settle(pending),
+          (again: unknown) => this.settle(pending, again),
+        );
+      },
     );
-    return this.guard(stored, context, state);
+    return pending.promise;
+  }
+
+  private settle(pending: PendingPublish, error?: unknown): void {
+    if (!this.pending.delete(pending)) return;
+    pending.open = false;
+    pending.dispose?.();
+    if (error === undefined) pending.resolve();
+    else pending.reject(asPublishError(error));
   }
 
   close(): void {
@@ -86,11 +121,11 @@ export class Publisher {
     return keys;
   }
 
-  private storeOne(envelope: OutgoingEnvelope): Promise<void> {
+  private storeOne(envelope: OutgoingEnvelope): Promise<unknown> {
     const keys = this.keysOf(envelope.type);
-    return (this.command(this.client, keys, envelope) as Promise<unknown>).then((result) =>
-      this.check(keys, envelope, result),
-    );
+    const stored = this.command(this.client, keys, envelope) as Promise<unknown>;
+    if (!envelope.mandatory && !envelope.delayMs) return stored;
+    return stored.then((result) => this.check(keys, envelope, result));
   }
 
   private async storeBatch(envelopes: readonly OutgoingEnvelope[]): Promise<void> {
@@ -152,47 +187,13 @@ export class Publisher {
     }
   }
 
-  private guard(
-    stored: Promise<void>,
-    context: TransportPublishContext,
-    state: { open: boolean },
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const entry: Pending = {
-        context,
-        startedAt: Date.now(),
-        reject: (error) => {
-          state.open = false;
-          reject(error);
-        },
-      };
-      this.pending.add(entry);
-      stored.then(
-        () => {
-          this.pending.delete(entry);
-          entry.dispose?.();
-          state.open = false;
-          resolve();
-        },
-        (error: unknown) => {
-          this.pending.delete(entry);
-          entry.dispose?.();
-          state.open = false;
-          reject(asPublishError(error));
-        },
-      );
-    });
-  }
-
-  /** Attaches the deadline of every publish waiting since before `startedBefore`. */
-  private armOverdue(startedBefore: number): void {
-    for (const entry of this.pending) {
-      if (entry.dispose || entry.startedAt > startedBefore) continue;
-      const wait = waitForAbort(entry.context.signal, 'publish to Redis');
-      entry.dispose = wait.dispose;
-      wait.promise.catch((error: unknown) => {
-        if (this.pending.delete(entry)) entry.reject(error);
-      });
+  /** Attaches the deadline of every publish started before tick `before`. */
+  private armOverdue(before: number): void {
+    for (const pending of this.pending) {
+      if (pending.dispose || pending.tick >= before) continue;
+      const wait = waitForAbort(pending.context.signal, 'publish to Redis');
+      pending.dispose = wait.dispose;
+      wait.promise.catch((error: unknown) => this.settle(pending, error));
     }
   }
 }
