@@ -6,8 +6,9 @@
 //    an ESM script and a CommonJS script publish and consume through createQueueManager({ driver:
 //    'memory' }); a TypeScript file using the public types compiles with tsc under node16 (ESM and
 //    CJS files) and bundler resolution; no broker client (amqplib, kafkajs, ioredis) is installed.
-// 4. A second throwaway project with every tarball: each package's ESM and CJS entries load, and
-//    the `plugmq` bin answers --help.
+// 4. A second throwaway project with every tarball: each package's engines.node holds for its
+//    whole dependency tree, its ESM and CJS entries load (testkit: inside a vitest run, its peer),
+//    and the `plugmq` bin answers --help.
 // Prints each tarball's size and core's minified+gzipped size. Bounded: every command has a
 // timeout and the whole run stops after PACK_SMOKE_TIMEOUT_MS (default 170 s).
 import { execFile } from 'node:child_process';
@@ -28,6 +29,7 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
+import semver from 'semver';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BROKER_CLIENTS = ['amqplib', 'kafkajs', 'ioredis'];
@@ -384,6 +386,44 @@ async function coreAndMemory() {
   }
 }
 
+/** Where `name` resolves from `fromDir` (node's node_modules walk). */
+function resolvePackageDir(name, fromDir) {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', ...name.split('/'));
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * The lowest Node version `pkgDir`'s engines.node admits must satisfy engines.node of everything it
+ * installs (dependencies and optional dependencies, transitively; peers are the user's choice).
+ */
+function enginesProblems(pkgDir) {
+  const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  const floor = semver.minVersion(manifest.engines?.node ?? '*');
+  const problems = [];
+  if (!manifest.engines?.node) problems.push(`${manifest.name} states no engines.node`);
+  const seen = new Set();
+  const queue = [pkgDir];
+  while (queue.length > 0) {
+    const dir = queue.shift();
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    const dep = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const range = dep.engines?.node;
+    if (range && !semver.satisfies(floor, range)) {
+      problems.push(`${manifest.name} admits Node ${floor}, but ${dep.name}@${dep.version} needs ${range}`);
+    }
+    for (const name of Object.keys({ ...dep.dependencies, ...dep.optionalDependencies })) {
+      const found = resolvePackageDir(name, dir);
+      if (found) queue.push(found);
+      else if (!dep.optionalDependencies?.[name]) problems.push(`${dep.name}: ${name} is not installed`);
+    }
+  }
+  return problems;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. every tarball in one npm project: each entry loads from ESM and CJS
 
@@ -396,6 +436,14 @@ async function everything() {
   );
   check(`npm install all ${packages.length} tarballs`, installed.code === 0, installed.out);
   if (installed.code !== 0) return;
+  for (const pkg of packages) {
+    const problems = enginesProblems(join(dir, 'node_modules', ...pkg.name.split('/')));
+    check(
+      `${pkg.name}: engines.node holds for its whole dependency tree`,
+      problems.length === 0,
+      problems.join('\n'),
+    );
+  }
   for (const pkg of packages) {
     if (pkg.name === '@plugmq/testkit') continue; // vitest refuses to load outside a vitest run: below
     const esm = await run(
