@@ -95,6 +95,7 @@ async function pool(tasks, limit) {
 }
 
 const bin = (name) => join(root, 'node_modules', '.bin', name);
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 // ---------------------------------------------------------------------------------------------
 // 1. pack
@@ -375,7 +376,6 @@ async function coreAndMemory() {
     'app.cts',
   ]);
   tsconfig(dir, 'tsconfig.bundler.json', { module: 'esnext', moduleResolution: 'bundler' }, ['app.ts']);
-  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   for (const mode of ['node16', 'bundler']) {
     const result = await run('node', [tsc, '-p', `tsconfig.${mode}.json`], { cwd: dir, timeout: 60_000 });
     check(
@@ -461,6 +461,26 @@ async function everything() {
       `${esm.out}${cjs.out}`,
     );
   }
+  // Every package's published types compile (skipLibCheck off): ESM and CJS under node16, and
+  // bundler. testkit only as ESM: vitest's own CommonJS types refuse require.
+  const importAll = (names) =>
+    names.map((name, i) => `import * as p${i} from '${name}';\nexport { p${i} };\n`).join('');
+  writeFileSync(join(dir, 'all.mts'), importAll(packages.map((pkg) => pkg.name)));
+  writeFileSync(join(dir, 'all.ts'), importAll(packages.map((pkg) => pkg.name)));
+  writeFileSync(
+    join(dir, 'all.cts'),
+    importAll(packages.filter((pkg) => pkg.name !== '@plugmq/testkit').map((pkg) => pkg.name)),
+  );
+  tsconfig(dir, 'tsconfig.node16.json', { module: 'node16', moduleResolution: 'node16' }, [
+    'all.mts',
+    'all.cts',
+  ]);
+  tsconfig(dir, 'tsconfig.bundler.json', { module: 'esnext', moduleResolution: 'bundler' }, ['all.ts']);
+  for (const mode of ['node16', 'bundler']) {
+    const result = await run('node', [tsc, '-p', `tsconfig.${mode}.json`], { cwd: dir, timeout: 60_000 });
+    check(`every package's types compile, moduleResolution ${mode}`, result.code === 0, result.out);
+  }
+
   writeFileSync(
     join(dir, 'testkit.test.mjs'),
     `import { expect, test } from 'vitest';
