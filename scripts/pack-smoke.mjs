@@ -159,9 +159,9 @@ async function lintTarball(pkg) {
     leftovers.length === 0,
     leftovers.join('\n'),
   );
+  const listed = (await run('tar', ['-tzf', pkg.tarball])).out.split('\n');
   for (const file of ['LICENSE', 'README.md', 'CHANGELOG.md']) {
-    const listed = await run('tar', ['-tzf', pkg.tarball]);
-    check(`${pkg.name}: ships ${file}`, listed.out.split('\n').includes(`package/${file}`));
+    check(`${pkg.name}: ships ${file}`, listed.includes(`package/${file}`));
   }
   const attw = await run(
     bin('attw'),
