@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const packages = fileURLToPath(new URL('./packages/', import.meta.url));
 
@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/test/**/*.test.ts'],
+    // The fault suite runs on its own: `pnpm test:faults` (vitest.faults.config.ts).
+    exclude: [...configDefaults.exclude, 'packages/*/test/faults/**'],
     testTimeout: 20_000,
     hookTimeout: 120_000,
   },

@@ -1,2 +1,3 @@
 export * from './brokers/index.js';
 export * from './conformance/index.js';
+export * from './faults/index.js';

@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url';
+import { kafkaBrokers, runFaultSuite } from '@plugmq/testkit';
+import { Kafka } from 'kafkajs';
+import { driver } from '../../src/index.js';
+import { TEST_OPTIONS } from '../broker.js';
+
+runFaultSuite({
+  name: 'kafka',
+  kind: 'kafka',
+  driver,
+  config: (url) => ({ driver: 'kafka', url, ...TEST_OPTIONS }),
+  driverModule: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
+  coreEntry: fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)),
+  skip: {
+    network:
+      'Kafka clients reconnect to the address the broker advertises in metadata, not to a proxy in front of it (needs a proxy-advertised listener)',
+  },
+  async injectMalformed(url, type) {
+    const kafka = new Kafka({ brokers: kafkaBrokers(url), logLevel: 0 });
+    // A foreign producer: PlugMQ's JSON content type header, a value that is not JSON.
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: type,
+      messages: [{ value: '{oops', headers: { 'x-plugmq-content-type': 'application/json' } }],
+    });
+    await producer.disconnect();
+    // The dead letter read with a raw consumer of <type>.dlq from its start.
+    const reader = kafka.consumer({ groupId: `${type}.probe`, ...KAFKAJS_GROUP_TIMINGS });
+    let error: string | undefined;
+    let subscribed = false;
+    return {
+      async error() {
+        if (!subscribed) {
+          subscribed = true;
+          await reader.connect();
+          await reader.subscribe({ topic: `${type}.dlq`, fromBeginning: true });
+          await reader.run({
+            eachMessage: async ({ message }) => {
+              const header = message.headers?.['x-plugmq-error'];
+              if (header !== undefined) error = String(header);
+            },
+          });
+        }
+        return error;
+      },
+      close: () => reader.disconnect(),
+    };
+  },
+});
+
+const KAFKAJS_GROUP_TIMINGS = { sessionTimeout: 6_000, heartbeatInterval: 500 };

@@ -1,0 +1,106 @@
+import type { Message, QueueManager } from '@plugmq/core';
+import { sleep } from '../conformance/helpers.js';
+
+/**
+ * What a fault scenario measures: which publishes the driver promised (resolved), which it refused
+ * (rejected, with the error code), and which ids a consumer saw, how often. "Lost" is the only
+ * number a guarantee can be broken by: a publish that resolved but never arrived.
+ */
+export class DeliveryLedger {
+  readonly resolved = new Set<string>();
+  readonly rejected = new Map<string, string>();
+  /** Deliveries per id. */
+  readonly delivered = new Map<string, number>();
+  /** `Date.now()` of the latest delivery, for recovery times. */
+  lastDeliveryAt = 0;
+  /** Deliveries in arrival order, with their time (recovery time = first one after an event). */
+  readonly arrivals: number[] = [];
+
+  /** Records one delivery; pass it (or call it from) a handler. */
+  record(id: string): void {
+    this.delivered.set(id, (this.delivered.get(id) ?? 0) + 1);
+    this.lastDeliveryAt = Date.now();
+    this.arrivals.push(this.lastDeliveryAt);
+  }
+
+  /** A handler that records every message it is given. */
+  handler = (message: Message<unknown>): void => this.record(message.id);
+
+  lost(): string[] {
+    return [...this.resolved].filter((id) => !this.delivered.has(id));
+  }
+
+  duplicates(): number {
+    let extra = 0;
+    for (const count of this.delivered.values()) extra += count - 1;
+    return extra;
+  }
+
+  rejectionCodes(): string[] {
+    return [...new Set(this.rejected.values())];
+  }
+
+  /** First delivery at or after `since` (ms), or undefined. */
+  firstDeliveryAfter(since: number): number | undefined {
+    return this.arrivals.find((at) => at >= since);
+  }
+
+  /**
+   * Waits until every resolved publish was delivered, or `timeoutMs` passes: never throws, so the
+   * scenario can report how many were lost instead of only that some were.
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.lost().length === 0) return;
+      await sleep(50);
+    }
+  }
+}
+
+export interface StreamOptions {
+  readonly manager: QueueManager;
+  readonly type: string;
+  readonly count: number;
+  /** Publishes in flight at once: a producer that does not wait for each confirm (default 200). */
+  readonly concurrency?: number;
+  readonly ledger: DeliveryLedger;
+  /** Called once as publish number `index` starts, for each index in `at` (e.g. restart the broker). */
+  readonly at?: readonly number[];
+  onIndex?(index: number): void;
+  /** Pause this long every `every` publishes once an `at` event fired, so the stream spans it. */
+  readonly pace?: { every: number; ms: number };
+  /** Ordering key of publish `index`, if any. */
+  key?(index: number): string | undefined;
+}
+
+/**
+ * Publishes `count` messages (body: the index) with at most `concurrency` in flight, recording
+ * each publish's outcome in the ledger. Ids are generated here (`<type>:<index>`), so a rejected
+ * publish that the broker stored anyway is recognised when it arrives.
+ */
+export async function publishStream(options: StreamOptions): Promise<void> {
+  const { manager, type, count, ledger } = options;
+  const at = new Set(options.at ?? []);
+  let fired = false;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const index = next++;
+      if (at.has(index)) {
+        fired = true;
+        options.onIndex?.(index);
+      }
+      const id = `${type}:${index}`;
+      const key = options.key?.(index);
+      try {
+        await manager.publish(type, index, key === undefined ? { id } : { id, key });
+        ledger.resolved.add(id);
+      } catch (error) {
+        ledger.rejected.set(id, String((error as { code?: unknown }).code ?? error));
+      }
+      if (fired && options.pace && index % options.pace.every === 0) await sleep(options.pace.ms);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 200, count) }, lane));
+}
