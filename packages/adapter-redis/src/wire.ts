@@ -1,4 +1,10 @@
-import { type Envelope, JSON_CONTENT_TYPE, RAW_CONTENT_TYPE, WIRE } from '@plugmq/core';
+import {
+  type Envelope,
+  JSON_CONTENT_TYPE,
+  type OutgoingEnvelope,
+  RAW_CONTENT_TYPE,
+  WIRE,
+} from '@plugmq/core';
 
 /**
  * A stream entry is a flat list of field/value pairs: PlugMQ's `x-plugmq-*` metadata (core's
@@ -41,10 +47,13 @@ export function envelopeToFields(envelope: Envelope, ...head: FieldValue[]): Fie
   const headers = envelope.headers;
   for (const name in headers) fields.push(name, headers[name] as string);
   // JSON bytes are UTF-8 text: sent as a string, ioredis writes the whole command as one string
-  // instead of assembling buffers (measurably cheaper per publish). Other bodies go as bytes.
+  // instead of assembling buffers (measurably cheaper per publish). Other bodies go as bytes. A
+  // fresh publish carries the text core encoded (no decoding of the bytes back to it).
   fields.push(
     BODY_FIELD,
-    contentType === JSON_CONTENT_TYPE ? asBuffer(envelope.body).toString() : asBuffer(envelope.body),
+    contentType === JSON_CONTENT_TYPE
+      ? ((envelope as OutgoingEnvelope).text ?? asBuffer(envelope.body).toString())
+      : asBuffer(envelope.body),
   );
   return fields;
 }

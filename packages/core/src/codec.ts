@@ -25,6 +25,8 @@ export interface EncodedBody {
   readonly contentType: string;
   readonly bytes: Uint8Array;
   readonly value?: unknown;
+  /** The UTF-8 text `bytes` were made from (JSON), for transports that write strings. */
+  readonly text?: string;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -84,8 +86,12 @@ export class CodecRegistry {
   }
 
   encode(body: unknown): EncodedBody {
-    const codec = body instanceof Uint8Array ? rawCodec : jsonCodec;
-    return { contentType: codec.contentType, bytes: codec.encode(body) };
+    if (body instanceof Uint8Array) return { contentType: RAW_CONTENT_TYPE, bytes: rawCodec.encode(body) };
+    if (body === undefined) return { contentType: JSON_CONTENT_TYPE, bytes: EMPTY };
+    // jsonCodec.encode, keeping the text: a transport that writes strings (Redis) sends it as it is
+    // instead of decoding the bytes back to the same string.
+    const text = jsonText(body);
+    return { contentType: JSON_CONTENT_TYPE, bytes: Buffer.from(text, 'utf8'), text };
   }
 
   /** For transports that never leave the process: the same semantics, less work. */

@@ -42,7 +42,7 @@ export class EnvelopeBuilder {
       }
     }
     const inProcess = this.transport().inProcessBodies;
-    const { contentType, bytes, value } = inProcess
+    const { contentType, bytes, value, text } = inProcess
       ? this.codecs.encodeInProcess(body, inProcess)
       : this.codecs.encode(body);
     // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
@@ -59,6 +59,7 @@ export class EnvelopeBuilder {
       priority: options?.priority,
       delayMs: options?.delayMs || undefined,
       mandatory: options?.mandatory || undefined,
+      text,
     };
   }
 }

@@ -49,16 +49,21 @@ export class EnvelopeSender {
     await Promise.allSettled([...this.pending]);
   }
 
-  private async track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
-    this.pending.add(sending);
-    try {
-      await sending;
-    } catch (error) {
-      throw asPublishError(error, what);
-    } finally {
-      this.pending.delete(sending);
-      deadline.dispose();
-    }
+  /** A plain promise chain, not an async function: one promise less per publish on the hot path. */
+  private track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
+    const pending = this.pending;
+    pending.add(sending);
+    return sending.then(
+      () => {
+        pending.delete(sending);
+        deadline.dispose();
+      },
+      (error: unknown) => {
+        pending.delete(sending);
+        deadline.dispose();
+        throw asPublishError(error, what);
+      },
+    );
   }
 }
 

@@ -35,6 +35,11 @@ export interface OutgoingEnvelope extends Envelope {
   readonly delayMs?: number;
   /** Reject with PUBLISH_FAILED when no group would receive the message. */
   readonly mandatory?: boolean;
+  /**
+   * `body` as the UTF-8 text it was encoded from, when core has it (JSON bodies of a publish):
+   * a transport that writes strings may send it instead of decoding `body`. Absent otherwise.
+   */
+  readonly text?: string;
 }
 
 export interface TransportPublishContext {
