@@ -14,6 +14,7 @@ export class DeliveryScheduler {
   private readonly pending: Pending[] = [];
   private readonly busyKeys = new Set<string>();
   private idleWaiters: (() => void)[] = [];
+  private paused = false;
 
   constructor(
     private readonly concurrency: number,
@@ -28,6 +29,7 @@ export class DeliveryScheduler {
   submit(delivery: Delivery): Promise<void> {
     const key = delivery.envelope.key;
     if (
+      !this.paused &&
       this.pending.length === 0 &&
       this.running < this.concurrency &&
       (key === undefined || !this.busyKeys.has(key))
@@ -35,6 +37,14 @@ export class DeliveryScheduler {
       return this.start(delivery);
     }
     return new Promise<void>((resolve) => this.pending.push({ delivery, resolve }));
+  }
+
+  /**
+   * Starts nothing more: what is submitted or pending waits for `takePending`. Closing needs this
+   * while the transport stops, or a handler finishing meanwhile would start the next message.
+   */
+  pause(): void {
+    this.paused = true;
   }
 
   /** Removes every delivery that has not started, for the caller to hand back. */
@@ -74,6 +84,7 @@ export class DeliveryScheduler {
   };
 
   private startNext(): void {
+    if (this.paused) return;
     for (let i = 0; i < this.pending.length && this.running < this.concurrency; ) {
       const entry = this.pending[i]!;
       const key = entry.delivery.envelope.key;

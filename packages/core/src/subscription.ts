@@ -80,6 +80,7 @@ export class ManagedSubscription implements Subscription {
 
   private async drain(): Promise<void> {
     this.stopping = true;
+    this.scheduler.pause();
     try {
       await this.transportSubscription?.stop();
     } catch (error) {

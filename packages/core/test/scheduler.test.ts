@@ -59,3 +59,25 @@ describe('DeliveryScheduler', () => {
     expect(scheduler.inFlight).toBe(0);
   });
 });
+
+describe('DeliveryScheduler.pause', () => {
+  it('starts nothing after pause, even when a running delivery finishes', async () => {
+    const started: string[] = [];
+    let finish = () => {};
+    const scheduler = new DeliveryScheduler(1, async (d) => {
+      started.push(d.envelope.id);
+      await new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    });
+    const first = scheduler.submit(delivery('1'));
+    void scheduler.submit(delivery('2'));
+    scheduler.pause();
+    void scheduler.submit(delivery('3'));
+    finish();
+    await first;
+    await scheduler.idle();
+    expect(started).toEqual(['1']);
+    expect(scheduler.takePending().map((d) => d.envelope.id)).toEqual(['2', '3']);
+  });
+});
