@@ -6,7 +6,10 @@ import { restartableKafka, TEST_OPTIONS } from './broker.js';
 
 registerDriver(driver);
 
-const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 10_000);
+// The 10 000-message stream across two restarts is the fault suite's scenario 1 (test/faults,
+// `pnpm test:faults`); here a shorter stream carries what is Kafka-specific: request/reply across
+// the restarts (the reply channel opened before, used after) and per-key publishing.
+const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 2_000);
 const IN_FLIGHT = 200;
 const KEYS = 50;
 
@@ -59,7 +62,7 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-test('broker restarted twice during a 10 000-message stream: nothing resolved is lost, duplicates counted', async () => {
+test('request/reply and a keyed stream across two broker restarts: replies resume, nothing resolved is lost', async () => {
   const type = `fault.restart.${Date.now()}`;
   const producer = await manager();
   const consumer = await manager();

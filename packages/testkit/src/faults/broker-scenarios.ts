@@ -1,6 +1,7 @@
+import { connect } from 'node:net';
 import { ERROR_CODES, type QueueManager } from '@plugmq/core';
 import { expect, it } from 'vitest';
-import { sleep, uniqueGroup, uniqueType } from '../conformance/helpers.js';
+import { deferred, sleep, uniqueGroup, uniqueType } from '../conformance/helpers.js';
 import type { FaultEnv } from './env.js';
 import { TcpProxy } from './proxy.js';
 import { DeliveryLedger, publishStream } from './stream.js';
@@ -11,12 +12,45 @@ import { DeliveryLedger, publishStream } from './stream.js';
 
 const SETTLE_MS = 120_000;
 
-type Fault = (env: FaultEnv) => Promise<void>;
+/**
+ * A fault: breaks something, calls `down()` once the outage is in effect (so the stream can be
+ * held until then and really run through it), and resolves once the service is back.
+ */
+type Fault = (env: FaultEnv, down: () => void) => Promise<void>;
 
-const restart: Fault = (env) => env.broker.restart();
-const killThenRestart: Fault = async (env) => {
+/** Resolves once nothing accepts connections on `url`'s port, or when `until` settles. */
+async function whenRefused(url: string, until: Promise<unknown>): Promise<void> {
+  const { hostname, port } = new URL(url);
+  let over = false;
+  void until.finally(() => {
+    over = true;
+  });
+  while (!over) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: hostname, port: Number(port) });
+      const done = (result: boolean) => {
+        socket.destroy();
+        resolve(result);
+      };
+      socket.once('connect', () => done(true)).once('error', () => done(false));
+      socket.setTimeout(500, () => done(false));
+    });
+    if (!open) return;
+    await sleep(20);
+  }
+}
+
+const restart: Fault = async (env, down) => {
+  const restarting = env.broker.restart();
+  await whenRefused(env.broker.url, restarting);
+  down();
+  await restarting;
+};
+const killThenRestart: Fault = async (env, down) => {
   await env.broker.kill();
-  await sleep(500);
+  down();
+  // Publishes keep arriving at a dead broker for a while before it comes back.
+  await sleep(1_000);
   await env.broker.restart();
 };
 
@@ -37,8 +71,12 @@ async function streamThrough(
   const type = uniqueType('fault');
   const ledger = new DeliveryLedger();
   await consumer.consume(type, ledger.handler, { group: uniqueGroup('fault'), concurrency: 16 });
-  const marks = faults.map((_, index) => Math.floor((count * (index === 0 ? 0.2 : 0.6)) / 1));
+  const marks = faults.map((_, index) => Math.floor(count * (index === 0 ? 0.2 : 0.6)));
   const backAt: number[] = [];
+  // Publishes from HOLD past a fault's mark wait until that fault is in effect: however fast the
+  // driver, the stream is still running (with a full window in flight) when the broker goes.
+  const HOLD = 400;
+  const downs = faults.map(() => deferred());
   let chain = Promise.resolve();
   let fired = 0;
   const started = Date.now();
@@ -48,19 +86,35 @@ async function streamThrough(
     count,
     ledger,
     at: marks,
-    pace: { every: Math.max(1, Math.floor(count / 20)), ms: 50 },
+    gate: (index) => {
+      const pending = marks.findIndex((mark, k) => index >= mark + HOLD && !downs[k]?.settled);
+      return pending < 0 ? undefined : downs[pending]?.promise;
+    },
     onIndex: () => {
-      const fault = faults[fired++];
-      if (!fault) return;
+      const k = fired++;
+      const fault = faults[k];
+      const down = downs[k];
+      if (!fault || !down) return;
       chain = chain.then(async () => {
         await env.healthy([producer, consumer], 60_000);
-        await fault(env);
+        await fault(env, () => down.resolve());
+        down.resolve();
         backAt.push(Date.now());
       });
     },
   });
   await chain;
   await ledger.settle(SETTLE_MS);
+  const lost = ledger.lost();
+  let inspected: string | undefined;
+  if (lost.length > 0 && env.options.inspectLost && env.url) {
+    inspected = await env.options
+      .inspectLost(env.url, type, lost)
+      .catch((error) => `inspection failed: ${error}`);
+    console.log(
+      `[faults] ${env.options.name} ${scenario}: lost ids ${lost.slice(0, 10).join(' ')}...; ${inspected}`,
+    );
+  }
   const recoveries = backAt.map((at) => (ledger.firstDeliveryAfter(at) ?? Number.NaN) - at);
   env.figures.add({
     driver: env.options.name,
@@ -72,7 +126,10 @@ async function streamThrough(
     duplicates: ledger.duplicates(),
     recoveryMs: recoveries.length > 0 ? Math.max(...recoveries) : undefined,
     wallMs: Date.now() - started,
-    note: ledger.rejected.size > 0 ? `rejected: ${ledger.rejectionCodes().join(',')}` : undefined,
+    note:
+      [ledger.rejected.size > 0 ? `rejected: ${ledger.rejectionCodes().join(',')}` : '', inspected ?? '']
+        .filter(Boolean)
+        .join('; ') || undefined,
   });
   expect(backAt, 'faults applied').toHaveLength(faults.length);
   expect(ledger.resolved.size + ledger.rejected.size).toBe(count);

@@ -49,6 +49,12 @@ export interface FaultSuiteOptions {
    */
   injectMalformed?(url: string, type: string): Promise<DeadLetterProbe>;
   /**
+   * When a scenario lost messages: looks for the lost ids on the broker with its own client and
+   * says what it found (e.g. "12 of 66 are in the log"), so the report can tell a consumer that
+   * skipped them from a publish that resolved without storing.
+   */
+  inspectLost?(url: string, type: string, ids: readonly string[]): Promise<string>;
+  /**
    * Scenarios that do not apply, with the reason (it goes into the skipped test's name). Broker
    * scenarios are skipped automatically when `kind` is absent.
    */

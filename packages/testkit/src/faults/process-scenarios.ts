@@ -44,7 +44,11 @@ async function consumerKill(env: FaultEnv): Promise<void> {
     const count = 400;
     await publishStream({ manager: producer, type, count, ledger, concurrency: 20 });
     // Mid-stream: some finished, some running, the rest still on the broker or in the prefetch.
-    await waitFor(() => child.done.size >= 40, 60_000, 'the child to finish 40 messages');
+    await waitFor(
+      () => child.done.size >= 40 && child.unfinished().length >= 2,
+      60_000,
+      'the child to finish 40 messages and be running more',
+    );
     const unfinished = child.unfinished().length;
     const killedAt = Date.now();
     await child.kill();

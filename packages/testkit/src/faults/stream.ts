@@ -70,6 +70,8 @@ export interface StreamOptions {
   onIndex?(index: number): void;
   /** Pause this long every `every` publishes once an `at` event fired, so the stream spans it. */
   readonly pace?: { every: number; ms: number };
+  /** Before publish `index`: a promise to wait for (e.g. until a fault is under way), or undefined. */
+  gate?(index: number): Promise<void> | undefined;
   /** Ordering key of publish `index`, if any. */
   key?(index: number): string | undefined;
 }
@@ -91,6 +93,8 @@ export async function publishStream(options: StreamOptions): Promise<void> {
         fired = true;
         options.onIndex?.(index);
       }
+      const hold = options.gate?.(index);
+      if (hold) await hold;
       const id = `${type}:${index}`;
       const key = options.key?.(index);
       try {
