@@ -36,16 +36,23 @@ export function closeScenarios(env: ConformanceEnv): void {
     gate.resolve();
     await withTimeout(closing, env.patience, 'subscription.close()');
     expect(finished, 'the running handler finished before close() resolved').toBe(true);
+    // On partitioned brokers another message may have been handled before 0 started; what
+    // matters is that nothing more is handled once close() has resolved.
+    const handledBeforeClose = first.bodies();
+    expect(handledBeforeClose).toContain(0);
     await manager.publish(type, 5);
     await manager.publish(type, 6);
     await sleep(env.quiet);
-    expect(first.bodies(), 'no handler of the closed subscription ran after close()').toEqual([0]);
+    expect(first.bodies(), 'no handler of the closed subscription ran after close()').toEqual(
+      handledBeforeClose,
+    );
     await subscription.close();
+    const rest = [1, 2, 3, 4, 5, 6].filter((n) => !handledBeforeClose.includes(n));
     const second = collector<number>();
     await manager.consume(type, second.handler, { group });
-    await second.waitForCount(6, env.patience);
+    await second.waitForCount(rest.length, env.patience);
     await sleep(env.quiet);
-    expect(second.bodies().sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(second.bodies().sort()).toEqual(rest);
     expect(
       second.messages.every((message) => message.attempt === 1),
       'handed-back messages count no attempt',
