@@ -40,6 +40,9 @@ test('while Redis is down a publish waits: it rejects PUBLISH_FAILED at its dead
   } else {
     expect(outcome.code).toBe('PUBLISH_FAILED');
   }
+  // The 1 s publishTimeoutMs would also bound this publish if the client were still reconnecting
+  // (slow under load), so wait until the manager reports the connection back first.
+  await waitFor(async () => (await manager.health()).ok, 30_000, 'the connection to come back');
   await manager.publish(type, 'after');
   await waitFor(() => got.includes('after'), 15_000, 'consumption to resume after the restart');
   await manager.close();
