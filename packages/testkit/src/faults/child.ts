@@ -1,4 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,12 @@ import type { ChildConsumerArgs, ChildReport } from './child-main.js';
 export type { ChildConsumerArgs } from './child-main.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+
+/** The child side: this package's source in the workspace, else the built module that exports it. */
+function childMain(): string {
+  const source = join(here, 'child-main.ts');
+  return existsSync(source) ? source : fileURLToPath(import.meta.url);
+}
 
 /**
  * Bundles a consumer program for a driver into one CommonJS file plain `node` runs: the driver's
@@ -24,7 +31,7 @@ export async function bundleChildConsumer(driverModule: string, coreEntry?: stri
     [
       `import { registerDriver } from '@plugmq/core';`,
       `import { driver } from ${JSON.stringify(driverModule)};`,
-      `import { runChildConsumer } from ${JSON.stringify(join(here, 'child-main.ts'))};`,
+      `import { runChildConsumer } from ${JSON.stringify(childMain())};`,
       'registerDriver(driver);',
       'runChildConsumer().catch((error) => { console.error(error); process.exit(1); });',
     ].join('\n'),
