@@ -7,8 +7,17 @@
 export class Slots {
   private used = 0;
   private waiters: (() => void)[] = [];
+  private wakeSoon: NodeJS.Immediate | undefined;
 
-  constructor(private readonly limit: number) {}
+  /**
+   * A waiter is woken once `lowWater` slots are free rather than at every settle: a partition
+   * then hands out a few messages per wake-up (its loop, heartbeat check and timer run once per
+   * few messages instead of once per message) while core still has deliveries queued.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly lowWater = 1,
+  ) {}
 
   get inUse(): number {
     return this.used;
@@ -22,8 +31,18 @@ export class Slots {
 
   give(): void {
     this.used--;
-    const wake = this.waiters.shift();
-    wake?.();
+    if (this.waiters.length === 0) return;
+    if (this.limit - this.used >= this.lowWater) {
+      this.waiters.shift()?.();
+      return;
+    }
+    // Fewer free: wake one anyway once the current burst of settles is over, so a waiter never
+    // depends on further settles (handlers may hold their slots for long, or wait on a busy key).
+    if (this.wakeSoon !== undefined) return;
+    this.wakeSoon = setImmediate(() => {
+      this.wakeSoon = undefined;
+      if (this.used < this.limit) this.waiters.shift()?.();
+    });
   }
 
   /** Resolves when a slot may be free, or after `ms`. The caller then calls `tryTake` again. */

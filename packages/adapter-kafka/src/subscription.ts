@@ -104,7 +104,11 @@ export class KafkaSubscription implements TransportSubscription {
       this.retryTopicOf.set(type, retry);
     }
     // A few messages ahead even at concurrency 1, so fetching and handling overlap.
-    this.slots = new Slots(deps.config.prefetch ?? Math.max(8, request.concurrency * 2));
+    const prefetch = deps.config.prefetch ?? Math.max(8, request.concurrency * 2);
+    // Hand out a few at a time (see Slots) only while the prefetch leaves core a queue beyond the
+    // running handlers, so handlers do not idle while `lowWater` slots free up.
+    const lowWater = prefetch >= request.concurrency * 2 ? Math.min(4, Math.floor(prefetch / 2)) : 1;
+    this.slots = new Slots(prefetch, lowWater);
   }
 
   /** Resolves once this member has joined the group and received its assignment. */
