@@ -32,3 +32,24 @@ export async function withTimeout(promise, ms) {
     clearTimeout(timer);
   }
 }
+
+/** Runs `publishOne` `messages` times keeping `window` in flight; resolves when every one did. */
+export async function pipelined(window, messages, publishOne) {
+  let next = 0;
+  const lane = async () => {
+    while (next < messages) {
+      next++;
+      await publishOne();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, messages) }, lane));
+}
+
+/** A promise that rejects after `ms` unless cancelled: bounds each phase of a benchmark. */
+export function withDeadline(ms, what) {
+  let timer;
+  const promise = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bench: ${what} did not finish within ${ms} ms`)), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import kafkajs from 'kafkajs';
-import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
 
 registerDriver(driver);
@@ -24,29 +24,6 @@ function brokersOf(url) {
     .replace(/^kafka:\/\//, '')
     .replace(/\/.*$/, '')
     .split(',');
-}
-
-/** Runs `publishOne` N times keeping WINDOW in flight; resolves when every publish was acknowledged. */
-async function pipeline(messages, publishOne) {
-  let next = 0;
-  const lane = async () => {
-    while (next < messages) {
-      next++;
-      await publishOne();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
-}
-
-function deadline(what) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
-      TIMEOUT_MS,
-    );
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /** What a careful kafkajs user writes: sends made while one is in flight go out together. */
@@ -154,9 +131,9 @@ async function runBaseline({ messages, concurrency, url, onProgress }) {
   const send = coalescingSender(producer, topic);
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('raw kafkajs');
+  const limit = withDeadline(TIMEOUT_MS, 'raw kafkajs');
   await Promise.race([
-    pipeline(messages, () => {
+    pipelined(WINDOW, messages, () => {
       body.sentAt = performance.now();
       return send({
         value: Buffer.from(JSON.stringify(body)),
@@ -196,9 +173,9 @@ async function runPlugmq({ messages, concurrency, url, onProgress }) {
   );
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('PlugMQ');
+  const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
-    pipeline(messages, () => {
+    pipelined(WINDOW, messages, () => {
       body.sentAt = performance.now();
       return producer.publish(type, body);
     }).then(() => done),

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import amqp from 'amqplib';
-import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
 import { driver, groupQueueArguments } from '../dist/index.js';
 
 registerDriver(driver);
@@ -15,29 +15,6 @@ const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 /** Publishes awaiting their confirm at once, on both sides. */
 const WINDOW = 256;
 const TIMEOUT_MS = 120_000;
-
-/** Runs `publishOne` N times keeping WINDOW in flight; resolves when every publish was confirmed. */
-async function pipeline(messages, publishOne) {
-  let next = 0;
-  const lane = async () => {
-    while (next < messages) {
-      next++;
-      await publishOne();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
-}
-
-function deadline(what) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
-      TIMEOUT_MS,
-    );
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
 
 async function runBaseline({ messages, concurrency, url, onProgress }, plain = false) {
   const exchange = `bench-raw-${randomUUID()}`;
@@ -79,9 +56,9 @@ async function runBaseline({ messages, concurrency, url, onProgress }, plain = f
   const producer = await producerConnection.createConfirmChannel();
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('raw amqplib');
+  const limit = withDeadline(TIMEOUT_MS, 'raw amqplib');
   await Promise.race([
-    pipeline(messages, async () => {
+    pipelined(WINDOW, messages, async () => {
       body.sentAt = performance.now();
       const content = Buffer.from(JSON.stringify(body));
       await new Promise((resolve, reject) => {
@@ -130,9 +107,9 @@ async function runPlugmq({ messages, concurrency, url, onProgress }) {
   );
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('PlugMQ');
+  const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
-    pipeline(messages, () => {
+    pipelined(WINDOW, messages, () => {
       body.sentAt = performance.now();
       return producer.publish(type, body);
     }).then(() => done),

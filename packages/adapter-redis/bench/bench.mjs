@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import { Redis } from 'ioredis';
-import { latencyStats, makeBody } from '../../../scripts/bench-lib.mjs';
+import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
 
 registerDriver(driver);
@@ -15,28 +15,6 @@ const DEFAULT_URL = 'redis://127.0.0.1:6379';
 /** Publishes awaiting their reply at once, on both sides. */
 const WINDOW = 256;
 const TIMEOUT_MS = 120_000;
-
-async function pipeline(messages, publishOne) {
-  let next = 0;
-  const lane = async () => {
-    while (next < messages) {
-      next++;
-      await publishOne();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(WINDOW, messages) }, lane));
-}
-
-function deadline(what) {
-  let timer;
-  const promise = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`bench: ${what} did not finish within ${TIMEOUT_MS} ms`)),
-      TIMEOUT_MS,
-    );
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
-}
 
 export async function runBaseline({ messages, concurrency, url, onProgress }) {
   const stream = `bench-raw:{${randomUUID()}}`;
@@ -106,9 +84,9 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
 
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('raw ioredis');
+  const limit = withDeadline(TIMEOUT_MS, 'raw ioredis');
   await Promise.race([
-    pipeline(messages, () => {
+    pipelined(WINDOW, messages, () => {
       body.sentAt = performance.now();
       return producer.xadd(stream, '*', 'id', randomUUID(), 'body', JSON.stringify(body));
     }).then(() => done),
@@ -148,9 +126,9 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
   );
   const body = makeBody();
   const started = performance.now();
-  const limit = deadline('PlugMQ');
+  const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
-    pipeline(messages, () => {
+    pipelined(WINDOW, messages, () => {
       body.sentAt = performance.now();
       return producer.publish(type, body);
     }).then(() => done),
