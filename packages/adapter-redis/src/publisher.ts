@@ -1,10 +1,11 @@
 import {
   describeError,
   type OutgoingEnvelope,
+  OverdueWatch,
+  type OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
-  waitForAbort,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
 import { againAfterDrop, isAbortedByClose } from './connection.js';
@@ -16,19 +17,16 @@ import { envelopeToFields } from './wire.js';
  * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
  * its deadline, which is attached only once the reply is overdue (cheap for the fast path).
  */
-class PendingPublish {
+class PendingPublish implements OverdueWatched {
   readonly promise: Promise<void>;
   resolve!: () => void;
   reject!: (error: unknown) => void;
   /** False once settled: a cut command is not sent again after that. */
   open = true;
-  dispose: (() => void) | undefined;
+  overdueTick = 0;
+  overdueDisarm: (() => void) | undefined = undefined;
 
-  constructor(
-    readonly context: TransportPublishContext,
-    /** The publisher's tick when this started (overdue after a full tick). */
-    readonly tick: number,
-  ) {
+  constructor(readonly context: TransportPublishContext) {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -37,9 +35,6 @@ class PendingPublish {
 }
 
 type Loose = (...args: unknown[]) => unknown;
-
-/** Replies slower than this get their publish deadline attached (cheap for the fast path). */
-const ARM_AFTER_MS = 250;
 
 /**
  * Stores envelopes: XADD to the type's stream (a Lua script for mandatory and delayed ones).
@@ -54,10 +49,11 @@ const ARM_AFTER_MS = 250;
  * can produce a duplicate, never a loss).
  */
 export class Publisher {
-  private readonly pending = new Set<PendingPublish>();
-  private tick = 0;
+  /** Publishes waiting for Redis' reply; their deadlines attach once they are overdue. */
+  private readonly pending = new OverdueWatch<PendingPublish>('publish to Redis', (pending, error) =>
+    this.expired(pending, error),
+  );
   private readonly keys = new Map<string, TypeKeys>();
-  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly client: ScriptClient,
@@ -65,11 +61,7 @@ export class Publisher {
     private readonly maxLen: number | undefined,
     private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
   ) {
-    // A coarse clock instead of Date.now() per publish: a publish still waiting a full tick
-    // after it started is overdue.
-    this.timer = setInterval(() => this.armOverdue(this.tick++), ARM_AFTER_MS);
-    this.timer.unref();
-    client.on('close', () => this.armOverdue(Number.POSITIVE_INFINITY));
+    client.on('close', () => this.pending.armAll());
   }
 
   get inFlight(): number {
@@ -77,7 +69,7 @@ export class Publisher {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    const pending = new PendingPublish(context, this.tick);
+    const pending = new PendingPublish(context);
     this.pending.add(pending);
     const work =
       envelopes.length === 1
@@ -99,15 +91,19 @@ export class Publisher {
   }
 
   private settle(pending: PendingPublish, error?: unknown): void {
-    if (!this.pending.delete(pending)) return;
+    if (!this.pending.settle(pending)) return;
     pending.open = false;
-    pending.dispose?.();
     if (error === undefined) pending.resolve();
     else pending.reject(asPublishError(error));
   }
 
+  private expired(pending: PendingPublish, error: PlugmqError): void {
+    pending.open = false;
+    pending.reject(error);
+  }
+
   close(): void {
-    clearInterval(this.timer);
+    this.pending.close();
   }
 
   /** Keys per type, cached per publisher (no string building per publish). */
@@ -184,16 +180,6 @@ export class Publisher {
         'PUBLISH_FAILED',
         `mandatory publish to ${envelope.type}: no consumer group exists for this type yet (nothing was stored)`,
       );
-    }
-  }
-
-  /** Attaches the deadline of every publish started before tick `before`. */
-  private armOverdue(before: number): void {
-    for (const pending of this.pending) {
-      if (pending.dispose || pending.tick >= before) continue;
-      const wait = waitForAbort(pending.context.signal, 'publish to Redis');
-      pending.dispose = wait.dispose;
-      wait.promise.catch((error: unknown) => this.settle(pending, error));
     }
   }
 }

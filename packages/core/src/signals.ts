@@ -2,12 +2,15 @@ import { PlugmqError } from './errors.js';
 
 /**
  * A publish context whose AbortSignal is made only when a transport asks for it: most publishes
- * never wait, and a timer per publish would cost more than the publish itself.
+ * never wait, and a timer per publish would cost more than the publish itself. The deadline
+ * counts from the publish, not from the first look at `signal` (transports look late, once a
+ * publish is overdue).
  */
 export class LazyDeadline {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private detach: (() => void) | undefined;
+  private readonly startedAt = performance.now();
 
   constructor(
     private readonly timeoutMs: number,
@@ -19,11 +22,12 @@ export class LazyDeadline {
     if (!this.controller) {
       const controller = new AbortController();
       this.controller = controller;
+      const left = Math.max(0, this.timeoutMs - (performance.now() - this.startedAt));
       this.timer = setTimeout(() => {
         controller.abort(
           new PlugmqError('PUBLISH_FAILED', `${this.what} did not complete within ${this.timeoutMs} ms`),
         );
-      }, this.timeoutMs);
+      }, left);
       this.timer.unref?.();
       const user = this.userSignal;
       if (user) {

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { OverdueWatch, type OverdueWatched, type PlugmqError } from '../src/index.js';
+import { LazyDeadline } from '../src/signals.js';
+
+class Waiting implements OverdueWatched {
+  overdueTick = 0;
+  overdueDisarm: (() => void) | undefined = undefined;
+  constructor(readonly context: { readonly signal: AbortSignal }) {}
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('LazyDeadline', () => {
+  it('counts the deadline from the publish, not from the first look at its signal', async () => {
+    const deadline = new LazyDeadline(600, undefined, 'publish to t');
+    await sleep(400);
+    const started = Date.now();
+    const signal = deadline.signal;
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    // 600 ms from construction, of which 400 had passed: it aborts before another full 600 ms.
+    expect(Date.now() - started).toBeLessThan(550);
+    expect((signal.reason as PlugmqError).code).toBe('PUBLISH_FAILED');
+    deadline.dispose();
+  });
+});
+
+describe('OverdueWatch', () => {
+  it('rejects a publish still waiting at its deadline, once, and never one settled before', async () => {
+    const expired: Waiting[] = [];
+    const watch = new OverdueWatch<Waiting>('publish to t', (item) => expired.push(item), 10);
+    const slow = new Waiting(new LazyDeadline(60, undefined, 'publish to t'));
+    const fast = new Waiting(new LazyDeadline(60, undefined, 'publish to t'));
+    watch.add(slow);
+    watch.add(fast);
+    expect(watch.settle(fast)).toBe(true);
+    await sleep(150);
+    expect(expired).toEqual([slow]);
+    expect(watch.has(slow)).toBe(false);
+    // Settling after expiry reports that it was no longer watched (the caller must not resolve it).
+    expect(watch.settle(slow)).toBe(false);
+    expect(watch.size).toBe(0);
+    watch.close();
+  });
+
+  it("does not read a publish's signal (arming its timer) until it has waited a full tick", async () => {
+    let reads = 0;
+    const context = {
+      get signal() {
+        reads++;
+        return new AbortController().signal;
+      },
+    };
+    const watch = new OverdueWatch<Waiting>('publish to t', () => {}, 40);
+    const item = new Waiting(context);
+    watch.add(item);
+    await sleep(20);
+    expect(reads).toBe(0);
+    await sleep(100);
+    expect(reads).toBe(1);
+    watch.settle(item);
+    watch.close();
+  });
+
+  it('armAll attaches every deadline at once', async () => {
+    const expired: Waiting[] = [];
+    const watch = new OverdueWatch<Waiting>('publish to t', (item) => expired.push(item), 60_000);
+    const aborted = new AbortController();
+    aborted.abort(new Error('gone'));
+    const item = new Waiting({ signal: aborted.signal });
+    watch.add(item);
+    watch.armAll();
+    await sleep(0);
+    expect(expired).toEqual([item]);
+    watch.close();
+  });
+});
