@@ -1,19 +1,25 @@
 import {
-  abortReason,
   delay,
   describeError,
   type Logger,
+  OverdueWatch,
+  type OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
 } from '@plugmq/core';
 import type { KafkaClient, OutgoingRecord } from './client.js';
 
-interface PendingPublish {
-  readonly records: readonly OutgoingRecord[];
-  readonly context: TransportPublishContext;
-  resolve(): void;
-  reject(error: unknown): void;
+class PendingPublish implements OverdueWatched {
+  overdueTick = 0;
+  overdueDisarm: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly records: readonly OutgoingRecord[],
+    readonly context: TransportPublishContext,
+    readonly resolve: () => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
 }
 
 /** Records per produce request; bounded so one request stays well under the broker's limits. */
@@ -25,11 +31,21 @@ const RETRY_BACKOFF_MS = [100, 250, 500, 1_000];
  * produce request. kafkajs has no linger, so without this each `publish` would be its own
  * round trip; with it, throughput no longer depends on the caller batching. One send is in
  * flight at a time, which the idempotent producer needs for ordering anyway.
+ *
+ * A publish rejects at its deadline (publishTimeoutMs or the caller's signal) even while its
+ * send is still in flight or queued behind one: kafkajs' own connect and request retries to a
+ * broker that is down take far longer. Such a publish may still be stored if that send succeeds
+ * later (at least once: a caller that retries may make a duplicate, never a loss); nothing
+ * resolves unacknowledged.
  */
 export class Publisher {
   private queue: PendingPublish[] = [];
   private running = false;
   private closed = false;
+  /** Every publish not yet settled, queued or in a send; deadlines attach once overdue. */
+  private readonly waiting = new OverdueWatch<PendingPublish>('publish to kafka', (pending, error) =>
+    pending.reject(error),
+  );
 
   constructor(
     private readonly client: KafkaClient,
@@ -39,7 +55,9 @@ export class Publisher {
   publish(records: readonly OutgoingRecord[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, context, resolve, reject });
+      const pending = new PendingPublish(records, context, resolve, reject);
+      this.waiting.add(pending);
+      this.queue.push(pending);
       if (!this.running) {
         this.running = true;
         setImmediate(() => void this.drain());
@@ -53,6 +71,10 @@ export class Publisher {
       while (this.queue.length > 0) {
         const batch = this.take();
         await this.sendWithRetry(batch);
+        // One event-loop turn before the next batch: the callers this send just resolved publish
+        // again and join it. Without it the next send goes out with only what queued during the
+        // last one, and a steady publisher settles into two half-sized produce requests per window.
+        if (this.queue.length > 0) await nextTurn();
       }
     } finally {
       this.running = false;
@@ -74,7 +96,11 @@ export class Publisher {
       count += this.queue[i]!.records.length;
       i++;
     }
-    return this.queue.splice(0, i);
+    // Publishes whose deadline passed while they were queued were rejected already: not sent.
+    // No send is in flight here, so every watched publish is in the queue.
+    const noneExpired = this.waiting.size === this.queue.length;
+    const batch = this.queue.splice(0, i);
+    return noneExpired ? batch : batch.filter((pending) => this.waiting.has(pending));
   }
 
   private async sendWithRetry(batch: PendingPublish[]): Promise<void> {
@@ -82,7 +108,7 @@ export class Publisher {
       const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((pending) => pending.records);
       try {
         await this.client.send(records);
-        for (const pending of batch) pending.resolve();
+        for (const pending of batch) if (this.waiting.settle(pending)) pending.resolve();
         return;
       } catch (error) {
         if (!this.client.isRetriable(error) || this.closed) {
@@ -91,7 +117,7 @@ export class Publisher {
             `kafka rejected the publish: ${redactCredentials(describeError(error))}`,
             { cause: error },
           );
-          for (const pending of batch) pending.reject(failure);
+          for (const pending of batch) if (this.waiting.settle(pending)) pending.reject(failure);
           return;
         }
         this.logger.warn(
@@ -101,13 +127,9 @@ export class Publisher {
         if (this.client.isFatalProducerError(error)) {
           await this.client.resetProducer().catch(() => {});
         }
-        // Only now look at the deadlines: reading `signal` arms a timer, which a healthy publish never needs.
-        batch = batch.filter((pending) => {
-          const { signal } = pending.context;
-          if (!signal.aborted) return true;
-          pending.reject(abortReason(signal, 'publish'));
-          return false;
-        });
+        // The watch rejected those whose deadline passed meanwhile: they are not sent again.
+        this.waiting.armAll();
+        batch = batch.filter((pending) => this.waiting.has(pending) && !pending.context.signal.aborted);
         if (batch.length === 0) return;
         await this.backoff(batch, RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!);
       }
@@ -128,5 +150,10 @@ export class Publisher {
 
   close(): void {
     this.closed = true;
+    this.waiting.close();
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -9,6 +9,7 @@ import {
   type Transport,
   type TransportPublishContext,
   type TransportSubscription,
+  waitForAbort,
 } from '@plugmq/core';
 import type { KafkaClient } from './client.js';
 import { KafkajsClient } from './kafkajs-client.js';
@@ -69,19 +70,11 @@ export class KafkaTransport implements Transport {
     records: ReturnType<typeof envelopeToRecord>[],
     context: TransportPublishContext,
   ): Promise<void> {
-    const types = [...new Set(envelopes.map((envelope) => envelope.type))];
+    // The admin calls retry for long against a broker that is away: the publish deadline bounds
+    // them too (they go on in the background; a topic created late is simply there next time).
+    const deadline = waitForAbort(context.signal, 'publish to kafka');
     try {
-      for (const envelope of envelopes) {
-        if (!envelope.mandatory || this.routed.has(envelope.type)) continue;
-        if (!(await this.client.hasConsumerGroup(envelope.type))) {
-          throw new PlugmqError(
-            'PUBLISH_FAILED',
-            `no consumer group reads ${envelope.type} (mandatory publish); nothing was written`,
-          );
-        }
-        this.routed.add(envelope.type);
-      }
-      await this.topics.ensure(types);
+      await Promise.race([this.prepare(envelopes), deadline.promise]);
     } catch (error) {
       if (error instanceof PlugmqError) throw error;
       throw new PlugmqError(
@@ -89,8 +82,25 @@ export class KafkaTransport implements Transport {
         `kafka could not prepare the publish: ${redactCredentials(describeError(error))}`,
         { cause: error },
       );
+    } finally {
+      deadline.dispose();
     }
     return this.publisher.publish(records, context);
+  }
+
+  /** Checks mandatory publishes and creates missing topics. */
+  private async prepare(envelopes: readonly OutgoingEnvelope[]): Promise<void> {
+    for (const envelope of envelopes) {
+      if (!envelope.mandatory || this.routed.has(envelope.type)) continue;
+      if (!(await this.client.hasConsumerGroup(envelope.type))) {
+        throw new PlugmqError(
+          'PUBLISH_FAILED',
+          `no consumer group reads ${envelope.type} (mandatory publish); nothing was written`,
+        );
+      }
+      this.routed.add(envelope.type);
+    }
+    await this.topics.ensure([...new Set(envelopes.map((envelope) => envelope.type))]);
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
