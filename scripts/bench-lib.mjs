@@ -53,3 +53,32 @@ export function withDeadline(ms, what) {
   });
   return { promise, cancel: () => clearTimeout(timer) };
 }
+
+/** Messages per side of the discarded warm-up pass that precedes a driver's first round. */
+const WARMUP_MESSAGES = 5_000;
+
+/**
+ * A driver module's `run(options)`: one round of the adapter and its raw baseline. The first
+ * call warms both up (JIT, connection pools, broker caches) with a short discarded pass; then
+ * the side that goes first alternates from round to round, so neither always meets a warmer
+ * broker or a fuller heap.
+ */
+export function pairedRounds(runAdapter, runBaseline, defaults = {}) {
+  let rounds = 0;
+  return async (options) => {
+    const resolved = { ...defaults, ...options, url: options.url ?? defaults.url };
+    if (rounds === 0) {
+      const warmup = {
+        ...resolved,
+        messages: Math.min(resolved.messages, WARMUP_MESSAGES),
+        onProgress: undefined,
+      };
+      await runBaseline(warmup);
+      await runAdapter(warmup);
+    }
+    const adapterFirst = rounds++ % 2 === 1;
+    const adapter = adapterFirst ? await runAdapter(resolved) : undefined;
+    const baseline = await runBaseline(resolved);
+    return { adapter: adapter ?? (await runAdapter(resolved)), baseline };
+  };
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 3] [--url URL]
+// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 5] [--url URL]
 // Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
 // (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
 import { round } from './bench-lib.mjs';
 
-const DEFAULT_MESSAGES = { memory: 200_000, rabbitmq: 20_000, redis: 20_000, kafka: 20_000 };
+// Each side of a round runs for a few seconds at least: shorter rounds measure start-up and GC
+// timing more than the steady state.
+const DEFAULT_MESSAGES = { memory: 200_000, rabbitmq: 20_000, redis: 50_000, kafka: 50_000 };
 
 const { values } = parseArgs({
   options: {
@@ -14,7 +16,7 @@ const { values } = parseArgs({
     messages: { type: 'string' },
     url: { type: 'string' },
     concurrency: { type: 'string', default: '1,16' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -65,8 +67,10 @@ for (const concurrency of levels) {
     if (!values.json && process.stderr.isTTY) process.stderr.write(`\r  ${scenario}: ${done}/${messages}`);
   };
   if (!values.json) process.stderr.write(`${driver} ${scenario}: ${messages} messages…\n`);
-  // Driver and baseline alternate within each round; the round with the median ratio is
-  // reported, so one noisy moment on a shared machine does not decide the figure.
+  // Driver and baseline both run in each round (after one discarded warm-up pass of each, and
+  // alternating which goes first); the round with the median ratio is reported, so one noisy
+  // moment on a shared machine does not decide the figure. The spread of the rounds' ratios is
+  // reported beside it.
   const results = [];
   for (let round = 0; round < rounds; round++) {
     results.push(await module.run({ messages, concurrency, url, onProgress }));
@@ -75,6 +79,7 @@ for (const concurrency of levels) {
     (a, b) => a.adapter.msgsPerSec / a.baseline.msgsPerSec - b.adapter.msgsPerSec / b.baseline.msgsPerSec,
   );
   const { adapter, baseline } = results[Math.floor(results.length / 2)];
+  const ratioOf = (result) => round(result.adapter.msgsPerSec / result.baseline.msgsPerSec);
   if (!values.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   const row = {
     driver,
@@ -84,6 +89,8 @@ for (const concurrency of levels) {
     msgsPerSec: Math.round(adapter.msgsPerSec),
     baselineMsgsPerSec: Math.round(baseline.msgsPerSec),
     ratio: round(adapter.msgsPerSec / baseline.msgsPerSec),
+    ratioMin: ratioOf(results[0]),
+    ratioMax: ratioOf(results[results.length - 1]),
     p50Ms: adapter.p50Ms,
     p99Ms: adapter.p99Ms,
     baselineP50Ms: baseline.p50Ms,
@@ -101,6 +108,7 @@ if (!values.json) {
       'msgs/s': r.msgsPerSec,
       'baseline msgs/s': r.baselineMsgsPerSec,
       ratio: r.ratio,
+      'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
       'p50 ms': r.p50Ms,
       'p99 ms': r.p99Ms,
     })),

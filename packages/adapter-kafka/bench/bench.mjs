@@ -7,7 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import kafkajs from 'kafkajs';
-import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
+import {
+  latencyStats,
+  makeBody,
+  pairedRounds,
+  pipelined,
+  withDeadline,
+} from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
 
 registerDriver(driver);
@@ -51,7 +57,7 @@ function coalescingSender(producer, topic) {
     });
 }
 
-async function runBaseline({ messages, concurrency, url, onProgress }) {
+export async function runBaseline({ messages, concurrency, url, onProgress }) {
   const kafka = new Kafka({ clientId: 'bench-raw', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
   const consumerKafka = new Kafka({
     clientId: 'bench-raw-consumer',
@@ -151,7 +157,7 @@ async function runBaseline({ messages, concurrency, url, onProgress }) {
   return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
 }
 
-async function runPlugmq({ messages, concurrency, url, onProgress }) {
+export async function runPlugmq({ messages, concurrency, url, onProgress }) {
   const config = { driver: 'kafka', url, partitions: PARTITIONS };
   const consumer = await createQueueManager({ ...config, clientId: 'bench-plugmq-consumer' });
   const producer = await createQueueManager({ ...config, clientId: 'bench-plugmq' });
@@ -202,9 +208,4 @@ async function dropTopics(url, type) {
   await admin.disconnect();
 }
 
-export async function run(options) {
-  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
-  const baseline = await runBaseline(resolved);
-  const adapter = await runPlugmq(resolved);
-  return { adapter, baseline };
-}
+export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });

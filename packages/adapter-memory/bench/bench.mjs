@@ -1,7 +1,7 @@
 // Memory driver benchmark: PlugMQ's memory driver against a plain in-process array + promise
 // hand-off doing the same work (publish N, handle N with the same concurrency) in the same run.
 import { createQueueManager } from '@plugmq/core';
-import { latencyStats, makeBody, withTimeout } from '../../../scripts/bench-lib.mjs';
+import { latencyStats, makeBody, pairedRounds, withTimeout } from '../../../scripts/bench-lib.mjs';
 
 /** The baseline: an array queue, a promise to wake idle workers, `concurrency` async workers. */
 async function runBaseline({ messages, concurrency, onProgress }) {
@@ -70,8 +70,4 @@ async function runPlugmq({ messages, concurrency, onProgress }) {
   return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
 }
 
-export async function run(options) {
-  const baseline = await runBaseline(options);
-  const adapter = await runPlugmq(options);
-  return { adapter, baseline };
-}
+export const run = pairedRounds(runPlugmq, runBaseline);

@@ -6,7 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import amqp from 'amqplib';
-import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
+import {
+  latencyStats,
+  makeBody,
+  pairedRounds,
+  pipelined,
+  withDeadline,
+} from '../../../scripts/bench-lib.mjs';
 import { driver, groupQueueArguments } from '../dist/index.js';
 
 registerDriver(driver);
@@ -16,7 +22,7 @@ const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const WINDOW = 256;
 const TIMEOUT_MS = 120_000;
 
-async function runBaseline({ messages, concurrency, url, onProgress }, plain = false) {
+export async function runBaseline({ messages, concurrency, url, onProgress }, plain = false) {
   const exchange = `bench-raw-${randomUUID()}`;
   const queue = `${exchange}.queue`;
   const type = 'bench.rabbitmq';
@@ -83,7 +89,7 @@ async function runBaseline({ messages, concurrency, url, onProgress }, plain = f
   return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
 }
 
-async function runPlugmq({ messages, concurrency, url, onProgress }) {
+export async function runPlugmq({ messages, concurrency, url, onProgress }) {
   const exchange = `bench-plugmq-${randomUUID()}`;
   const config = { driver: 'rabbitmq', url, exchange };
   const consumer = await createQueueManager(config);
@@ -141,17 +147,12 @@ async function dropTopology(url, exchange, group, type) {
   await connection.close();
 }
 
-let rounds = 0;
+/** `PLUGMQ_BENCH_PLAIN_BASELINE=1` also measures raw amqplib on a queue without x-max-priority. */
+const pairedRun = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
 
 export async function run(options) {
-  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
-  // Alternate which side goes first, so over the rounds neither always meets a warmer broker.
-  const adapterFirst = rounds++ % 2 === 1;
-  const adapter = adapterFirst ? await runPlugmq(resolved) : undefined;
-  const baseline = await runBaseline(resolved);
-  const adapterResult = adapter ?? (await runPlugmq(resolved));
-  const plainBaseline = process.env.PLUGMQ_BENCH_PLAIN_BASELINE
-    ? await runBaseline(resolved, true)
-    : undefined;
-  return { adapter: adapterResult, baseline, ...(plainBaseline ? { plainBaseline } : {}) };
+  const result = await pairedRun(options);
+  if (!process.env.PLUGMQ_BENCH_PLAIN_BASELINE) return result;
+  const plainBaseline = await runBaseline({ ...options, url: options.url ?? DEFAULT_URL }, true);
+  return { ...result, plainBaseline };
 }

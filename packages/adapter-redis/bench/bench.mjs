@@ -6,7 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import { Redis } from 'ioredis';
-import { latencyStats, makeBody, pipelined, withDeadline } from '../../../scripts/bench-lib.mjs';
+import {
+  latencyStats,
+  makeBody,
+  pairedRounds,
+  pipelined,
+  withDeadline,
+} from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
 
 registerDriver(driver);
@@ -150,9 +156,4 @@ async function dropKeys(url, keyPrefix) {
   client.disconnect();
 }
 
-export async function run(options) {
-  const resolved = { ...options, url: options.url ?? DEFAULT_URL };
-  const baseline = await runBaseline(resolved);
-  const adapter = await runPlugmq(resolved);
-  return { adapter, baseline };
-}
+export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
