@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { expect, it } from 'vitest';
 import { describeWithBroker, kafkaBrokers } from '../src/brokers/index.js';
+import { TcpProxy } from '../src/faults/proxy.js';
 import { FAULT_TEST_MS, unique, VARIANTS } from './brokers-support.js';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -33,6 +34,18 @@ async function produce(url: string, topic: string, values: string[]): Promise<vo
     await producer.send({ topic, acks: -1, messages: values.map((value) => ({ value })) });
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** The broker addresses a client bootstrapping at `url` is told to dial. */
+async function advertised(url: string): Promise<string[]> {
+  const admin = kafka(url).admin();
+  await admin.connect();
+  try {
+    const { brokers } = await admin.describeCluster();
+    return brokers.map(({ host, port }) => `${host}:${port}`);
+  } finally {
+    await admin.disconnect();
   }
 }
 
@@ -105,7 +118,29 @@ for (const variant of VARIANTS) {
         },
         FAULT_TEST_MS,
       );
+
+      it(
+        'proxiedListener: a client bootstrapping through the proxy is sent to the proxy, also after restart()',
+        async () => {
+          const listener = broker().proxied;
+          if (!listener) throw new Error('no proxied listener on the handle');
+          const proxy = await TcpProxy.start(listener.targetHost, listener.targetPort, listener.listenPort);
+          try {
+            const throughProxy = proxy.rewrite(broker().url);
+            expect(await advertised(throughProxy)).toEqual([`127.0.0.1:${listener.listenPort}`]);
+            expect(await advertised(broker().url), 'PLAINTEXT clients are unaffected').toEqual(
+              kafkaBrokers(broker().url),
+            );
+            await broker().restart();
+            expect(await advertised(throughProxy)).toEqual([`127.0.0.1:${listener.listenPort}`]);
+            expect(proxy.connections).toBeGreaterThan(0);
+          } finally {
+            await proxy.close();
+          }
+        },
+        FAULT_TEST_MS,
+      );
     },
-    { source: variant.faults },
+    { source: variant.faults, proxiedListener: true },
   );
 }

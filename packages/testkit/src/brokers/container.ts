@@ -6,11 +6,18 @@ import {
   Wait,
 } from 'testcontainers';
 import { applyContainerDefaults, imageVariable } from './env.js';
+import { kafkaListeners } from './kafka-listeners.js';
 import { freePort } from './ports.js';
 import { waitUntilServes } from './probe.js';
 import { release, remember } from './reaper.js';
 import { track, untrack } from './registry.js';
-import type { BrokerHandle, BrokerKind, BrokerProvider, StartBrokerOptions } from './types.js';
+import type {
+  BrokerHandle,
+  BrokerKind,
+  BrokerProvider,
+  ProxiedListener,
+  StartBrokerOptions,
+} from './types.js';
 import { OFFICIAL_IMAGES } from './versions.js';
 
 // Brokers in containers through testcontainers: the official images on Docker, the images
@@ -65,7 +72,8 @@ async function configure(
   kind: BrokerKind,
   image: string,
   name: string,
-): Promise<{ container: GenericContainer; url: (host: string) => string }> {
+  options: StartBrokerOptions,
+): Promise<{ container: GenericContainer; url: (host: string) => string; proxied?: ProxiedListener }> {
   // PLUGMQ_RUN_ID (set by tools/brokers/ci.sh) lets CI find exactly this run's containers afterwards.
   const labels: Record<string, string> = { 'dev.plugmq.broker': kind };
   if (process.env.PLUGMQ_RUN_ID) labels['dev.plugmq.run'] = process.env.PLUGMQ_RUN_ID;
@@ -94,21 +102,21 @@ async function configure(
     return { container, url: (host) => `amqp://guest:guest@${host}:${port}` };
   }
   // Kafka hands clients its advertised address, which must be the one they dial: with host
-  // networking the broker listens on a free loopback port and advertises exactly that.
-  const port = await freePort();
-  const controllerPort = await freePort();
+  // networking the broker listens on free loopback ports and advertises exactly those. The
+  // environment is the container's, so a restart keeps every listener on the same ports.
+  const plan = await kafkaListeners(options.proxiedListener === true);
   const container = base
     .withNetworkMode('host')
     .withEnvironment({
       CLUSTER_ID: '5L6g3nShT-eMCtK--X86sw',
       KAFKA_NODE_ID: '1',
       KAFKA_PROCESS_ROLES: 'broker,controller',
-      KAFKA_LISTENERS: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://127.0.0.1:${port}`,
+      KAFKA_LISTENERS: plan.listeners,
+      KAFKA_ADVERTISED_LISTENERS: plan.advertised,
       KAFKA_CONTROLLER_LISTENER_NAMES: 'CONTROLLER',
-      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      KAFKA_LISTENER_SECURITY_PROTOCOL_MAP: plan.protocolMap,
       KAFKA_INTER_BROKER_LISTENER_NAME: 'PLAINTEXT',
-      KAFKA_CONTROLLER_QUORUM_VOTERS: `1@127.0.0.1:${controllerPort}`,
+      KAFKA_CONTROLLER_QUORUM_VOTERS: `1@127.0.0.1:${plan.controllerPort}`,
       KAFKA_LOG_DIRS: '/tmp/kraft-combined-logs',
       KAFKA_NUM_PARTITIONS: '3',
       KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR: '1',
@@ -122,7 +130,7 @@ async function configure(
       KAFKA_HEAP_OPTS: '-Xms256m -Xmx512m',
     })
     .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/));
-  return { container, url: () => `kafka://127.0.0.1:${port}` };
+  return { container, url: () => `kafka://127.0.0.1:${plan.port}`, proxied: plan.proxied };
 }
 
 class ContainerBroker implements BrokerHandle {
@@ -135,6 +143,7 @@ class ContainerBroker implements BrokerHandle {
     private readonly started: StartedTestContainer,
     private readonly ledgerKey: string,
     private readonly timeoutMs: number,
+    readonly proxied: ProxiedListener | undefined,
   ) {}
 
   private async api() {
@@ -202,7 +211,7 @@ export const containerProvider: BrokerProvider = {
     sequence += 1;
     const name = `plugmq-${kind}-${process.pid}-${sequence}-${Math.random().toString(36).slice(2, 8)}`;
     const ledgerKey = remember({ container: name });
-    const { container, url } = await configure(kind, imageFor(kind, options), name);
+    const { container, url, proxied } = await configure(kind, imageFor(kind, options), name, options);
     let started: StartedTestContainer;
     try {
       started = await container.withStartupTimeout(timeoutMs).start();
@@ -215,7 +224,7 @@ export const containerProvider: BrokerProvider = {
       release(ledgerKey);
       throw err;
     }
-    const broker = new ContainerBroker(kind, url(started.getHost()), started, ledgerKey, timeoutMs);
+    const broker = new ContainerBroker(kind, url(started.getHost()), started, ledgerKey, timeoutMs, proxied);
     track(broker);
     try {
       // The log line says the broker started; the probe says it serves clients.

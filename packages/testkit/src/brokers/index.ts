@@ -1,5 +1,6 @@
 export { applyContainerDefaults, imageVariable, PLUGMQ_PODMAN_SOCKET, urlVariable } from './env.js';
 export { kafkaBrokers, probeBroker, waitUntilServes } from './probe.js';
+export { proxyRoute } from './proxy-route.js';
 export { stopAllBrokers } from './registry.js';
 export {
   type Availability,
@@ -14,6 +15,7 @@ export {
   type BrokerHandle,
   type BrokerKind,
   type BrokerSource,
+  type ProxiedListener,
   type StartBrokerOptions,
 } from './types.js';
 export { KAFKA_VERSION, LOCAL_IMAGES, OFFICIAL_IMAGES } from './versions.js';

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { kafkaListeners } from './kafka-listeners.js';
 import { freePort } from './ports.js';
-import type { BrokerKind } from './types.js';
+import type { BrokerKind, ProxiedListener, StartBrokerOptions } from './types.js';
 import { KAFKA_VERSION } from './versions.js';
 
 // How to run each broker as a plain local process in its own data dir, on free loopback ports.
@@ -18,6 +19,8 @@ export interface Launch {
 
 export interface Recipe {
   url: string;
+  /** Kafka's listener for a TCP proxy, when asked for (see StartBrokerOptions.proxiedListener). */
+  proxied?: ProxiedListener;
   /** Long-lived helpers started once (RabbitMQ's private epmd), before the broker. */
   helpers: Launch[];
   /** One-time preparation of the data dir (Kafka's storage format). */
@@ -60,7 +63,8 @@ export function missingProgram(kind: BrokerKind): string | undefined {
   return undefined;
 }
 
-export async function recipeFor(kind: BrokerKind, dir: string): Promise<Recipe> {
+export async function recipeFor(kind: BrokerKind, dir: string, options: StartBrokerOptions): Promise<Recipe> {
+  if (kind === 'kafka') return kafkaRecipe(dir, options.proxiedListener === true);
   const port = await freePort();
   if (kind === 'redis') {
     return {
@@ -80,47 +84,49 @@ export async function recipeFor(kind: BrokerKind, dir: string): Promise<Recipe> 
       },
     };
   }
-  if (kind === 'rabbitmq') {
-    // A private epmd: Erlang would otherwise start a daemonized one that outlives the test run.
-    const epmdPort = await freePort();
-    const distPort = await freePort();
-    await writeFile(join(dir, 'enabled_plugins'), '[].\n');
-    await writeFile(join(dir, 'rabbitmq.conf'), 'loopback_users = none\n');
-    await writeFile(join(dir, 'rabbitmq-env.conf'), '');
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      HOME: dir,
-      ERL_EPMD_PORT: String(epmdPort),
-      RABBITMQ_NODENAME: `plugmq${port}@localhost`,
-      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-      RABBITMQ_NODE_PORT: String(port),
-      RABBITMQ_DIST_PORT: String(distPort),
-      RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-      RABBITMQ_LOG_BASE: join(dir, 'log'),
-      RABBITMQ_LOGS: '-',
-      RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
-      RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
-      RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-      RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
-    };
-    return {
-      url: `amqp://guest:guest@127.0.0.1:${port}`,
-      helpers: [{ command: 'epmd', args: ['-port', String(epmdPort), '-address', '127.0.0.1'] }],
-      broker: { command: RABBITMQ_SERVER, args: [], env },
-    };
-  }
-  const controllerPort = await freePort();
+  // A private epmd: Erlang would otherwise start a daemonized one that outlives the test run.
+  const epmdPort = await freePort();
+  const distPort = await freePort();
+  await writeFile(join(dir, 'enabled_plugins'), '[].\n');
+  await writeFile(join(dir, 'rabbitmq.conf'), 'loopback_users = none\n');
+  await writeFile(join(dir, 'rabbitmq-env.conf'), '');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: dir,
+    ERL_EPMD_PORT: String(epmdPort),
+    RABBITMQ_NODENAME: `plugmq${port}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_LOGS: '-',
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+  };
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    helpers: [{ command: 'epmd', args: ['-port', String(epmdPort), '-address', '127.0.0.1'] }],
+    broker: { command: RABBITMQ_SERVER, args: [], env },
+  };
+}
+
+// The properties file is written once, so restart() and kill() keep every listener's port.
+async function kafkaRecipe(dir: string, withProxied: boolean): Promise<Recipe> {
+  const plan = await kafkaListeners(withProxied);
   const props = join(dir, 'server.properties');
   await writeFile(
     props,
     [
       'process.roles=broker,controller',
       'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      `controller.quorum.voters=1@127.0.0.1:${plan.controllerPort}`,
+      `listeners=${plan.listeners}`,
+      `advertised.listeners=${plan.advertised}`,
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      `listener.security.protocol.map=${plan.protocolMap}`,
       'inter.broker.listener.name=PLAINTEXT',
       `log.dirs=${join(dir, 'data')}`,
       'num.partitions=3',
@@ -146,7 +152,8 @@ export async function recipeFor(kind: BrokerKind, dir: string): Promise<Recipe> 
     `-Dlog4j.configuration=file:${join(dir, 'log4j.properties')}`,
   ];
   return {
-    url: `kafka://127.0.0.1:${port}`,
+    url: `kafka://127.0.0.1:${plan.port}`,
+    proxied: plan.proxied,
     helpers: [],
     prepare: {
       command: 'java',

@@ -8,7 +8,7 @@ import { type Launch, missingProgram, type Recipe, recipeFor } from './local-rec
 import { waitUntilServes } from './probe.js';
 import { release, remember } from './reaper.js';
 import { track, trackProcessGroup, untrack, untrackProcessGroup } from './registry.js';
-import type { BrokerHandle, BrokerKind, BrokerProvider } from './types.js';
+import type { BrokerHandle, BrokerKind, BrokerProvider, ProxiedListener } from './types.js';
 
 // Brokers as local processes, the fallback where no container engine exists. Each runs in its own
 // process group (detached), so stop/kill reach the whole tree (RabbitMQ is sh → erl → beam.smp).
@@ -91,6 +91,7 @@ function launch(l: Launch, logFile: string, dir: string): Running {
 class ProcessBroker implements BrokerHandle {
   readonly source = 'process' as const;
   readonly url: string;
+  readonly proxied: ProxiedListener | undefined;
   private helpers: Running[] = [];
   private broker: Running | undefined;
   private stopped = false;
@@ -103,6 +104,7 @@ class ProcessBroker implements BrokerHandle {
     private readonly timeoutMs: number,
   ) {
     this.url = recipe.url;
+    this.proxied = recipe.proxied;
   }
 
   async startAll(): Promise<void> {
@@ -156,7 +158,7 @@ export const processProvider: BrokerProvider = {
     const dirKey = remember({ dir });
     const broker = new ProcessBroker(
       kind,
-      await recipeFor(kind, dir),
+      await recipeFor(kind, dir, options),
       dir,
       dirKey,
       options.startupTimeoutMs ?? 120_000,

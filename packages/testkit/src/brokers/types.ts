@@ -6,6 +6,18 @@ export const BROKER_KINDS: readonly BrokerKind[] = ['redis', 'rabbitmq', 'kafka'
 /** Where a broker came from, in BROKERS.md's order of preference. */
 export type BrokerSource = 'env' | 'container' | 'process';
 
+/**
+ * A broker listener meant to be reached only through a TCP proxy the test runs: the broker listens
+ * on `targetHost:targetPort` and tells clients (in Kafka's metadata) to dial 127.0.0.1:`listenPort`,
+ * so a proxy listening there, forwarding to the target, carries every connection they make.
+ */
+export interface ProxiedListener {
+  /** Reserved for the proxy when the broker started; nothing listens on it until the proxy does. */
+  readonly listenPort: number;
+  readonly targetHost: string;
+  readonly targetPort: number;
+}
+
 export interface BrokerHandle {
   readonly kind: BrokerKind;
   /**
@@ -14,6 +26,11 @@ export interface BrokerHandle {
    */
   readonly url: string;
   readonly source: BrokerSource;
+  /**
+   * The listener for a TCP proxy, when `proxiedListener` was asked for and the broker needs one
+   * (Kafka, started by the testkit). Same ports across restart() and kill().
+   */
+  readonly proxied?: ProxiedListener;
   /** Stops the broker and removes its container or process and data. Idempotent. */
   stop(): Promise<void>;
   /**
@@ -36,6 +53,14 @@ export interface StartBrokerOptions {
   image?: string;
   /** How long to wait for the broker to serve, in ms (default 120 s: first starts on 2 cores). */
   startupTimeoutMs?: number;
+  /**
+   * Kafka: also open a listener for a TCP proxy (`handle.proxied`). Kafka clients connect to the
+   * addresses in the broker's metadata, not to the one they bootstrapped from, so a proxy in front
+   * of the normal listener would see only the first request; this listener is advertised at the
+   * proxy's port instead. Other kinds ignore it (their clients dial only the URL, any proxy port
+   * works), as does a broker from `PLUGMQ_<KIND>_URL` (not the testkit's to configure).
+   */
+  proxiedListener?: boolean;
 }
 
 /** Internal contract every source implements. */

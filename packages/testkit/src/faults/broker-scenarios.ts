@@ -1,6 +1,8 @@
 import { connect } from 'node:net';
 import { ERROR_CODES, type QueueManager } from '@plugmq/core';
-import { expect, it } from 'vitest';
+import { expect, it, type TestContext } from 'vitest';
+import { proxyRoute } from '../brokers/proxy-route.js';
+import { brokersRequired } from '../brokers/start.js';
 import { deferred, sleep, uniqueGroup, uniqueType } from '../conformance/helpers.js';
 import type { FaultEnv } from './env.js';
 import { TcpProxy } from './proxy.js';
@@ -39,6 +41,9 @@ async function whenRefused(url: string, until: Promise<unknown>): Promise<void> 
     await sleep(20);
   }
 }
+
+/** Scenario 4's publish deadline. */
+const PUBLISH_DOWN_TIMEOUT_MS = 2_000;
 
 const restart: Fault = async (env, down) => {
   const restarting = env.broker.restart();
@@ -142,7 +147,7 @@ function faultIt(
   env: FaultEnv,
   scenario: Parameters<FaultEnv['skipReason']>[0],
   title: string,
-  body: () => Promise<void>,
+  body: (context: TestContext) => Promise<void>,
   timeoutMs: number,
 ): void {
   const reason = env.skipReason(scenario, true);
@@ -181,7 +186,7 @@ export function brokerScenarios(env: FaultEnv): void {
     'outage',
     '4. publishing while the broker is down: each publish rejects with a PlugmqError or is delivered later; the same manager works after',
     async () => {
-      const producer = await env.manager({ publishTimeoutMs: 2_000 });
+      const producer = await env.manager({ publishTimeoutMs: PUBLISH_DOWN_TIMEOUT_MS });
       const consumer = await env.manager();
       const type = uniqueType('outage');
       const ledger = new DeliveryLedger();
@@ -219,6 +224,11 @@ export function brokerScenarios(env: FaultEnv): void {
         note: `outcomes within ${outcomesMs} ms; rejected: ${ledger.rejectionCodes().join(',') || 'none'}`,
       });
       for (const code of ledger.rejected.values()) expect(ERROR_CODES).toContain(code);
+      // The deadline bounds every publish, queued or in flight, whatever the client's own retries
+      // do (generous slack for a loaded machine; the figure is in the table).
+      expect(outcomesMs, 'every publish settled within publishTimeoutMs (2 s) plus slack').toBeLessThan(
+        PUBLISH_DOWN_TIMEOUT_MS + 3_000,
+      );
       expect(
         afterResolvedAt,
         'a publish on the same manager resolved after the broker returned',
@@ -232,15 +242,22 @@ export function brokerScenarios(env: FaultEnv): void {
     env,
     'network',
     '8. network interruption (TCP proxy drops and refuses connections, broker untouched): the client recovers without loss',
-    async () => {
-      const target = new URL(env.broker.url);
-      const proxy = await TcpProxy.start(target.hostname, Number(target.port));
+    async (context) => {
+      // Known only once the broker is up: whether a proxy can carry every connection to it.
+      const route = proxyRoute(env.broker);
+      if (typeof route === 'string') {
+        if (brokersRequired()) throw new Error(`8. network interruption cannot run under CI: ${route}`);
+        console.warn(`[faults] ${env.options.name} 8 network skipped: ${route}`);
+        return context.skip(route);
+      }
+      const proxy = await TcpProxy.start(route.targetHost, route.targetPort, route.listenPort);
       try {
         const url = proxy.rewrite(env.broker.url);
         const producer = await env.manager({}, url);
         const consumer = await env.manager({}, url);
+        const dropped: number[] = [];
         const cut: typeof restart = async () => {
-          proxy.interrupt();
+          dropped.push(proxy.interrupt());
           await sleep(2_000);
           proxy.restore();
         };
@@ -249,6 +266,8 @@ export function brokerScenarios(env: FaultEnv): void {
           producer,
           consumer,
         });
+        // Both: a cut that dropped nothing would prove nothing (the clients were not behind it).
+        expect(dropped, 'connections dropped by each cut').not.toContain(0);
         expect(proxy.connections, 'the clients reconnected through the proxy').toBeGreaterThan(connections);
       } finally {
         await env.cleanup();

@@ -88,10 +88,17 @@ export class FaultEnv {
     this.floodSize = options.floodSize ?? envNumber('FAULT_FLOOD', options.kind ? 200_000 : 1_000_000);
   }
 
-  /** A broker this run owns (restarted and killed by the suite): never the user's from the env. */
+  /**
+   * A broker this run owns (restarted and killed by the suite): never the user's from the env.
+   * With a listener for scenario 8's proxy where the kind needs one (Kafka).
+   */
   async setup(): Promise<void> {
-    if (this.options.kind)
-      this.handle = await startBroker(this.options.kind, { source: ['container', 'process'] });
+    if (this.options.kind) {
+      this.handle = await startBroker(this.options.kind, {
+        source: ['container', 'process'],
+        proxiedListener: true,
+      });
+    }
   }
 
   get broker(): BrokerHandle {

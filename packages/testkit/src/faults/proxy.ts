@@ -8,7 +8,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
  */
 export class TcpProxy {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  /** Each accepted client with its upstream socket, while both are open. */
+  private readonly links = new Map<Socket, Socket>();
   private refusing = false;
   /** Connections accepted (and forwarded) so far: a reconnect shows up here. */
   connections = 0;
@@ -20,12 +21,16 @@ export class TcpProxy {
     this.server = server;
   }
 
-  /** Starts a proxy to `target` (host:port); resolves once it listens. */
-  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  /**
+   * Starts a proxy to `target` (host:port) on 127.0.0.1:`listenPort`, by default a free port; a
+   * given one is where the broker tells clients to connect (see BrokerHandle.proxied). Resolves
+   * once it listens.
+   */
+  static async start(targetHost: string, targetPort: number, listenPort = 0): Promise<TcpProxy> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(listenPort, '127.0.0.1', () => resolve());
     });
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('proxy has no TCP address');
@@ -49,12 +54,11 @@ export class TcpProxy {
     }
     this.connections++;
     const upstream = createConnection({ host, port });
-    this.sockets.add(client).add(upstream);
+    this.links.set(client, upstream);
     const drop = () => {
       client.destroy();
       upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
+      this.links.delete(client);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
@@ -62,11 +66,19 @@ export class TcpProxy {
     upstream.pipe(client);
   }
 
-  /** Drops every open connection (both sides see a reset) and refuses new ones until restore(). */
-  interrupt(): void {
+  /**
+   * Drops every open connection (both sides see a reset) and refuses new ones until restore().
+   * Returns how many it dropped: none means no client was connected through the proxy.
+   */
+  interrupt(): number {
     this.refusing = true;
-    for (const socket of this.sockets) socket.resetAndDestroy();
-    this.sockets.clear();
+    const dropped = this.links.size;
+    for (const [client, upstream] of this.links) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    this.links.clear();
+    return dropped;
   }
 
   restore(): void {
