@@ -14,12 +14,17 @@ export class EnvelopeSender {
     private readonly publishTimeoutMs: number,
   ) {}
 
-  /** Returns nothing when the transport stored the envelopes synchronously (no promise per message). */
-  send(
+  /**
+   * Returns nothing when the transport stored the envelopes synchronously (no promise per message).
+   * `onStored` runs once they are stored and gives the promise its value: the caller needs no
+   * `.then` (and no promise) of its own on the hot path.
+   */
+  send<R = void>(
     envelopes: readonly OutgoingEnvelope[],
     signal: AbortSignal | undefined,
     what: string,
-  ): Promise<void> | undefined {
+    onStored?: () => R,
+  ): Promise<R> | undefined {
     if (signal?.aborted) {
       throw new PlugmqError(
         'PUBLISH_FAILED',
@@ -41,7 +46,7 @@ export class EnvelopeSender {
       deadline.dispose();
       return undefined;
     }
-    return this.track(sending, deadline, what);
+    return this.track(sending, deadline, what, onStored);
   }
 
   /** Resolves when every publish started so far has settled. */
@@ -50,13 +55,19 @@ export class EnvelopeSender {
   }
 
   /** A plain promise chain, not an async function: one promise less per publish on the hot path. */
-  private track(sending: Promise<void>, deadline: LazyDeadline, what: string): Promise<void> {
+  private track<R>(
+    sending: Promise<void>,
+    deadline: LazyDeadline,
+    what: string,
+    onStored: (() => R) | undefined,
+  ): Promise<R> {
     const pending = this.pending;
     pending.add(sending);
     return sending.then(
       () => {
         pending.delete(sending);
         deadline.dispose();
+        return onStored?.() as R;
       },
       (error: unknown) => {
         pending.delete(sending);

@@ -120,26 +120,20 @@ export class TransportQueueManager implements QueueManager {
   }
 
   publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
-    let envelope: OutgoingEnvelope;
-    let sending: Promise<void> | undefined;
     try {
-      envelope = this.buildEnvelope(type, body, options, 'options');
+      const envelope = this.buildEnvelope(type, body, options, 'options');
       if (this.publishHooks !== undefined) {
         return this.publishHooked([envelope], options?.signal, type).then((ids) => ids[0] as string);
       }
-      sending = this.sendEnvelopes([envelope], options?.signal, type);
+      const id = envelope.id;
+      const stored = () => {
+        this.events.published(type, id);
+        return id;
+      };
+      return this.sender.send([envelope], options?.signal, type, stored) ?? Promise.resolve(stored());
     } catch (error) {
       return Promise.reject(error);
     }
-    const id = envelope.id;
-    if (sending === undefined) {
-      this.events.published(type, id);
-      return Promise.resolve(id);
-    }
-    return sending.then(() => {
-      this.events.published(type, id);
-      return id;
-    });
   }
 
   async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
