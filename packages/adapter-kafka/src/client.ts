@@ -9,8 +9,11 @@ export interface OutgoingRecord {
   readonly topic: string;
   readonly partition?: number | undefined;
   readonly key?: string | undefined;
-  /** Record timestamp, ms since the epoch (the broker's time when absent). */
-  readonly timestamp?: number;
+  /**
+   * Record timestamp: ms since the epoch as a decimal string (the form Kafka clients take it in,
+   * so a record can be handed over without a copy); the client's send time when absent.
+   */
+  readonly timestamp?: string;
   readonly value: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
 }

@@ -363,6 +363,16 @@ export class KafkajsClient implements KafkaClient {
   }
 
   async send(records: readonly OutgoingRecord[]): Promise<void> {
+    const topic = records[0]?.topic;
+    if (
+      topic !== undefined &&
+      records.every((record) => record.topic === topic && Buffer.isBuffer(record.value))
+    ) {
+      // The common case (one type, Buffer bodies): an OutgoingRecord already has the shape of a
+      // kafkajs message (its extra `topic` is ignored), so no copy is made per record.
+      await this.producer.send({ topic, acks: -1, messages: records as unknown as Message[] });
+      return;
+    }
     const byTopic = new Map<string, Message[]>();
     for (const record of records) {
       let list = byTopic.get(record.topic);
@@ -375,13 +385,13 @@ export class KafkajsClient implements KafkaClient {
       list.push({
         key: record.key,
         partition: record.partition,
-        timestamp: record.timestamp === undefined ? undefined : String(record.timestamp),
+        timestamp: record.timestamp,
         value: Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
         headers: record.headers as IHeaders,
       } as Message);
     }
     const topicMessages = [];
-    for (const [topic, messages] of byTopic) topicMessages.push({ topic, messages });
+    for (const [name, messages] of byTopic) topicMessages.push({ topic: name, messages });
     await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 

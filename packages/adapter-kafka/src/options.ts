@@ -29,7 +29,7 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
  * - `sessionTimeoutMs` (default 10 000), `rebalanceTimeoutMs` (default 30 000),
  *   `heartbeatIntervalMs` (default 1 000): consumer group timings.
  * - `maxWaitTimeMs` (default 100): how long a fetch waits for data (latency vs. request count).
- * - `prefetch` (default: max(8, 2 × the subscription's concurrency)): unsettled messages per subscription.
+ * - `prefetch` (default: max(32, 2 × the subscription's concurrency)): unsettled messages per subscription.
  * - `replyPartitions` (default 6): partitions of the shared reply topic `plugmq.replies`.
  * - `ssl`, `sasl`: passed to the client; never logged.
  */

@@ -105,7 +105,7 @@ export class Publisher {
 
   private async sendWithRetry(batch: PendingPublish[]): Promise<void> {
     for (let attempt = 0; batch.length > 0; attempt++) {
-      const records = batch.length === 1 ? batch[0]!.records : batch.flatMap((pending) => pending.records);
+      const records = batch.length === 1 ? batch[0]!.records : recordsOf(batch);
       try {
         await this.client.send(records);
         for (const pending of batch) if (this.waiting.settle(pending)) pending.resolve();
@@ -152,6 +152,13 @@ export class Publisher {
     this.closed = true;
     this.waiting.close();
   }
+}
+
+/** The batch's records in publish order (a plain loop: flatMap costs more on this hot path). */
+function recordsOf(batch: readonly PendingPublish[]): OutgoingRecord[] {
+  const records: OutgoingRecord[] = [];
+  for (const pending of batch) for (const record of pending.records) records.push(record);
+  return records;
 }
 
 function nextTurn(): Promise<void> {

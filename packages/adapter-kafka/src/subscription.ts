@@ -55,6 +55,8 @@ class KafkaDelivery implements Delivery {
   };
 }
 
+/** The default prefetch's floor (`prefetch` option: max(this, 2 × concurrency)). */
+const MIN_PREFETCH = 32;
 /** Settles within this window share one offset commit request. */
 const COMMIT_DELAY_MS = 20;
 const RETRY_PUBLISH_TIMEOUT_MS = 30_000;
@@ -103,8 +105,10 @@ export class KafkaSubscription implements TransportSubscription {
       this.typeOfTopic.set(retry, type);
       this.retryTopicOf.set(type, retry);
     }
-    // A few messages ahead even at concurrency 1, so fetching and handling overlap.
-    const prefetch = deps.config.prefetch ?? Math.max(8, request.concurrency * 2);
+    // Enough messages ahead even at concurrency 1 that handling goes on while kafkajs fetches the
+    // next batch (it fetches only once every batch handler returned): with 8, a lone handler ran
+    // dry during each fetch round trip (measured: ~6 % less throughput at concurrency 1 than 32).
+    const prefetch = deps.config.prefetch ?? Math.max(MIN_PREFETCH, request.concurrency * 2);
     // Hand out a few at a time (see Slots) only while the prefetch leaves core a queue beyond the
     // running handlers, so handlers do not idle while `lowWater` slots free up.
     const lowWater = prefetch >= request.concurrency * 2 ? Math.min(4, Math.floor(prefetch / 2)) : 1;

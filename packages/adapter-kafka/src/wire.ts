@@ -28,7 +28,7 @@ export function envelopeToRecord(
     topic,
     key: envelope.key,
     partition,
-    timestamp: envelope.timestamp,
+    timestamp: String(envelope.timestamp),
     value: envelope.body,
     headers,
   };
