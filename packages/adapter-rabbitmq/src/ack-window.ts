@@ -20,7 +20,14 @@ export class AckWindow {
   private head = 0;
   private scheduled = false;
 
-  constructor(private readonly channel: Channel) {}
+  /**
+   * `coalesce: false` sends each ack at once: with a prefetch of 1 there is never a second ack to
+   * share a frame with, and the broker's next delivery waits on this one.
+   */
+  constructor(
+    private readonly channel: Channel,
+    private readonly coalesce = true,
+  ) {}
 
   add(entry: AckEntry): void {
     this.entries.push(entry);
@@ -29,6 +36,10 @@ export class AckWindow {
   /** Marks an ack; throws (like amqplib) if the channel is already closed. */
   ack(entry: AckEntry): void {
     entry.ackState = 1;
+    if (!this.coalesce) {
+      this.flush();
+      return;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(() => this.flushSafely());

@@ -114,7 +114,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       );
     });
     channel.on('close', () => this.channelClosed(channel));
-    this.windows.set(channel, new AckWindow(channel));
+    this.windows.set(channel, new AckWindow(channel, this.deps.prefetch > 1));
     this.opening = channel;
     try {
       await channel.prefetch(this.deps.prefetch, false);
