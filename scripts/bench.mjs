@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 5] [--url URL]
+// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
 // Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
 // (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
@@ -16,7 +16,7 @@ const { values } = parseArgs({
     messages: { type: 'string' },
     url: { type: 'string' },
     concurrency: { type: 'string', default: '1,16' },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '7' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });

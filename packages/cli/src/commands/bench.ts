@@ -5,11 +5,12 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { intList, positiveInt } from '../parse.js';
 
+// The same defaults as the workspace's scripts/bench.mjs.
 const DEFAULT_MESSAGES: Record<string, number> = {
   memory: 200_000,
   rabbitmq: 20_000,
-  redis: 20_000,
-  kafka: 20_000,
+  redis: 50_000,
+  kafka: 50_000,
 };
 
 interface BenchFlags {
@@ -60,15 +61,15 @@ export function benchCommand(program: Command): void {
     )
     .option(
       '--messages <n>',
-      'messages per run (default: 200000 memory, 20000 brokers)',
+      'messages per run (default: 200000 memory, 50000 redis and kafka, 20000 rabbitmq)',
       positiveInt('--messages'),
     )
     .option('--concurrency <list>', 'handler concurrency levels', intList('--concurrency'), [1, 16])
     .option(
       '--rounds <n>',
-      'rounds per level; the median-ratio round is reported',
+      'rounds per level, after a warm-up pass; the median-ratio round is reported',
       positiveInt('--rounds'),
-      3,
+      7,
     )
     .option('--url <url>', 'broker URL (default: PLUGMQ_<DRIVER>_URL)')
     .option('--json', 'print one JSON object per level instead of a table')
@@ -98,7 +99,7 @@ export function benchCommand(program: Command): void {
       const url = flags.url ?? process.env[`PLUGMQ_${flags.driver.toUpperCase()}_URL`];
       const rows = [];
       for (const concurrency of flags.concurrency) {
-        // Each round runs the baseline then the driver: 2 × rounds passes of `messages`.
+        // Each round runs the baseline and the driver (after a warm-up pass): 2 × rounds passes of `messages`.
         const bar = new SingleBar({
           format: `${flags.driver} c=${concurrency} [{bar}] {percentage}% | {value}/{total} msgs | round {round}/${flags.rounds}`,
           stream: process.stderr,
