@@ -85,13 +85,17 @@ export class CodecRegistry {
     for (const codec of [jsonCodec, rawCodec, ...extra]) this.byContentType.set(codec.contentType, codec);
   }
 
-  encode(body: unknown): EncodedBody {
+  /**
+   * `textOnly`: the caller's transport writes `text` (see Transport.writesText), so a JSON body's
+   * bytes are left empty.
+   */
+  encode(body: unknown, textOnly = false): EncodedBody {
     if (body instanceof Uint8Array) return { contentType: RAW_CONTENT_TYPE, bytes: rawCodec.encode(body) };
     if (body === undefined) return { contentType: JSON_CONTENT_TYPE, bytes: EMPTY };
     // jsonCodec.encode, keeping the text: a transport that writes strings (Redis) sends it as it is
     // instead of decoding the bytes back to the same string.
     const text = jsonText(body);
-    return { contentType: JSON_CONTENT_TYPE, bytes: Buffer.from(text, 'utf8'), text };
+    return { contentType: JSON_CONTENT_TYPE, bytes: textOnly ? EMPTY : Buffer.from(text, 'utf8'), text };
   }
 
   /** For transports that never leave the process: the same semantics, less work. */

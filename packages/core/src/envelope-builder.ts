@@ -41,10 +41,11 @@ export class EnvelopeBuilder {
         );
       }
     }
-    const inProcess = this.transport().inProcessBodies;
+    const transport = this.transport();
+    const inProcess = transport.inProcessBodies;
     const { contentType, bytes, value, text } = inProcess
       ? this.codecs.encodeInProcess(body, inProcess)
-      : this.codecs.encode(body);
+      : this.codecs.encode(body, transport.writesText === true);
     // One object shape for every envelope (absent fields undefined) keeps the hot path monomorphic.
     return {
       id: options?.id ?? this.nextId(),

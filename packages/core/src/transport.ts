@@ -116,4 +116,10 @@ export interface Transport {
   readonly replies?: ReplyTransport;
   /** In-process transports only: carry bodies as JSON text or by reference instead of bytes. */
   readonly inProcessBodies?: InProcessBodies;
+  /**
+   * The transport writes a JSON body from `OutgoingEnvelope.text` whenever it is set: core then
+   * leaves `body` empty for such envelopes instead of encoding the text to UTF-8 bytes nobody
+   * reads (Redis: ~0.5 µs and ~400 bytes of garbage per publish).
+   */
+  readonly writesText?: boolean;
 }
