@@ -46,9 +46,13 @@ local id = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 5))
 redis.call('ZADD', KEYS[3], now + delay, id)
 return now + delay`;
 
-/** Ack an entry of a retry stream and delete it (only one group ever reads it). KEYS: stream. ARGV: group, id. */
-const ACK_DELETE = `local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
+/**
+ * Ack entries of a retry stream and delete them (only one group ever reads it).
+ * KEYS: stream. ARGV: group, id, id, …
+ */
+const ACK_DELETE = `local ids = {unpack(ARGV, 2)}
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+redis.call('XDEL', KEYS[1], unpack(ids))
 return n`;
 
 /**
@@ -117,7 +121,7 @@ export interface ScriptCommands {
     deleteSource: 0 | 1,
     ...fields: Arg[]
   ): Promise<number>;
-  plugmqAckDelete(stream: string, group: string, id: string): Promise<number>;
+  plugmqAckDelete(stream: string, group: string, ...ids: string[]): Promise<number>;
   plugmqPromote(
     schedule: string,
     data: string,
