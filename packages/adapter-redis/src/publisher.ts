@@ -1,17 +1,19 @@
 import {
   describeError,
+  JSON_CONTENT_TYPE,
   type OutgoingEnvelope,
   OverdueWatch,
   type OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
+  WIRE,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
 import { againAfterDrop, isAbortedByClose } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
-import { envelopeToFields } from './wire.js';
+import { BODY_FIELD, entryIdValue, envelopeToFields } from './wire.js';
 
 /**
  * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
@@ -71,23 +73,28 @@ export class Publisher {
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     const pending = new PendingPublish(context);
     this.pending.add(pending);
-    const work =
-      envelopes.length === 1
-        ? () => this.storeOne(envelopes[0] as OutgoingEnvelope)
-        : () => this.storeBatch(envelopes);
-    work().then(
+    this.store(envelopes).then(
       () => this.settle(pending),
       (error: unknown) => {
         // A command cut by a dropped connection is sent again (maybe stored twice, never lost)
         // until the publish resolves or its deadline rejects it.
         if (!isAbortedByClose(error)) return this.settle(pending, error);
-        againAfterDrop(work, () => pending.open).then(
+        againAfterDrop(
+          () => this.store(envelopes),
+          () => pending.open,
+        ).then(
           () => this.settle(pending),
           (again: unknown) => this.settle(pending, again),
         );
       },
     );
     return pending.promise;
+  }
+
+  private store(envelopes: readonly OutgoingEnvelope[]): Promise<unknown> {
+    return envelopes.length === 1
+      ? this.storeOne(envelopes[0] as OutgoingEnvelope)
+      : this.storeBatch(envelopes);
   }
 
   private settle(pending: PendingPublish, error?: unknown): void {
@@ -119,6 +126,12 @@ export class Publisher {
 
   private storeOne(envelope: OutgoingEnvelope): Promise<unknown> {
     const keys = this.keysOf(envelope.type);
+    const id = plainEntryId(envelope);
+    // The common publish (JSON text, no key, headers or options) goes out without an argument
+    // array of our own: ioredis builds one from the call's arguments anyway.
+    if (id !== undefined && this.maxLen === undefined) {
+      return this.client.xadd(keys.stream, '*', WIRE.id, id, BODY_FIELD, envelope.text as string);
+    }
     const stored = this.command(this.client, keys, envelope) as Promise<unknown>;
     if (!envelope.mandatory && !envelope.delayMs) return stored;
     return stored.then((result) => this.check(keys, envelope, result));
@@ -182,6 +195,26 @@ export class Publisher {
       );
     }
   }
+}
+
+/**
+ * The `x-plugmq-id` value of an envelope whose entry holds nothing but id, timestamp and JSON
+ * text (what envelopeToFields writes for it), or undefined when it needs the general path.
+ */
+function plainEntryId(envelope: OutgoingEnvelope): string | undefined {
+  if (
+    envelope.text === undefined ||
+    envelope.key !== undefined ||
+    envelope.attempt !== 1 ||
+    envelope.priority !== undefined ||
+    envelope.delayMs ||
+    envelope.mandatory ||
+    envelope.contentType !== JSON_CONTENT_TYPE
+  ) {
+    return undefined;
+  }
+  for (const _ in envelope.headers) return undefined;
+  return entryIdValue(envelope);
 }
 
 function asPublishError(error: unknown): PlugmqError {

