@@ -68,6 +68,7 @@ export function entryIdValue(envelope: Envelope): string {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_HEADERS: Record<string, string> = Object.freeze({});
 const RESERVED = 'x-plugmq-';
 const BODY_NAME = Buffer.from(BODY_FIELD);
 const ID_NAME = Buffer.from(WIRE.id);
@@ -94,7 +95,8 @@ export function envelopeFromFields(
   raw: readonly Buffer[] | null | undefined,
   fallback: { type: string; id: string },
 ): Envelope {
-  const headers: Record<string, string> = {};
+  // Most entries carry no header: they share one frozen empty object, as core's own envelopes do.
+  let headers: Record<string, string> | undefined;
   let id: string | undefined;
   let timestamp = Number.NaN;
   let key: string | undefined;
@@ -124,7 +126,7 @@ export function envelopeFromFields(
       }
       const name = nameBytes.toString();
       if (!name.startsWith(RESERVED)) {
-        headers[name] = value.toString();
+        (headers ??= {})[name] = value.toString();
         continue;
       }
       switch (name) {
@@ -150,7 +152,7 @@ export function envelopeFromFields(
         case WIRE.type:
           break;
         default:
-          headers[name] = value.toString();
+          (headers ??= {})[name] = value.toString();
       }
     }
   }
@@ -160,7 +162,7 @@ export function envelopeFromFields(
     key,
     timestamp:
       Number.isFinite(timestamp) && timestamp > 0 ? timestamp : (timestampOfId(fallback.id) ?? Date.now()),
-    headers,
+    headers: headers ?? NO_HEADERS,
     contentType: body === undefined ? MALFORMED_CONTENT_TYPE : (contentType ?? JSON_CONTENT_TYPE),
     body: body ?? EMPTY,
     attempt,

@@ -92,7 +92,9 @@ export class DeliveryScheduler {
         i++;
         continue;
       }
-      this.pending.splice(i, 1);
+      // shift() for the head (the usual case): splice allocates an array per call.
+      if (i === 0) this.pending.shift();
+      else this.pending.splice(i, 1);
       this.start(entry.delivery).then(entry.resolve, entry.resolve);
     }
   }
