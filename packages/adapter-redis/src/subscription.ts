@@ -163,7 +163,11 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   capacity(): Promise<number> {
     const free = this.free;
     if (free >= this.lowWater || this.stopped) return Promise.resolve(free);
-    return new Promise<void>((resolve) => this.waiters.push(resolve)).then(() => this.capacity());
+    // Once woken, wait for the end of this event-loop turn: the handlers finishing on it free
+    // their slots too, and one read fetches for all of them (instead of a read per few slots).
+    return new Promise<void>((resolve) => this.waiters.push(resolve))
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => this.capacity());
   }
 
   get free(): number {
