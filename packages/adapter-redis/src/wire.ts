@@ -126,7 +126,7 @@ export function envelopeFromFields(
       }
       const name = nameBytes.toString();
       if (!name.startsWith(RESERVED)) {
-        (headers ??= {})[name] = value.toString();
+        headers = withHeader(headers, name, value);
         continue;
       }
       switch (name) {
@@ -152,7 +152,7 @@ export function envelopeFromFields(
         case WIRE.type:
           break;
         default:
-          (headers ??= {})[name] = value.toString();
+          headers = withHeader(headers, name, value);
       }
     }
   }
@@ -168,6 +168,17 @@ export function envelopeFromFields(
     attempt,
     priority,
   };
+}
+
+/** Adds a header, creating the entry's headers object on its first one. */
+function withHeader(
+  headers: Record<string, string> | undefined,
+  name: string,
+  value: Buffer,
+): Record<string, string> {
+  const target = headers ?? {};
+  target[name] = value.toString();
+  return target;
 }
 
 /** The number written in `bytes[0, end)` (ASCII digits), NaN when it is not one. */
