@@ -56,7 +56,7 @@ export class ManagedSubscription implements Subscription {
 
   /** The function the transport calls for every delivery. */
   readonly deliver = (delivery: Delivery): Promise<void> => {
-    if (this.stopping) return Promise.resolve(this.settle(() => delivery.release()));
+    if (this.stopping) return Promise.resolve(this.settle(delivery, delivery.release));
     return this.scheduler.submit(delivery);
   };
 
@@ -89,7 +89,9 @@ export class ManagedSubscription implements Subscription {
         'plugmq: stopping a subscription failed',
       );
     }
-    await Promise.all(this.scheduler.takePending().map((delivery) => this.settle(() => delivery.release())));
+    await Promise.all(
+      this.scheduler.takePending().map((delivery) => this.settle(delivery, delivery.release)),
+    );
     if (!(await this.waitIdle(this.deps.closeTimeoutMs))) {
       this.shutdown.abort();
       this.deps.logger.warn(
@@ -145,22 +147,11 @@ export class ManagedSubscription implements Subscription {
       await this.handler(message, this.context);
     } catch (error) {
       this.deps.events.handled(envelope, this.group, 'failed', started);
-      if (this.shutdown.signal.aborted) return this.settle(() => delivery.release());
+      if (this.shutdown.signal.aborted) return this.settle(delivery, delivery.release);
       return this.fail(delivery, error);
     }
     this.deps.events.handled(envelope, this.group, 'acked', started);
-    return this.ack(delivery);
-  }
-
-  /** `settle(() => delivery.ack())` without a closure per message: the hot path. */
-  private ack(delivery: Delivery): Promise<void> | undefined {
-    try {
-      const settling = delivery.ack();
-      return settling ? settling.catch(this.settleFailed) : undefined;
-    } catch (error) {
-      this.settleFailed(error);
-      return undefined;
-    }
+    return this.settle(delivery, delivery.ack);
   }
 
   private fail(delivery: Delivery, error: unknown): Promise<void> | undefined {
@@ -179,7 +170,7 @@ export class ManagedSubscription implements Subscription {
       'plugmq: handler failed; retrying',
     );
     this.deps.events.retried(envelope, this.group);
-    return this.settle(() => delivery.retry(delayMs));
+    return this.settle(delivery, () => delivery.retry(delayMs));
   }
 
   /** No attempts left (or the body cannot be decoded): dead-letter, then ack. */
@@ -199,7 +190,7 @@ export class ManagedSubscription implements Subscription {
     if (target === false) {
       this.deps.logger.error(fields, `plugmq: message dropped after ${reason} failure (deadLetter: false)`);
       this.deps.events.dropped(envelope, this.group);
-      return this.settle(() => delivery.ack());
+      return this.settle(delivery, delivery.ack);
     }
     try {
       await this.deps.publishDeadLetter(deadLetterEnvelope(envelope, target, describeError(error)));
@@ -209,20 +200,27 @@ export class ManagedSubscription implements Subscription {
         { ...fields, deadLetter: target, publishErr: describeError(publishError) },
         'plugmq: dead-letter publish failed',
       );
-      return this.settle(() => delivery.retry(retryDelayMs(this.settings.retry, 1)));
+      return this.settle(delivery, () => delivery.retry(retryDelayMs(this.settings.retry, 1)));
     }
     this.deps.logger.warn(
       { ...fields, deadLetter: target },
       `plugmq: message dead-lettered after ${reason} failure`,
     );
     this.deps.events.deadLettered(envelope, this.group, target);
-    return this.settle(() => delivery.ack());
+    return this.settle(delivery, delivery.ack);
   }
 
-  /** Settling can fail while the broker is away; the broker then redelivers, so log and go on. */
-  private settle(action: () => Promise<void> | void): Promise<void> | undefined {
+  /**
+   * Settling can fail while the broker is away; the broker then redelivers, so log and go on.
+   * `action` runs with `delivery` as `this`: `settle(delivery, delivery.ack)` needs no closure
+   * per message.
+   */
+  private settle(
+    delivery: Delivery,
+    action: (this: Delivery) => Promise<void> | void,
+  ): Promise<void> | undefined {
     try {
-      const settling = action();
+      const settling = action.call(delivery);
       return settling ? settling.catch(this.settleFailed) : undefined;
     } catch (error) {
       this.settleFailed(error);
