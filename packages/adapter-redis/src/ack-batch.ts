@@ -14,8 +14,8 @@ export type AcksDone = (stream: StreamRef, ids: readonly string[], error?: unkno
  * Redis and ioredis each handle one command and one reply for many entries.
  *
  * The handler's concurrency slot is free once its ack is queued here; the entry itself stays the
- * subscription's (in flight, counted against prefetch) until Redis confirmed the ack, so close
- * still waits for it and recovery never claims it from under us. An ack lost to a failure leaves
+ * subscription's (in flight, though no longer counted against prefetch) until Redis confirmed
+ * the ack, so close still waits for it and recovery never claims it from under us. An ack lost to a failure leaves
  * the entry pending: it is reclaimed and redelivered (at-least-once), never dropped.
  */
 export class AckBatch {

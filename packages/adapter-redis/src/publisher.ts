@@ -1,6 +1,5 @@
 import {
   describeError,
-  JSON_CONTENT_TYPE,
   type OutgoingEnvelope,
   OverdueWatch,
   type OverdueWatched,
@@ -13,7 +12,7 @@ import type { ChainableCommander } from 'ioredis';
 import { againAfterDrop, isAbortedByClose } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import type { ScriptClient } from './scripts.js';
-import { BODY_FIELD, entryIdValue, envelopeToFields } from './wire.js';
+import { BODY_FIELD, envelopeToFields, plainEntryId } from './wire.js';
 
 /**
  * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
@@ -195,26 +194,6 @@ export class Publisher {
       );
     }
   }
-}
-
-/**
- * The `x-plugmq-id` value of an envelope whose entry holds nothing but id, timestamp and JSON
- * text (what envelopeToFields writes for it), or undefined when it needs the general path.
- */
-function plainEntryId(envelope: OutgoingEnvelope): string | undefined {
-  if (
-    envelope.text === undefined ||
-    envelope.key !== undefined ||
-    envelope.attempt !== 1 ||
-    envelope.priority !== undefined ||
-    envelope.delayMs ||
-    envelope.mandatory ||
-    envelope.contentType !== JSON_CONTENT_TYPE
-  ) {
-    return undefined;
-  }
-  for (const _ in envelope.headers) return undefined;
-  return entryIdValue(envelope);
 }
 
 function asPublishError(error: unknown): PlugmqError {

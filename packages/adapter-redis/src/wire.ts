@@ -63,8 +63,30 @@ export function envelopeToFields(envelope: Envelope, ...head: FieldValue[]): Fie
 }
 
 /** `x-plugmq-id`'s value: the timestamp first, as an id may hold any character, a timestamp only digits. */
-export function entryIdValue(envelope: Envelope): string {
+function entryIdValue(envelope: Envelope): string {
   return `${envelope.timestamp}:${envelope.id}`;
+}
+
+/**
+ * The `x-plugmq-id` value of an envelope whose entry holds nothing but id, timestamp and JSON
+ * text, or undefined when it needs envelopeToFields. For such an envelope envelopeToFields writes
+ * exactly `x-plugmq-id, <this>, x-plugmq-body, <text>`: the publisher sends that without building
+ * the array (measured ~2 % at concurrency 1).
+ */
+export function plainEntryId(envelope: OutgoingEnvelope): string | undefined {
+  if (
+    envelope.text === undefined ||
+    envelope.key !== undefined ||
+    envelope.attempt !== 1 ||
+    envelope.priority !== undefined ||
+    envelope.delayMs ||
+    envelope.mandatory ||
+    envelope.contentType !== JSON_CONTENT_TYPE
+  ) {
+    return undefined;
+  }
+  for (const _ in envelope.headers) return undefined;
+  return entryIdValue(envelope);
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -1,6 +1,6 @@
 import { JSON_CONTENT_TYPE, type OutgoingEnvelope } from '@plugmq/core';
 import { describe, expect, it } from 'vitest';
-import { envelopeFromFields, envelopeToFields } from '../src/wire.js';
+import { envelopeFromFields, envelopeToFields, plainEntryId } from '../src/wire.js';
 
 const asBuffers = (fields: (string | Buffer)[]) => fields.map((field) => Buffer.from(field));
 
@@ -56,5 +56,16 @@ describe('stream entry fields', () => {
     expect(back.id).toBe('a:b');
     // no timestamp field: the entry's own time
     expect(back.timestamp).toBe(1_700_000_000_000);
+  });
+
+  it("the publisher's plain-entry shortcut writes what envelopeToFields writes", () => {
+    const plain = { ...envelope, id: 'p-1', headers: {} };
+    const id = plainEntryId(plain);
+    expect(id).toBeDefined();
+    expect(['x-plugmq-id', id, 'x-plugmq-body', plain.text]).toEqual(envelopeToFields(plain));
+    // anything beyond id, timestamp and JSON text takes the general path
+    expect(plainEntryId(envelope)).toBeUndefined(); // a header
+    expect(plainEntryId({ ...plain, key: 'k' })).toBeUndefined();
+    expect(plainEntryId({ ...plain, attempt: 2 })).toBeUndefined();
   });
 });
