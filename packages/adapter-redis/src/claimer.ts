@@ -1,8 +1,7 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
-import { buffers, isNoGroup } from './connection.js';
+import { buffers, isNoGroup, type RedisClient } from './connection.js';
 import type { RedisConfig } from './options.js';
 import type { ReaderHost, StreamRef } from './reader.js';
-import type { ScriptClient } from './scripts.js';
 import { envelopeFromFields } from './wire.js';
 
 interface ClaimHost extends ReaderHost {
@@ -28,7 +27,7 @@ export class Claimer {
   constructor(
     private readonly host: ClaimHost,
     private readonly streams: readonly StreamRef[],
-    private readonly client: ScriptClient,
+    private readonly client: RedisClient,
     private readonly config: RedisConfig,
     private readonly logger: Logger,
   ) {}

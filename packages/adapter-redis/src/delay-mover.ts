@@ -1,6 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { DelayKeys } from './keys.js';
-import type { ScriptClient } from './scripts.js';
+import type { Scripts } from './scripts.js';
 
 /** Entries one PROMOTE call moves at most; a full batch is followed at once by the next. */
 const BATCH = 200;
@@ -31,7 +31,7 @@ export class DelayMover {
   private closed = false;
 
   constructor(
-    private readonly client: ScriptClient,
+    private readonly scripts: Scripts,
     private readonly pollMs: number,
     private readonly logger: Logger,
   ) {}
@@ -94,7 +94,7 @@ export class DelayMover {
     let next = this.pollMs;
     try {
       const { schedule, data, target } = mover.keys;
-      const [moved, dueAt, now] = await this.client.plugmqPromote(schedule, data, target, BATCH);
+      const [moved, dueAt, now] = await this.scripts.promote(schedule, data, target, BATCH);
       this.skewMs = now - Date.now();
       mover.failing = false;
       if (moved >= BATCH) next = 0;

@@ -9,10 +9,10 @@ import {
   WIRE,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
-import { againAfterDrop, isAbortedByClose } from './connection.js';
+import { againAfterDrop, isAbortedByClose, type RedisClient } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
-import type { ScriptClient } from './scripts.js';
-import { BODY_FIELD, envelopeToFields, plainEntryId } from './wire.js';
+import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';
+import { BODY_FIELD, envelopeToFields, type FieldValue, plainEntryId } from './wire.js';
 
 /**
  * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
@@ -35,7 +35,11 @@ class PendingPublish implements OverdueWatched {
   }
 }
 
-type Loose = (...args: unknown[]) => unknown;
+/** How one envelope is stored: by a script, or by XADD with these arguments. */
+interface StoreCommand {
+  readonly script: LuaScript | undefined;
+  readonly args: FieldValue[];
+}
 
 /**
  * Stores envelopes: XADD to the type's stream (a Lua script for mandatory and delayed ones).
@@ -57,7 +61,8 @@ export class Publisher {
   private readonly keys = new Map<string, TypeKeys>();
 
   constructor(
-    private readonly client: ScriptClient,
+    private readonly client: RedisClient,
+    private readonly scripts: Scripts,
     private readonly prefix: string,
     private readonly maxLen: number | undefined,
     private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
@@ -131,7 +136,10 @@ export class Publisher {
     if (id !== undefined && this.maxLen === undefined) {
       return this.client.xadd(keys.stream, '*', WIRE.id, id, BODY_FIELD, envelope.text as string);
     }
-    const stored = this.command(this.client, keys, envelope) as Promise<unknown>;
+    const { script, args } = this.command(keys, envelope);
+    const stored = script
+      ? this.scripts.run(script, args)
+      : (this.client.xadd as (...all: FieldValue[]) => Promise<unknown>)(...args);
     if (!envelope.mandatory && !envelope.delayMs) return stored;
     return stored.then((result) => this.check(keys, envelope, result));
   }
@@ -149,7 +157,11 @@ export class Publisher {
   private async storeTransaction(envelopes: OutgoingEnvelope[]): Promise<void> {
     const keys = this.keysOf((envelopes[0] as OutgoingEnvelope).type);
     const multi = this.client.multi();
-    for (const envelope of envelopes) this.command(multi, keys, envelope);
+    for (const envelope of envelopes) {
+      const { script, args } = this.command(keys, envelope);
+      if (script) Scripts.queue(multi, script, args);
+      else (multi.xadd as (...all: FieldValue[]) => ChainableCommander)(...args);
+    }
     const results = await multi.exec();
     if (!results) throw new PlugmqError('PUBLISH_FAILED', `the MULTI storing ${keys.type} was aborted`);
     results.forEach(([error, result], index) => {
@@ -158,28 +170,22 @@ export class Publisher {
     });
   }
 
-  /** Queues the store command on the client (returns its promise) or on a MULTI. */
-  private command(
-    target: ScriptClient | ChainableCommander,
-    keys: TypeKeys,
-    envelope: OutgoingEnvelope,
-  ): unknown {
-    const commands = target as unknown as Record<string, Loose>;
+  private command(keys: TypeKeys, envelope: OutgoingEnvelope): StoreCommand {
     if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
       // A delayed message waits in the type's delay set until due, then moves into the stream.
       // `mandatory` is not checked for it (groups may appear before it is due; see README).
       const args = envelopeToFields(envelope, keys.delay.schedule, keys.delay.data, String(envelope.delayMs));
-      return (commands.plugmqSchedule as Loose).apply(target, args);
+      return { script: STORE_SCRIPTS.schedule, args };
     }
     if (envelope.mandatory) {
       const args = envelopeToFields(envelope, keys.stream, String(this.maxLen ?? 0));
-      return (commands.plugmqPublishMandatory as Loose).apply(target, args);
+      return { script: STORE_SCRIPTS.publishMandatory, args };
     }
     const args =
       this.maxLen === undefined
         ? envelopeToFields(envelope, keys.stream, '*')
         : envelopeToFields(envelope, keys.stream, 'MAXLEN', '~', String(this.maxLen), '*');
-    return (commands.xadd as Loose).apply(target, args);
+    return { script: undefined, args };
   }
 
   private check(keys: TypeKeys, envelope: OutgoingEnvelope, result: unknown): void {

@@ -14,12 +14,12 @@ import {
   type TransportPublishContext,
   type TransportSubscription,
 } from '@plugmq/core';
-import { ClientFactory } from './connection.js';
+import { ClientFactory, type RedisClient } from './connection.js';
 import { DelayMover } from './delay-mover.js';
 import { capabilities, type RedisConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { ListReplyChannel, sendReply } from './replies.js';
-import { defineScripts, type ScriptClient } from './scripts.js';
+import { Scripts } from './scripts.js';
 import { RedisSubscription } from './subscription.js';
 import { Trimmer } from './trimmer.js';
 
@@ -37,7 +37,8 @@ export class RedisTransport implements Transport {
   readonly writesText = true;
   readonly replies: ReplyTransport;
   private readonly factory: ClientFactory;
-  private readonly client: ScriptClient;
+  private readonly client: RedisClient;
+  private readonly scripts: Scripts;
   private readonly publisher: Publisher;
   private readonly movers: DelayMover;
   private readonly trimmer: Trimmer;
@@ -51,12 +52,17 @@ export class RedisTransport implements Transport {
     private readonly logger: Logger,
   ) {
     this.factory = new ClientFactory(config, logger);
-    this.client = defineScripts(this.factory.create('command'));
+    this.client = this.factory.create('command');
+    this.scripts = new Scripts(this.client);
     this.client.on('ready', () => this.connects++);
-    this.movers = new DelayMover(this.client, config.delayPollMs, logger);
-    this.trimmer = new Trimmer(this.client, config.trimIntervalMs, logger);
-    this.publisher = new Publisher(this.client, config.keyPrefix, config.maxLen, (keys, dueAt) =>
-      this.movers.wake(keys.delay, dueAt),
+    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger);
+    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger);
+    this.publisher = new Publisher(
+      this.client,
+      this.scripts,
+      config.keyPrefix,
+      config.maxLen,
+      (keys, dueAt) => this.movers.wake(keys.delay, dueAt),
     );
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
@@ -81,6 +87,7 @@ export class RedisTransport implements Transport {
     if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
     const subscription = new RedisSubscription(request, deliver, {
       client: this.client,
+      scripts: this.scripts,
       factory: this.factory,
       config: this.config,
       logger: this.logger,

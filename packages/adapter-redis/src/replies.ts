@@ -11,7 +11,6 @@ import {
 } from '@plugmq/core';
 import { type ClientFactory, type RedisClient, within } from './connection.js';
 import { replyKey } from './keys.js';
-import type { ScriptClient } from './scripts.js';
 import { envelopeFromFields, envelopeToFields, fieldsToFrame, frameToFields } from './wire.js';
 
 /** Seconds a reply reader blocks in BRPOP; only bounds how often an idle reader loops. */
@@ -31,7 +30,7 @@ export class ListReplyChannel implements ReplyChannel {
   constructor(
     prefix: string,
     factory: ClientFactory,
-    private readonly client: ScriptClient,
+    private readonly client: RedisClient,
     private readonly logger: Logger,
     private readonly onReply: (envelope: Envelope) => void,
   ) {
@@ -81,7 +80,7 @@ export class ListReplyChannel implements ReplyChannel {
 
 /** Stores a reply in the requester's list (one MULTI: LPUSH + PEXPIRE), bounded by the deadline. */
 export async function sendReply(
-  client: ScriptClient,
+  client: RedisClient,
   address: string,
   envelope: OutgoingEnvelope,
   context: TransportPublishContext,

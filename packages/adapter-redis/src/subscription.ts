@@ -12,7 +12,14 @@ import {
 } from '@plugmq/core';
 import { AckBatch } from './ack-batch.js';
 import { Claimer } from './claimer.js';
-import { againAfterDrop, type ClientFactory, isAbortedByClose, isBusyGroup, within } from './connection.js';
+import {
+  againAfterDrop,
+  type ClientFactory,
+  isAbortedByClose,
+  isBusyGroup,
+  type RedisClient,
+  within,
+} from './connection.js';
 
 const noop = () => {};
 
@@ -20,12 +27,13 @@ import type { DelayMover } from './delay-mover.js';
 import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
-import type { ScriptClient } from './scripts.js';
+import type { Scripts } from './scripts.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';
 
 export interface SubscriptionDeps {
-  readonly client: ScriptClient;
+  readonly client: RedisClient;
+  readonly scripts: Scripts;
   readonly factory: ClientFactory;
   readonly config: RedisConfig;
   readonly logger: Logger;
@@ -247,7 +255,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   private ackOnce(stream: StreamRef, ids: string[]): Promise<number> {
     const { client } = this.deps;
     return stream.retry
-      ? client.plugmqAckDelete(stream.key, this.group, ...ids)
+      ? this.deps.scripts.ackDelete(stream.key, this.group, ids)
       : client.xack(stream.key, this.group, ...ids);
   }
 
@@ -262,16 +270,13 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     const { keys } = stream;
     // Safe to send again: once the first run acked the entry, a second one finds it settled (-1).
     const due = await againAfterDrop(() =>
-      this.deps.client.plugmqRequeue(
-        stream.key,
-        keys.retry,
-        keys.retryDelay.schedule,
-        keys.retryDelay.data,
+      this.deps.scripts.requeue(
+        [stream.key, keys.retry, keys.retryDelay.schedule, keys.retryDelay.data],
         this.group,
         id,
         Math.max(0, Math.round(delayMs)),
         stream.retry ? 1 : 0,
-        ...envelopeToFields(envelope),
+        envelopeToFields(envelope),
       ),
     );
     if (due > 0) this.deps.movers.wake(keys.retryDelay, due);

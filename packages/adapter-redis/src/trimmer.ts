@@ -1,5 +1,5 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
-import type { ScriptClient } from './scripts.js';
+import type { Scripts } from './scripts.js';
 
 /**
  * Trims the streams of consumed types every `trimIntervalMs` with the TRIM script: only entries
@@ -15,7 +15,7 @@ export class Trimmer {
   trimmed = 0;
 
   constructor(
-    private readonly client: ScriptClient,
+    private readonly scripts: Scripts,
     intervalMs: number,
     private readonly logger: Logger,
   ) {
@@ -45,7 +45,7 @@ export class Trimmer {
     try {
       for (const stream of [...this.streams.keys()]) {
         try {
-          const count = await this.client.plugmqTrim(stream);
+          const count = await this.scripts.trim(stream);
           if (count > 0) removed += count;
         } catch (error) {
           this.logger.warn(

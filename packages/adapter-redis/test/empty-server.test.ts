@@ -43,3 +43,32 @@ test('Redis came back empty: the groups and streams are re-created and consumpti
   expect(retried).toEqual([3]);
   await manager.close();
 });
+
+test('Redis forgot its scripts (SCRIPT FLUSH): scripted publishes and retries run on', async () => {
+  const manager = await createQueueManager({ driver: 'redis', url: broker?.url, blockMs: 100 });
+  const type = uniqueType('noscript');
+  const failed = new Set<number>();
+  const got: number[] = [];
+  // Every message fails once: its retry runs REQUEUE, the delayed retry PROMOTE, and the ack of
+  // the retried entry ACK_DELETE; the publishes run PUBLISH_MANDATORY and SCHEDULE.
+  await manager.consume<number>(
+    type,
+    (message) => {
+      if (!failed.has(message.body)) {
+        failed.add(message.body);
+        throw new Error('once');
+      }
+      got.push(message.body);
+    },
+    { group: uniqueGroup(), retry: { initialDelayMs: 10 } },
+  );
+  await manager.publish(type, 1, { mandatory: true });
+  await manager.publish(type, 2, { delayMs: 20 });
+  await waitFor(() => got.length === 2, 5_000, 'messages 1 and 2');
+  await raw.script('FLUSH');
+  await manager.publish(type, 3, { mandatory: true });
+  await manager.publish(type, 4, { delayMs: 20 });
+  await waitFor(() => got.length === 4, 5_000, 'messages 3 and 4 after the flush');
+  expect([...got].sort()).toEqual([1, 2, 3, 4]);
+  await manager.close();
+});
