@@ -3,23 +3,22 @@ import {
   describeError,
   type Logger,
   OverdueWatch,
-  type OverdueWatched,
+  OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
 } from '@plugmq/core';
 import type { KafkaClient, OutgoingRecord } from './client.js';
 
-class PendingPublish implements OverdueWatched {
-  overdueTick = 0;
-  overdueDisarm: (() => void) | undefined = undefined;
-
+class PendingPublish extends OverdueWatched {
   constructor(
     readonly records: readonly OutgoingRecord[],
-    readonly context: TransportPublishContext,
+    context: TransportPublishContext,
     readonly resolve: () => void,
     readonly reject: (error: unknown) => void,
-  ) {}
+  ) {
+    super(context);
+  }
 }
 
 /** Records per produce request; bounded so one request stays well under the broker's limits. */

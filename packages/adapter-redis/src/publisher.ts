@@ -2,7 +2,7 @@ import {
   describeError,
   type OutgoingEnvelope,
   OverdueWatch,
-  type OverdueWatched,
+  OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
@@ -18,16 +18,15 @@ import { BODY_FIELD, envelopeToFields, type FieldValue, plainEntryId } from './w
  * One publish waiting for Redis' reply: one promise for the caller, settled by the store or by
  * its deadline, which is attached only once the reply is overdue (cheap for the fast path).
  */
-class PendingPublish implements OverdueWatched {
+class PendingPublish extends OverdueWatched {
   readonly promise: Promise<void>;
   resolve!: () => void;
   reject!: (error: unknown) => void;
   /** False once settled: a cut command is not sent again after that. */
   open = true;
-  overdueTick = 0;
-  overdueDisarm: (() => void) | undefined = undefined;
 
-  constructor(readonly context: TransportPublishContext) {
+  constructor(context: TransportPublishContext) {
+    super(context);
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;

@@ -28,7 +28,7 @@ export {
   withConsumerMiddleware,
   withTimeout,
 } from './middleware.js';
-export { OVERDUE_TICK_MS, OverdueWatch, type OverdueWatched } from './overdue.js';
+export { OVERDUE_TICK_MS, OverdueWatch, OverdueWatched } from './overdue.js';
 export {
   createTransportManager,
   DEFAULT_CLOSE_TIMEOUT_MS,

@@ -2,13 +2,21 @@ import type { PlugmqError } from './errors.js';
 import { waitForAbort } from './signals.js';
 import type { TransportPublishContext } from './transport.js';
 
-/** A publish a transport is waiting on; the fields are the watch's own bookkeeping. */
-export interface OverdueWatched {
-  readonly context: TransportPublishContext;
+/**
+ * A publish a transport is waiting on: extend it. Every field but `context` is the watch's own
+ * bookkeeping; the links make the watch an intrusive list, so watching a publish allocates
+ * nothing (a Set churned by one add and one delete per publish cost ~2% CPU per message).
+ */
+export class OverdueWatched {
   /** The watch's tick when it was added. */
-  overdueTick: number;
+  overdueTick = 0;
   /** Detaches its deadline once attached. */
-  overdueDisarm: (() => void) | undefined;
+  overdueDisarm: (() => void) | undefined = undefined;
+  overdueWatched = false;
+  overduePrev: OverdueWatched | undefined = undefined;
+  overdueNext: OverdueWatched | undefined = undefined;
+
+  constructor(readonly context: TransportPublishContext) {}
 }
 
 /** How often the watch looks for overdue publishes (a publish is overdue after one to two of these). */
@@ -22,7 +30,10 @@ export const OVERDUE_TICK_MS = 250;
  * it was still being waited on; `settle` it (or leave it to `onExpired`) to stop watching it.
  */
 export class OverdueWatch<T extends OverdueWatched> {
-  private readonly waiting = new Set<T>();
+  /** Oldest first: the list is in the order of `add`, so of `overdueTick`. */
+  private head: T | undefined;
+  private tail: T | undefined;
+  private count = 0;
   private tick = 0;
   private readonly timer: NodeJS.Timeout;
 
@@ -36,22 +47,38 @@ export class OverdueWatch<T extends OverdueWatched> {
   }
 
   get size(): number {
-    return this.waiting.size;
+    return this.count;
   }
 
   add(item: T): void {
+    if (item.overdueWatched) return;
     item.overdueTick = this.tick;
     item.overdueDisarm = undefined;
-    this.waiting.add(item);
+    item.overdueWatched = true;
+    item.overduePrev = this.tail;
+    item.overdueNext = undefined;
+    if (this.tail) this.tail.overdueNext = item;
+    else this.head = item;
+    this.tail = item;
+    this.count++;
   }
 
   has(item: T): boolean {
-    return this.waiting.has(item);
+    return item.overdueWatched;
   }
 
   /** Stops watching `item`; false when it was not watched (already settled or expired). */
   settle(item: T): boolean {
-    if (!this.waiting.delete(item)) return false;
+    if (!item.overdueWatched) return false;
+    item.overdueWatched = false;
+    const { overduePrev: prev, overdueNext: next } = item;
+    if (prev) prev.overdueNext = next;
+    else this.head = next as T | undefined;
+    if (next) next.overduePrev = prev;
+    else this.tail = prev as T | undefined;
+    item.overduePrev = undefined;
+    item.overdueNext = undefined;
+    this.count--;
     item.overdueDisarm?.();
     item.overdueDisarm = undefined;
     return true;
@@ -67,13 +94,20 @@ export class OverdueWatch<T extends OverdueWatched> {
   }
 
   private armOlderThan(before: number): void {
-    for (const item of this.waiting) {
-      if (item.overdueDisarm || item.overdueTick >= before) continue;
-      const wait = waitForAbort(item.context.signal, this.what);
-      item.overdueDisarm = wait.dispose;
-      wait.promise.catch((error: PlugmqError) => {
-        if (this.settle(item)) this.onExpired(item, error);
-      });
+    // Ticks only grow along the list: the first item too young ends the walk.
+    for (let item = this.head; item && item.overdueTick < before; ) {
+      // The next one first: once armed, the item may be unlinked.
+      const next = item.overdueNext as T | undefined;
+      if (!item.overdueDisarm) this.arm(item);
+      item = next;
     }
+  }
+
+  private arm(item: T): void {
+    const wait = waitForAbort(item.context.signal, this.what);
+    item.overdueDisarm = wait.dispose;
+    wait.promise.catch((error: PlugmqError) => {
+      if (this.settle(item)) this.onExpired(item, error);
+    });
   }
 }

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { OverdueWatch, type OverdueWatched, type PlugmqError } from '../src/index.js';
+import { OverdueWatch, OverdueWatched, type PlugmqError } from '../src/index.js';
 import { LazyDeadline } from '../src/signals.js';
 
-class Waiting implements OverdueWatched {
-  overdueTick = 0;
-  overdueDisarm: (() => void) | undefined = undefined;
-  constructor(readonly context: { readonly signal: AbortSignal }) {}
-}
+class Waiting extends OverdueWatched {}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -58,6 +54,32 @@ describe('OverdueWatch', () => {
     await sleep(100);
     expect(reads).toBe(1);
     watch.settle(item);
+    watch.close();
+  });
+
+  it('keeps watching the others whichever publish settles first', async () => {
+    const expired: Waiting[] = [];
+    const watch = new OverdueWatch<Waiting>('publish to t', (item) => expired.push(item), 10);
+    const items = Array.from(
+      { length: 5 },
+      () => new Waiting(new LazyDeadline(30, undefined, 'publish to t')),
+    );
+    for (const item of items) watch.add(item);
+    // Middle, head and tail of the watch's list, then one twice.
+    expect(watch.settle(items[2] as Waiting)).toBe(true);
+    expect(watch.settle(items[0] as Waiting)).toBe(true);
+    expect(watch.settle(items[4] as Waiting)).toBe(true);
+    expect(watch.settle(items[4] as Waiting)).toBe(false);
+    expect(watch.size).toBe(2);
+    await sleep(120);
+    expect(expired).toEqual([items[1], items[3]]);
+    expect(watch.size).toBe(0);
+    // An item can be watched again once it left the watch.
+    const again = items[0] as Waiting;
+    watch.add(again);
+    expect(watch.has(again)).toBe(true);
+    expect(watch.size).toBe(1);
+    watch.settle(again);
     watch.close();
   });
 
