@@ -25,11 +25,6 @@ export class LinkedList<T extends ListNode> {
     return this.head;
   }
 
-  /** The item added after `item`. */
-  next(item: T): T | undefined {
-    return item.listNext as T | undefined;
-  }
-
   has(item: T): boolean {
     return item.listed;
   }
