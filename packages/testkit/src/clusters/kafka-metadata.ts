@@ -115,7 +115,10 @@ export function fetchMetadata(
   return new Promise((resolve, reject) => {
     let received = Buffer.alloc(0);
     const socket = connect(port, host);
-    const timer = setTimeout(() => finish(new Error(`no metadata from ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`no metadata from ${host}:${port} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     let done = false;
     function finish(err?: Error): void {
       if (done) return;

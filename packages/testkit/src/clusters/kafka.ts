@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -333,11 +333,23 @@ export async function startKafkaCluster(options: StartKafkaClusterOptions = {}):
       plan.map(async (p) => {
         const nodeDir = join(dir, `kafka-${p.nodeId}`);
         await mkdir(nodeDir, { recursive: true });
-        await writeFile(join(nodeDir, 'server.properties'), properties(p.nodeId, join(nodeDir, 'data'), p, voters));
+        await writeFile(
+          join(nodeDir, 'server.properties'),
+          properties(p.nodeId, join(nodeDir, 'data'), p, voters),
+        );
         await writeFile(join(nodeDir, 'log4j.properties'), LOG4J);
         await promisify(execFile)(
           'java',
-          ['-cp', `${kafkaLibs()}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', join(nodeDir, 'server.properties')],
+          [
+            '-cp',
+            `${kafkaLibs()}/*`,
+            'kafka.tools.StorageTool',
+            'format',
+            '-t',
+            clusterId,
+            '-c',
+            join(nodeDir, 'server.properties'),
+          ],
           { cwd: nodeDir, timeout: timeoutMs },
         );
       }),
@@ -350,9 +362,12 @@ export async function startKafkaCluster(options: StartKafkaClusterOptions = {}):
   } catch (err) {
     const tails = await logTails(nodes);
     await cluster.stop().catch(() => undefined);
-    throw new Error(`the Kafka cluster did not form: ${err instanceof Error ? err.message : String(err)}\n${tails}`, {
-      cause: err,
-    });
+    throw new Error(
+      `the Kafka cluster did not form: ${err instanceof Error ? err.message : String(err)}\n${tails}`,
+      {
+        cause: err,
+      },
+    );
   }
   return cluster;
 }
