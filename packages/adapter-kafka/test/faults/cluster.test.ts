@@ -80,6 +80,8 @@ interface Run {
 
 /** A fresh topic and group on a healthy cluster, consumed with concurrency 4. */
 async function openRun(name: string): Promise<Run> {
+  // A failed run may have left its victim down: every run starts on three nodes.
+  for (const node of cluster.nodes) if (!node.running) await node.start();
   await cluster.waitUntilInSync();
   const stamp = `${Date.now()}`;
   const type = `cluster.${name}.${stamp}`;
