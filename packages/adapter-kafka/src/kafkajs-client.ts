@@ -9,12 +9,14 @@ import kafkajs, {
   type SASLOptions,
 } from 'kafkajs';
 import type {
+  AcknowledgedPartition,
   FetchedRecord,
   GroupMember,
   KafkaClient,
   MemberHandlers,
   MemberOptions,
   OutgoingRecord,
+  TopicLayout,
   TopicPartitionOffset,
   TopicSpec,
 } from './client.js';
@@ -26,6 +28,15 @@ const { Kafka, logLevel } = kafkajs;
 // Retriable broker errors keep being retried by kafkajs for this long before we see them; our
 // own loops (publish deadline, consumer restart) take over after that.
 const RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8, restartOnFailure: async () => true };
+
+// The producer hands a failed send back sooner: the publisher re-groups the records of a partition
+// whose leader died by the new leaders, so one dead broker does not hold the other partitions.
+const PRODUCER_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 };
+
+const explicitPartitioner = () => {
+  const fallback = kafkajs.Partitioners.DefaultPartitioner();
+  return (args: kafkajs.PartitionerArgs): number => args.message.partition ?? fallback(args);
+};
 
 const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 const FATAL_PRODUCER_TYPES = new Set([
@@ -258,6 +269,7 @@ export class KafkajsClient implements KafkaClient {
   private readonly admin: Admin;
   private producer: Producer;
   private connected: Promise<void> | undefined;
+  private resetting: Promise<void> | undefined;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -282,8 +294,10 @@ export class KafkajsClient implements KafkaClient {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      retry: RETRY,
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      retry: PRODUCER_RETRY,
+      // The publisher sets every record's partition (partitioner.ts): kafkajs' default would
+      // allocate a filtered copy of the topic's partitions per record only to return it.
+      createPartitioner: explicitPartitioner,
     });
   }
 
@@ -362,7 +376,22 @@ export class KafkajsClient implements KafkaClient {
     await withTimeout(this.admin.describeCluster(), timeoutMs, 'kafka health check');
   }
 
-  async send(records: readonly OutgoingRecord[]): Promise<void> {
+  async topicLayout(topic: string): Promise<TopicLayout> {
+    const { topics } = await retrying(
+      () => this.admin.fetchTopicMetadata({ topics: [topic] }),
+      (e) => this.isRetriable(e),
+    );
+    const partitions = topics.find((entry) => entry.name === topic)?.partitions ?? [];
+    const leaders: number[] = [];
+    for (const { partitionId, leader } of partitions) leaders[partitionId] = leader;
+    for (let p = 0; p < leaders.length; p++) leaders[p] ??= -1;
+    if (leaders.length === 0) {
+      throw new PlugmqError('PUBLISH_FAILED', `kafka has no partitions for topic ${topic}`);
+    }
+    return { leaders };
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<readonly AcknowledgedPartition[]> {
     const topic = records[0]?.topic;
     if (
       topic !== undefined &&
@@ -370,8 +399,7 @@ export class KafkajsClient implements KafkaClient {
     ) {
       // The common case (one type, Buffer bodies): an OutgoingRecord already has the shape of a
       // kafkajs message (its extra `topic` is ignored), so no copy is made per record.
-      await this.producer.send({ topic, acks: -1, messages: records as unknown as Message[] });
-      return;
+      return this.producer.send({ topic, acks: -1, messages: records as unknown as Message[] });
     }
     const byTopic = new Map<string, Message[]>();
     for (const record of records) {
@@ -392,14 +420,20 @@ export class KafkajsClient implements KafkaClient {
     }
     const topicMessages = [];
     for (const [name, messages] of byTopic) topicMessages.push({ topic: name, messages });
-    await this.producer.sendBatch({ acks: -1, topicMessages });
+    return this.producer.sendBatch({ acks: -1, topicMessages });
   }
 
-  async resetProducer(): Promise<void> {
-    const old = this.producer;
-    this.producer = this.createProducer();
-    await old.disconnect().catch(() => {});
-    await this.producer.connect();
+  resetProducer(): Promise<void> {
+    // Partitions fail together when their producer breaks: one replacement serves them all.
+    this.resetting ??= (async () => {
+      const old = this.producer;
+      this.producer = this.createProducer();
+      await old.disconnect().catch(() => {});
+      await this.producer.connect();
+    })().finally(() => {
+      this.resetting = undefined;
+    });
+    return this.resetting;
   }
 
   member(options: MemberOptions): GroupMember {

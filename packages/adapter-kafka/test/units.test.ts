@@ -1,8 +1,10 @@
 import { inspect } from 'node:util';
 import { isPlugmqError, silentLogger } from '@plugmq/core';
+import kafkajs from 'kafkajs';
 import { describe, expect, test } from 'vitest';
 import { DONE, PartitionTracker, UNDONE } from '../src/offset-tracker.js';
 import { validateKafkaConfig } from '../src/options.js';
+import { keyPartition } from '../src/partitioner.js';
 import { retryTopic } from '../src/topics.js';
 import { KafkaTransport } from '../src/transport.js';
 
@@ -101,5 +103,27 @@ describe('retry topics', () => {
     expect(odd).toMatch(/^orders\.retry\.billing_team_eu-[0-9a-f]{12}$/);
     expect(retryTopic('orders', 'billing team/eu')).toBe(odd);
     expect(retryTopic('t'.repeat(200), 'g'.repeat(100)).length).toBeLessThanOrEqual(249);
+  });
+});
+
+describe('key partitioning', () => {
+  test('a key reaches the partition kafkajs (and the Java client) would choose', () => {
+    const reference = kafkajs.Partitioners.DefaultPartitioner();
+    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'customer-9', 'ключ', '🔑 key', 'x'.repeat(257)];
+    for (let i = 0; i < 500; i++) keys.push(`order-${i}-${(i * 7919).toString(36)}`);
+    for (const count of [1, 3, 6, 7, 64]) {
+      const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        offlineReplicas: [],
+        partitionErrorCode: 0,
+      }));
+      for (const key of keys) {
+        const expected = reference({ topic: 't', partitionMetadata, message: { key, value: null } });
+        expect(keyPartition(key, count), `key ${JSON.stringify(key)} of ${count}`).toBe(expected);
+      }
+    }
   });
 });
