@@ -116,10 +116,20 @@ export class Publisher {
     });
   }
 
+  /** Rejects what is still queued (core waited for its publishes; what is left are lost causes). */
   close(): void {
     this.closed = true;
-    this.waiting.close();
     clearTimeout(this.retryTimer);
+    const closed = new PlugmqError('CLOSED', 'the kafka transport closed before this publish was sent');
+    for (const state of this.topics.values()) {
+      for (const lane of state.lanes) {
+        if (!lane) continue;
+        for (const pending of lane.pendings) if (this.waiting.settle(pending)) pending.reject(closed);
+        lane.pendings = [];
+        lane.records = [];
+      }
+    }
+    this.waiting.close();
   }
 
   /** Puts each record in its partition's lane; false (nothing queued) while a topic's layout is unknown. */
@@ -159,6 +169,11 @@ export class Publisher {
   /** The first publish to a topic waits for its layout; a broker that is away is asked again. */
   private async routeOnceLoaded(pending: PendingPublish): Promise<void> {
     for (let attempt = 0; this.waiting.has(pending); attempt++) {
+      if (this.closed) {
+        if (this.waiting.settle(pending))
+          pending.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
+        return;
+      }
       try {
         await Promise.all(
           pending.records.map((record) =>
