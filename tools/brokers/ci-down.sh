@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
-# Called by .ci/run after the tests, whatever their outcome. The testkit removes its containers and
-# processes itself (and its watchdog does when a test process dies); this checks that it did: a
-# container labelled with this run's PLUGMQ_RUN_ID that is still there is a cleanup bug, so under
-# CI it is removed and fails the run. Then it stops what brokers:up and ci.sh
-# started (by recorded pid).
+# Called by .ci/run after the tests, whatever their outcome; it provisions nothing. The testkit
+# removes its containers and processes itself (and its watchdog does when a test process dies);
+# this checks that it did: a container labelled with this run's PLUGMQ_RUN_ID (exported by
+# .ci/run) that is still there is a cleanup bug, so under CI it is removed and fails the run. Then
+# it stops what brokers:up and the tests' provisioning started (by recorded pid).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rc=0
-# This run's id from the environment .ci/run sourced, else from the file ci.sh wrote.
-if [ -z "${PLUGMQ_RUN_ID:-}" ] && [ -f "$BROKERS_DIR/../../.brokers/ci.env" ]; then
-  PLUGMQ_RUN_ID="$(sed -n 's/^export PLUGMQ_RUN_ID=//p' "$BROKERS_DIR/../../.brokers/ci.env")"
-fi
 if [ -z "${PLUGMQ_RUN_ID:-}" ]; then
   log "no PLUGMQ_RUN_ID: cannot tell this run's containers from others, not checking them"
 elif command -v podman >/dev/null 2>&1; then
@@ -39,7 +35,8 @@ fi
 
 "$BROKERS_DIR/down.sh" || rc=1
 
-# The podman API service only if ci.sh/brokers:images started it (recorded pid, same process).
+# The podman API service only if brokers:images or the provisioning started it (recorded pid, same
+# process); outside CI it is left running for the next test run.
 pidfile="$STATE_DIR/podman-service.pid"
 if [ "${CI:-}" = true ] && [ -f "$pidfile" ]; then
   pid="$(cat "$pidfile")"

@@ -76,6 +76,27 @@ kafka_libs_ensure() {
   mv "$tmp" "$KAFKA_LIBS"
 }
 
+# What the testkit's local-process source runs, per broker kind: one apt run for all the kinds asked
+# for (redis-cli and openssl too: the Redis cluster and TLS tests run them), then Kafka's jars.
+local_programs_ensure() {
+  local pairs=() kind kafka=0
+  for kind in "$@"; do
+    case "$kind" in
+    redis) pairs+=(redis-server:redis-server redis-tools:redis-cli openssl:openssl) ;;
+    rabbitmq) pairs+=(rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server) ;;
+    kafka)
+      pairs+=(default-jre-headless:java)
+      # Maven only fetches the jars: not needed once they are cached.
+      [ -f "$KAFKA_LIBS/kafka_${KAFKA_SCALA}-${KAFKA_VERSION}.jar" ] || pairs+=(maven:mvn)
+      kafka=1
+      ;;
+    *) die "unknown broker '$kind' (redis, rabbitmq or kafka)" ;;
+    esac
+  done
+  [ ${#pairs[@]} -gt 0 ] && apt_ensure "${pairs[@]}"
+  if [ $kafka = 1 ]; then kafka_libs_ensure; fi
+}
+
 podman_api_answers() {
   curl -sf --max-time 3 --unix-socket "$PODMAN_SOCKET_PATH" http://d/_ping >/dev/null 2>&1
 }

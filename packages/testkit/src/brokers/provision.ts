@@ -1,0 +1,356 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { containerProvider } from './container.js';
+import { imageVariable, isCI, podmanSocket, urlFromEnv, urlVariable } from './env.js';
+import { kafkaLibs, missingProgram, which } from './local-recipes.js';
+import { probeBroker } from './probe.js';
+import { BROKER_KINDS, type BrokerKind } from './types.js';
+import { KAFKA_VERSION, LOCAL_IMAGES, OFFICIAL_IMAGES } from './versions.js';
+
+// The provisioning step of this repository's `pnpm test`: the globalSetup of vitest.config.ts and
+// vitest.faults.config.ts. Not part of the published testkit (index.ts does not export it): it runs
+// tools/brokers/provision.sh, so there is one piece of code for installs (the one brokers:up uses).
+//
+// Before any test file starts, every broker kind must have a broker the tests own (a container or a
+// local process: the restart/kill and fault tests never use a PLUGMQ_<KIND>_URL broker). Under
+// CI=true (or PLUGMQ_PROVISION=all) the local programs and Chromium are needed too, since the suite
+// runs its local-process variants and the browser test there instead of skipping them. What is
+// missing is installed when this machine can (root and apt-get); otherwise the run stops here with
+// one message saying what to install, instead of a BrokerUnavailableError in every test file.
+
+const run = promisify(execFile);
+const PROVISION_SH = fileURLToPath(new URL('../../../../tools/brokers/provision.sh', import.meta.url));
+const INSTALL_TIMEOUT_MS = 20 * 60_000;
+const URL_PROBE_MS = 3_000;
+
+export type ProvisionMode = 'off' | 'auto' | 'all';
+
+/** `PLUGMQ_PROVISION`: off (check nothing), all (everything, as under CI), else auto. */
+export function provisionMode(env: NodeJS.ProcessEnv = process.env): ProvisionMode {
+  const value = env.PLUGMQ_PROVISION?.trim().toLowerCase();
+  if (value === 'off' || value === '0' || value === 'false') return 'off';
+  if (value === 'all' || isCI(env)) return 'all';
+  return 'auto';
+}
+
+/** What one broker kind has on this machine right now; a string says why a source is not there. */
+export interface KindSurvey {
+  kind: BrokerKind;
+  url?: string;
+  /** The URL is set but its broker does not answer. */
+  urlProblem?: string;
+  /** Undefined when a container can be started. */
+  containerProblem?: string;
+  /** Undefined when the local programs are all there. */
+  localProblem?: string;
+  /** Whether installing the local programs needs apt (false: only Kafka's jars, fetched by Maven). */
+  localNeedsApt: boolean;
+}
+
+export interface Survey {
+  kinds: KindSurvey[];
+  chromium: { path: string; present: boolean };
+  /** Undefined when provision.sh may run apt-get here. */
+  aptProblem?: string;
+}
+
+export interface Blocked {
+  /** A broker kind, or 'chromium'. */
+  what: string;
+  why: string;
+  /** Whether apt packages would fix it (not so for a URL that does not answer). */
+  byApt: boolean;
+}
+
+export interface Plan {
+  /** provision.sh arguments, in order; each one a progress line. */
+  install: string[];
+  /** What cannot be had; non-empty means stop. */
+  blocked: Blocked[];
+}
+
+const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
+
+function kafkaJarPresent(): boolean {
+  return existsSync(join(kafkaLibs(), `kafka_2.13-${KAFKA_VERSION}.jar`));
+}
+
+/** missingProgram plus what the Redis cluster and TLS tests run (redis-cli, openssl). */
+export function localProblem(kind: BrokerKind): string | undefined {
+  // Without its "(pnpm brokers:up … installs it)": here the advice is the message's own.
+  const missing = missingProgram(kind)?.replace(/ \(pnpm brokers:up [^)]*\)$/, '');
+  if (missing || kind !== 'redis') return missing;
+  if (!which('redis-cli')) return 'redis-cli is not installed';
+  if (!which('openssl')) return 'openssl is not installed';
+  return undefined;
+}
+
+function localNeedsApt(kind: BrokerKind): boolean {
+  if (kind === 'redis') return !which('redis-server') || !which('redis-cli') || !which('openssl');
+  if (kind === 'rabbitmq') return !existsSync(RABBITMQ_SERVER) || !which('epmd');
+  return !which('java') || (!kafkaJarPresent() && !which('mvn'));
+}
+
+export function aptProblem(uid: number | undefined = process.getuid?.()): string | undefined {
+  if (!which('apt-get')) return 'no apt-get on PATH (the installs are Debian/Ubuntu packages)';
+  if (uid !== 0) return `installing needs root (apt-get), and this is uid ${uid}`;
+  if (!which('bash')) return 'no bash on PATH';
+  return undefined;
+}
+
+async function surveyKind(kind: BrokerKind): Promise<KindSurvey> {
+  const url = urlFromEnv(kind);
+  const [urlProblem, containerProblem] = await Promise.all([
+    url
+      ? probeBroker(kind, url, URL_PROBE_MS).then(
+          () => undefined,
+          (err: unknown) => (err instanceof Error ? err.message : String(err)),
+        )
+      : undefined,
+    containerProvider.unavailableReason(kind),
+  ]);
+  return {
+    kind,
+    url,
+    urlProblem,
+    containerProblem,
+    localProblem: localProblem(kind),
+    localNeedsApt: localNeedsApt(kind),
+  };
+}
+
+export async function surveyMachine(): Promise<Survey> {
+  const path = process.env.PLUGMQ_CHROMIUM || '/usr/bin/chromium';
+  return {
+    kinds: await Promise.all(BROKER_KINDS.map(surveyKind)),
+    chromium: { path, present: existsSync(path) },
+    aptProblem: aptProblem(),
+  };
+}
+
+/** `amqp://user:secret@host` → `amqp://user:***@host` (the testkit does not depend on core's helper). */
+export function maskUrl(url: string): string {
+  return url.replace(/(\/\/[^/@\s:]*):([^/@\s]*)@/g, '$1:***@');
+}
+
+/** What to install, or what cannot be had. Pure: the survey says what is there. */
+export function planProvision(survey: Survey, mode: ProvisionMode): Plan {
+  const install: string[] = [];
+  const blocked: Blocked[] = [];
+  for (const k of survey.kinds) {
+    if (k.url && k.urlProblem) {
+      blocked.push({
+        what: k.kind,
+        why: `${urlVariable(k.kind)}=${maskUrl(k.url)} does not answer (${k.urlProblem}); start that broker or unset the variable`,
+        byApt: false,
+      });
+    }
+    const owned = k.containerProblem === undefined || k.localProblem === undefined;
+    const wanted = !owned || (mode === 'all' && k.localProblem !== undefined);
+    if (!wanted) continue;
+    if (k.localNeedsApt && survey.aptProblem) {
+      const why = [
+        k.url ? undefined : `${urlVariable(k.kind)} is not set`,
+        k.containerProblem,
+        k.localProblem,
+      ]
+        .filter((s) => s !== undefined)
+        .join('; ');
+      blocked.push({
+        what: k.kind,
+        why: owned ? `its local-process tests need the local programs: ${k.localProblem}` : why,
+        byApt: true,
+      });
+    } else {
+      install.push(k.kind);
+    }
+  }
+  if (mode === 'all' && !survey.chromium.present) {
+    if (survey.aptProblem || survey.chromium.path !== '/usr/bin/chromium') {
+      blocked.push({
+        what: 'chromium',
+        why: `the dashboard's browser test needs it: nothing at ${survey.chromium.path}`,
+        byApt: survey.chromium.path === '/usr/bin/chromium',
+      });
+    } else {
+      install.push('chromium');
+    }
+  }
+  return { install, blocked };
+}
+
+const APT_PACKAGES: Record<string, string> = {
+  redis: 'redis-server redis-tools openssl',
+  rabbitmq: 'rabbitmq-server',
+  kafka: 'default-jre-headless maven',
+  chromium: 'chromium fonts-dejavu-core',
+};
+
+/** The one message for a machine that cannot provide: what is missing and every way to fix it. */
+export function blockedMessage(plan: Plan, survey: Survey, mode: ProvisionMode): string {
+  const apt = Object.keys(APT_PACKAGES)
+    .filter((what) => plan.blocked.some((b) => b.byApt && b.what === what))
+    .map((what) => APT_PACKAGES[what])
+    .join(' ');
+  const lines = [
+    `[brokers] the tests cannot start: ${survey.aptProblem ? `nothing here can provide what they need, and ${survey.aptProblem}` : 'a broker is unavailable'}.`,
+    ...plan.blocked.map((b) => `  - ${b.what}: ${b.why}`),
+    'Any one of these fixes it; then run the tests again:',
+  ];
+  if (apt) {
+    lines.push(
+      '  - run them as root on Debian/Ubuntu (they install the missing programs with apt), or install them:',
+      `      sudo apt-get install --no-install-recommends ${apt}`,
+    );
+    if (plan.blocked.some((b) => b.byApt && b.what === 'kafka')) {
+      lines.push(
+        `    (the tests then fetch Kafka ${KAFKA_VERSION}'s jars with Maven themselves, no root needed)`,
+      );
+    }
+  }
+  if (plan.blocked.some((b) => b.byApt && b.what !== 'chromium')) {
+    lines.push(
+      '  - start Docker (or podman: pnpm brokers:images): the tests run the brokers in containers',
+      '  - PLUGMQ_REDIS_URL / PLUGMQ_RABBITMQ_URL / PLUGMQ_KAFKA_URL name your own brokers for most tests;',
+      '    the restart/kill and fault tests still need one of the above',
+    );
+  }
+  if (mode === 'all') {
+    lines.push(
+      '  (CI=true or PLUGMQ_PROVISION=all: the local-process variants and the browser test must run too)',
+    );
+  } else {
+    lines.push('  - PLUGMQ_PROVISION=off skips this check (tests without a broker are then skipped or fail)');
+  }
+  return lines.join('\n');
+}
+
+function versionOfRabbitmq(): string {
+  try {
+    const dir = readdirSync('/usr/lib/rabbitmq/lib').find((d) => d.startsWith('rabbitmq_server-'));
+    return dir ? ` ${dir.slice('rabbitmq_server-'.length)}` : '';
+  } catch {
+    return '';
+  }
+}
+
+async function localDescription(kind: BrokerKind): Promise<string> {
+  if (kind === 'redis') {
+    const out = await run('redis-server', ['--version'], { timeout: 5_000 }).then(
+      (r) => r.stdout,
+      () => '',
+    );
+    return `local redis-server${out.match(/v=(\S+)/)?.[1] ? ` ${out.match(/v=(\S+)/)?.[1]}` : ''}`;
+  }
+  if (kind === 'rabbitmq') return `local rabbitmq-server${versionOfRabbitmq()}`;
+  return `local Kafka ${KAFKA_VERSION} (${kafkaLibs().replace(homedir(), '~')})`;
+}
+
+/** One line per broker: the source the default-order tests get, and the local programs. */
+async function describeKind(k: KindSurvey, mode: ProvisionMode): Promise<string> {
+  const parts: string[] = [];
+  if (k.url) parts.push(`${urlVariable(k.kind)} ${maskUrl(k.url)}`);
+  if (k.containerProblem === undefined) {
+    const image = process.env[imageVariable(k.kind)] ?? OFFICIAL_IMAGES[k.kind];
+    parts.push(`container ${image} (${process.env.DOCKER_HOST ?? 'Docker'})`);
+  }
+  if (k.localProblem === undefined) parts.push(await localDescription(k.kind));
+  else if (mode !== 'all')
+    parts.push(`no local process (${k.localProblem}): its local-process tests are skipped`);
+  return `[brokers] ${k.kind}: ${parts.join('; ')}`;
+}
+
+const INSTALL_NOTES: Record<string, string> = {
+  redis: 'redis-server, redis-tools, openssl (apt)',
+  rabbitmq: 'rabbitmq-server with Erlang (apt, about a minute)',
+  kafka: `a JRE and Maven (apt), then Kafka ${KAFKA_VERSION}'s jars from Maven Central (a few minutes)`,
+  chromium: 'Debian chromium for the dashboard browser test (apt)',
+  'podman-service': `podman's API on unix://${podmanSocket()} (podman and the broker images are there)`,
+};
+
+async function installStep(what: string): Promise<void> {
+  const t0 = Date.now();
+  console.log(
+    `[brokers] ${what}: ${what === 'podman-service' ? 'starting' : 'installing'} ${INSTALL_NOTES[what]}…`,
+  );
+  try {
+    await run('bash', [PROVISION_SH, what], { timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    const e = err as { stderr?: string; message?: string };
+    const tail = (e.stderr ?? '').trim().split('\n').slice(-20).join('\n');
+    throw new ProvisionError(
+      `[brokers] ${what}: installing failed (${PROVISION_SH} ${what}):\n${tail || e.message}`,
+    );
+  }
+  console.log(`[brokers] ${what}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+/** A failure already worded for the user: printed as is, without a stack. */
+export class ProvisionError extends Error {
+  override name = 'ProvisionError';
+}
+
+/** Podman installed with PlugMQ's images, but its API not serving (after a reboot): start it. */
+async function podmanCanServe(survey: Survey): Promise<boolean> {
+  const noEngine = survey.kinds.every((k) => k.containerProblem?.startsWith('no container engine'));
+  if (!noEngine || survey.aptProblem || !which('podman')) return false;
+  if (process.env.DOCKER_HOST && process.env.DOCKER_HOST !== `unix://${podmanSocket()}`) return false;
+  const exists = await Promise.all(
+    Object.values(LOCAL_IMAGES).map((image) =>
+      run('podman', ['image', 'exists', image], { timeout: 20_000 }).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return exists.every(Boolean);
+}
+
+/** Checks, installs what is missing, prints one line per broker; throws ProvisionError if it cannot. */
+export async function provisionBrokers(mode: ProvisionMode = provisionMode()): Promise<void> {
+  if (mode === 'off') {
+    console.log('[brokers] PLUGMQ_PROVISION=off: brokers not checked');
+    return;
+  }
+  const t0 = Date.now();
+  let survey = await surveyMachine();
+  if (await podmanCanServe(survey)) {
+    await installStep('podman-service').catch(() => undefined);
+    survey = await surveyMachine();
+  }
+  let plan = planProvision(survey, mode);
+  if (plan.blocked.length > 0) throw new ProvisionError(blockedMessage(plan, survey, mode));
+  if (plan.install.length > 0) {
+    for (const what of plan.install) await installStep(what);
+    survey = await surveyMachine();
+    plan = planProvision(survey, mode);
+    if (plan.blocked.length + plan.install.length > 0) {
+      const left = [
+        ...plan.blocked,
+        ...plan.install.map((what) => ({ what, why: 'still missing after installing', byApt: true })),
+      ];
+      throw new ProvisionError(blockedMessage({ install: [], blocked: left }, survey, mode));
+    }
+  }
+  for (const k of survey.kinds) console.log(await describeKind(k, mode));
+  if (mode === 'all') console.log(`[brokers] chromium: ${survey.chromium.path}`);
+  console.log(`[brokers] checked in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * vitest globalSetup. A ProvisionError ends the run with its message alone: a thrown error would be
+ * printed with a stack, and then every test file would not even start.
+ */
+export default async function setup(): Promise<void> {
+  try {
+    await provisionBrokers();
+  } catch (err) {
+    if (!(err instanceof ProvisionError)) throw err;
+    console.error(err.message);
+    process.exit(1);
+  }
+}

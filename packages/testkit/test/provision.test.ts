@@ -1,0 +1,189 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import {
+  aptProblem,
+  blockedMessage,
+  type KindSurvey,
+  planProvision,
+  type Survey,
+} from '../src/brokers/provision.js';
+
+// The provisioning step of `pnpm test` (vitest globalSetup): what it installs, and the one message
+// it stops with when nothing here can provide a broker.
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+function kind(k: Partial<KindSurvey> & Pick<KindSurvey, 'kind'>): KindSurvey {
+  return { localNeedsApt: false, ...k };
+}
+
+const NO_ENGINE = 'no container engine reachable (DOCKER_HOST=unset): none found';
+
+function survey(kinds: KindSurvey[], over: Partial<Survey> = {}): Survey {
+  return { kinds, chromium: { path: '/usr/bin/chromium', present: true }, ...over };
+}
+
+const everythingLocal = survey([
+  kind({ kind: 'redis' }),
+  kind({ kind: 'rabbitmq' }),
+  kind({ kind: 'kafka' }),
+]);
+
+const nothing = (aptProblemText?: string) =>
+  survey(
+    (['redis', 'rabbitmq', 'kafka'] as const).map((k) =>
+      kind({
+        kind: k,
+        containerProblem: NO_ENGINE,
+        localProblem: `${k} is not installed`,
+        localNeedsApt: true,
+      }),
+    ),
+    { chromium: { path: '/usr/bin/chromium', present: false }, aptProblem: aptProblemText },
+  );
+
+describe('planProvision', () => {
+  it('installs nothing when every broker is there, in either mode', () => {
+    expect(planProvision(everythingLocal, 'auto')).toEqual({ install: [], blocked: [] });
+    expect(planProvision(everythingLocal, 'all')).toEqual({ install: [], blocked: [] });
+  });
+
+  it('on a bare machine installs every kind as root, and names every package when it cannot', () => {
+    expect(planProvision(nothing(), 'auto')).toEqual({
+      install: ['redis', 'rabbitmq', 'kafka'],
+      blocked: [],
+    });
+    expect(planProvision(nothing(), 'all').install).toEqual(['redis', 'rabbitmq', 'kafka', 'chromium']);
+    const bare = nothing('no apt-get on PATH (the installs are Debian/Ubuntu packages)');
+    const plan = planProvision(bare, 'all');
+    expect(plan.install).toEqual([]);
+    expect(plan.blocked.map((b) => b.what)).toEqual(['redis', 'rabbitmq', 'kafka', 'chromium']);
+    const message = blockedMessage(plan, bare, 'all');
+    expect(message).toContain(
+      'sudo apt-get install --no-install-recommends redis-server redis-tools openssl rabbitmq-server default-jre-headless maven chromium fonts-dejavu-core\n',
+    );
+    expect(message).toContain("fetch Kafka 3.9.2's jars with Maven themselves");
+    expect(message).toContain('start Docker');
+  });
+
+  it('with a container engine, installs the local programs and chromium only under CI/all', () => {
+    const containers = survey(
+      (['redis', 'rabbitmq', 'kafka'] as const).map((k) =>
+        kind({ kind: k, localProblem: 'not installed', localNeedsApt: true }),
+      ),
+      { chromium: { path: '/usr/bin/chromium', present: false } },
+    );
+    expect(planProvision(containers, 'auto')).toEqual({ install: [], blocked: [] });
+    expect(planProvision(containers, 'all').install).toEqual(['redis', 'rabbitmq', 'kafka', 'chromium']);
+  });
+
+  it('installs a local broker next to a URL: the restart/kill tests need one they own', () => {
+    const plan = planProvision(
+      survey([
+        kind({
+          kind: 'redis',
+          url: 'redis://127.0.0.1:6379',
+          containerProblem: NO_ENGINE,
+          localProblem: 'x',
+        }),
+        kind({ kind: 'rabbitmq' }),
+        kind({ kind: 'kafka' }),
+      ]),
+      'auto',
+    );
+    expect(plan).toEqual({ install: ['redis'], blocked: [] });
+  });
+
+  it('stops on a URL whose broker does not answer, without showing its password', () => {
+    const plan = planProvision(
+      survey([
+        kind({ kind: 'redis' }),
+        kind({ kind: 'rabbitmq', url: 'amqp://app:s3cret@127.0.0.1:1', urlProblem: 'ECONNREFUSED' }),
+        kind({ kind: 'kafka' }),
+      ]),
+      'auto',
+    );
+    expect(plan.blocked).toHaveLength(1);
+    expect(plan.blocked[0]?.why).toContain('PLUGMQ_RABBITMQ_URL=amqp://app:***@127.0.0.1:1 does not answer');
+    expect(JSON.stringify(plan)).not.toContain('s3cret');
+  });
+
+  it('without root fetches Kafka jars (Maven, no apt) but blocks what needs apt', () => {
+    const s = survey(
+      [
+        kind({
+          kind: 'redis',
+          containerProblem: NO_ENGINE,
+          localProblem: 'redis-server',
+          localNeedsApt: true,
+        }),
+        kind({ kind: 'rabbitmq' }),
+        kind({ kind: 'kafka', containerProblem: NO_ENGINE, localProblem: 'jars', localNeedsApt: false }),
+      ],
+      { aptProblem: 'installing needs root (apt-get), and this is uid 1000' },
+    );
+    const plan = planProvision(s, 'auto');
+    expect(plan.install).toEqual(['kafka']);
+    expect(plan.blocked.map((b) => b.what)).toEqual(['redis']);
+    const message = blockedMessage(plan, s, 'auto');
+    expect(message).toContain('this is uid 1000');
+    expect(message).toContain(
+      'sudo apt-get install --no-install-recommends redis-server redis-tools openssl\n',
+    );
+  });
+});
+
+describe('aptProblem', () => {
+  it('needs root', () => {
+    // This machine has apt-get (tools/brokers installs with it); a non-root uid cannot use it.
+    expect(aptProblem(1000)).toBe('installing needs root (apt-get), and this is uid 1000');
+  });
+});
+
+describe('pnpm test where nothing can provide a broker', () => {
+  it('stops before any test file with one message saying what to install', async () => {
+    // A PATH with node alone: no apt-get, redis-server, epmd, java or podman; no Docker socket.
+    const bin = await mkdtemp(join(tmpdir(), 'plugmq-provision-'));
+    try {
+      await symlink(process.execPath, join(bin, 'node'));
+      const result = await promisify(execFile)(
+        process.execPath,
+        [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'packages/core/test/ids.test.ts'],
+        {
+          cwd: root,
+          timeout: 60_000,
+          env: {
+            PATH: bin,
+            HOME: bin,
+            DOCKER_HOST: `unix://${join(bin, 'docker.sock')}`,
+            PLUGMQ_PODMAN_SOCKET: join(bin, 'podman.sock'),
+            PLUGMQ_KAFKA_LIBS: join(bin, 'kafka-libs'),
+            PLUGMQ_CHROMIUM: join(bin, 'chromium'),
+          },
+        },
+      ).then(
+        () => ({ code: 0, stdout: '', stderr: '' }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+      const output = result.stdout + result.stderr;
+      expect(result.code, output).toBe(1);
+      expect(output.match(/the tests cannot start/g)).toHaveLength(1);
+      expect(output).toContain('no apt-get on PATH');
+      for (const k of ['redis', 'rabbitmq', 'kafka']) expect(output).toMatch(new RegExp(`\\n  - ${k}: `));
+      expect(output).toContain(
+        'sudo apt-get install --no-install-recommends redis-server redis-tools openssl rabbitmq-server default-jre-headless maven\n',
+      );
+      // No test file started, so no error per file and no stack trace.
+      expect(output).not.toContain('BrokerUnavailableError');
+      expect(output).not.toMatch(/\n\s+at /);
+      expect(output).not.toContain('Test Files');
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
