@@ -40,7 +40,8 @@ fi
 pidfile="$STATE_DIR/podman-service.pid"
 if [ "${CI:-}" = true ] && [ -f "$pidfile" ]; then
   pid="$(cat "$pidfile")"
-  if [ -d "/proc/$pid" ] && grep -q 'system.service' "/proc/$pid/cmdline" 2>/dev/null; then
+  # cmdline is NUL-separated: grep alone never matched it, so the service was never stopped.
+  if [ -d "/proc/$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'podman system service'; then
     kill "$pid" && log "stopped podman API service (pid $pid)"
   fi
   rm -f "$pidfile"

@@ -51,12 +51,12 @@ apt_ensure() {
     touch "$lists_marker"
   fi
   local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >&2 || rc=$?
   if [ $rc != 0 ]; then
     # Package lists may have gone stale since the marker was written: refresh once and retry.
     rc=0
     DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >&2 || rc=$?
   fi
   [ $policy_added = 1 ] && rm -f /usr/sbin/policy-rc.d
   [ $rc = 0 ] || die "apt-get install ${missing[*]} failed (exit $rc)"

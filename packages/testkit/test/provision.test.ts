@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { applyContainerDefaults, podmanSocket } from '../src/brokers/env.js';
+import { kafkaLibs } from '../src/brokers/local-recipes.js';
 import {
   aptProblem,
   blockedMessage,
@@ -71,6 +73,21 @@ describe('planProvision', () => {
     expect(message).toContain('start Docker');
   });
 
+  it('with a container engine but no apt, blocks only the local-process needs of CI, without suggesting Docker', () => {
+    const s = survey(
+      [kind({ kind: 'redis', localProblem: 'redis-server is not installed', localNeedsApt: true })],
+      {
+        aptProblem: 'installing needs root (apt-get), and this is uid 1000',
+      },
+    );
+    expect(planProvision(s, 'auto')).toEqual({ install: [], blocked: [] });
+    const plan = planProvision(s, 'all');
+    expect(plan.blocked.map((b) => b.why)).toEqual([
+      'its local-process tests need the local programs: redis-server is not installed',
+    ]);
+    expect(blockedMessage(plan, s, 'all')).not.toContain('start Docker');
+  });
+
   it('with a container engine, installs the local programs and chromium only under CI/all', () => {
     const containers = survey(
       (['redis', 'rabbitmq', 'kafka'] as const).map((k) =>
@@ -132,6 +149,7 @@ describe('planProvision', () => {
     expect(plan.blocked.map((b) => b.what)).toEqual(['redis']);
     const message = blockedMessage(plan, s, 'auto');
     expect(message).toContain('this is uid 1000');
+    expect(message).toContain('start Docker');
     expect(message).toContain(
       'sudo apt-get install --no-install-recommends redis-server redis-tools openssl\n',
     );
@@ -142,6 +160,43 @@ describe('aptProblem', () => {
   it('needs root', () => {
     // This machine has apt-get (tools/brokers installs with it); a non-root uid cannot use it.
     expect(aptProblem(1000)).toBe('installing needs root (apt-get), and this is uid 1000');
+  });
+});
+
+describe('the places tools/brokers uses', () => {
+  it('PLUGMQ_PODMAN_SOCKET moves the podman socket the testkit falls back to', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugmq-socket-'));
+    try {
+      const socket = join(dir, 'podman.sock');
+      await writeFile(socket, '');
+      const env: NodeJS.ProcessEnv = { PLUGMQ_PODMAN_SOCKET: socket };
+      expect(podmanSocket(env)).toBe(socket);
+      expect(podmanSocket({})).toBe('/run/plugmq-podman.sock');
+      applyContainerDefaults(env);
+      expect(env.DOCKER_HOST).toBe(`unix://${socket}`);
+      expect(env.PLUGMQ_REDIS_IMAGE).toBe('plugmq/redis:7.0-local');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("Kafka's jars default to $PLUGMQ_CACHE/kafka-libs-<version>, like lib.sh", () => {
+    const saved = { cache: process.env.PLUGMQ_CACHE, libs: process.env.PLUGMQ_KAFKA_LIBS };
+    try {
+      delete process.env.PLUGMQ_KAFKA_LIBS;
+      process.env.PLUGMQ_CACHE = '/srv/cache';
+      expect(kafkaLibs()).toBe('/srv/cache/kafka-libs-3.9.2');
+      process.env.PLUGMQ_KAFKA_LIBS = '/opt/kafka-libs';
+      expect(kafkaLibs()).toBe('/opt/kafka-libs');
+    } finally {
+      for (const [key, value] of [
+        ['PLUGMQ_CACHE', saved.cache],
+        ['PLUGMQ_KAFKA_LIBS', saved.libs],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 });
 

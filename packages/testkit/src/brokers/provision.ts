@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,8 @@ export interface Blocked {
   why: string;
   /** Whether apt packages would fix it (not so for a URL that does not answer). */
   byApt: boolean;
+  /** No source at all (so a container engine would fix it too). */
+  noBroker?: boolean;
 }
 
 export interface Plan {
@@ -164,6 +167,7 @@ export function planProvision(survey: Survey, mode: ProvisionMode): Plan {
         what: k.kind,
         why: owned ? `its local-process tests need the local programs: ${k.localProblem}` : why,
         byApt: true,
+        noBroker: !owned,
       });
     } else {
       install.push(k.kind);
@@ -212,7 +216,7 @@ export function blockedMessage(plan: Plan, survey: Survey, mode: ProvisionMode):
       );
     }
   }
-  if (plan.blocked.some((b) => b.byApt && b.what !== 'chromium')) {
+  if (plan.blocked.some((b) => b.noBroker)) {
     lines.push(
       '  - start Docker (or podman: pnpm brokers:images): the tests run the brokers in containers',
       '  - PLUGMQ_REDIS_URL / PLUGMQ_RABBITMQ_URL / PLUGMQ_KAFKA_URL name your own brokers for most tests;',
@@ -244,7 +248,8 @@ async function localDescription(kind: BrokerKind): Promise<string> {
       (r) => r.stdout,
       () => '',
     );
-    return `local redis-server${out.match(/v=(\S+)/)?.[1] ? ` ${out.match(/v=(\S+)/)?.[1]}` : ''}`;
+    const version = out.match(/v=(\S+)/)?.[1];
+    return `local redis-server${version ? ` ${version}` : ''}`;
   }
   if (kind === 'rabbitmq') return `local rabbitmq-server${versionOfRabbitmq()}`;
   return `local Kafka ${KAFKA_VERSION} (${kafkaLibs().replace(homedir(), '~')})`;
@@ -283,7 +288,7 @@ async function installStep(what: string): Promise<void> {
     const e = err as { stderr?: string; message?: string };
     const tail = (e.stderr ?? '').trim().split('\n').slice(-20).join('\n');
     throw new ProvisionError(
-      `[brokers] ${what}: installing failed (${PROVISION_SH} ${what}):\n${tail || e.message}`,
+      `[brokers] ${what}: failed (bash ${PROVISION_SH} ${what}):\n${tail || e.message}`,
     );
   }
   console.log(`[brokers] ${what}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -294,11 +299,28 @@ export class ProvisionError extends Error {
   override name = 'ProvisionError';
 }
 
-/** Podman installed with PlugMQ's images, but its API not serving (after a reboot): start it. */
-async function podmanCanServe(survey: Survey): Promise<boolean> {
-  const noEngine = survey.kinds.every((k) => k.containerProblem?.startsWith('no container engine'));
-  if (!noEngine || survey.aptProblem || !which('podman')) return false;
-  if (process.env.DOCKER_HOST && process.env.DOCKER_HOST !== `unix://${podmanSocket()}`) return false;
+/** Whether an engine's Docker-compatible API answers on a unix socket (GET /_ping). */
+function apiAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/_ping', timeout: 3_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/**
+ * Podman installed with PlugMQ's images but its API not serving (after a reboot): start it. Before
+ * the first container check, because testcontainers reads DOCKER_HOST once per process.
+ */
+async function podmanWorthStarting(): Promise<boolean> {
+  const socket = podmanSocket();
+  const host = process.env.DOCKER_HOST;
+  if ((host && host !== `unix://${socket}`) || existsSync('/var/run/docker.sock')) return false;
+  if (!which('podman') || aptProblem() || (await apiAnswers(socket))) return false;
   const exists = await Promise.all(
     Object.values(LOCAL_IMAGES).map((image) =>
       run('podman', ['image', 'exists', image], { timeout: 20_000 }).then(
@@ -317,11 +339,11 @@ export async function provisionBrokers(mode: ProvisionMode = provisionMode()): P
     return;
   }
   const t0 = Date.now();
-  let survey = await surveyMachine();
-  if (await podmanCanServe(survey)) {
-    await installStep('podman-service').catch(() => undefined);
-    survey = await surveyMachine();
+  if (await podmanWorthStarting()) {
+    // Without it the tests still have local processes; say why and go on.
+    await installStep('podman-service').catch((err: Error) => console.log(err.message));
   }
+  let survey = await surveyMachine();
   let plan = planProvision(survey, mode);
   if (plan.blocked.length > 0) throw new ProvisionError(blockedMessage(plan, survey, mode));
   if (plan.install.length > 0) {
@@ -342,8 +364,8 @@ export async function provisionBrokers(mode: ProvisionMode = provisionMode()): P
 }
 
 /**
- * vitest globalSetup. A ProvisionError ends the run with its message alone: a thrown error would be
- * printed with a stack, and then every test file would not even start.
+ * vitest globalSetup. A ProvisionError ends the run here, before any test file, with its message
+ * alone: thrown, vitest would print it with a stack trace.
  */
 export default async function setup(): Promise<void> {
   try {
