@@ -3,7 +3,7 @@
 # removes its containers and processes itself (and its watchdog does when a test process dies);
 # this checks that it did: a container labelled with this run's PLUGMQ_RUN_ID (exported by
 # .ci/run) that is still there is a cleanup bug, so under CI it is removed and fails the run. Then
-# it stops what brokers:up and the tests' provisioning started (by recorded pid).
+# it stops a podman API service the tests' provisioning started during this run (by recorded pid).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -33,17 +33,22 @@ elif command -v podman >/dev/null 2>&1; then
   fi
 fi
 
-"$BROKERS_DIR/down.sh" || rc=1
-
-# The podman API service only if brokers:images or the provisioning started it (recorded pid, same
-# process); outside CI it is left running for the next test run.
+# The podman API service only if this run started it (the provisioning does when podman and its
+# images are there but the API is not): recorded pid, that same process, started after the run
+# began. One that was running before the run is someone else's and stays, as it does outside CI.
+# Nothing else: the run started no brokers:up processes, and the testkit removes its own.
 pidfile="$STATE_DIR/podman-service.pid"
-if [ "${CI:-}" = true ] && [ -f "$pidfile" ]; then
+run_started="${PLUGMQ_RUN_ID#ci-}"
+run_started="${run_started%%-*}"
+if [ "${CI:-}" = true ] && [ -f "$pidfile" ] && [[ "$run_started" =~ ^[0-9]+$ ]]; then
   pid="$(cat "$pidfile")"
-  # cmdline is NUL-separated: grep alone never matched it, so the service was never stopped.
+  # cmdline is NUL-separated (grep alone never matched it); stat's field 22 is the start in ticks.
   if [ -d "/proc/$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'podman system service'; then
-    kill "$pid" && log "stopped podman API service (pid $pid)"
+    started=$(($(awk '/^btime/ {print $2}' /proc/stat) + $(awk '{print $22}' "/proc/$pid/stat") / $(getconf CLK_TCK)))
+    if [ "$started" -ge "$run_started" ]; then
+      kill "$pid" && log "stopped podman API service (pid $pid), started by this run"
+      rm -f "$pidfile"
+    fi
   fi
-  rm -f "$pidfile"
 fi
 exit $rc

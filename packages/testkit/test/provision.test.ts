@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,45 +201,55 @@ describe('the places tools/brokers uses', () => {
   });
 });
 
+// testcontainers always tries the default Docker sockets, whatever DOCKER_HOST says: with Docker
+// here, a child process cannot be made to find no container engine.
+const dockerHere = ['/var/run/docker.sock', `/run/user/${process.getuid?.()}/docker.sock`].some((p) =>
+  existsSync(p),
+);
+
 describe('pnpm test where nothing can provide a broker', () => {
-  it('stops before any test file with one message saying what to install', async () => {
-    // A PATH with node alone: no apt-get, redis-server, epmd, java or podman; no Docker socket.
-    const bin = await mkdtemp(join(tmpdir(), 'plugmq-provision-'));
-    try {
-      await symlink(process.execPath, join(bin, 'node'));
-      const result = await promisify(execFile)(
-        process.execPath,
-        [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'packages/core/test/ids.test.ts'],
-        {
-          cwd: root,
-          timeout: 60_000,
-          env: {
-            PATH: bin,
-            HOME: bin,
-            DOCKER_HOST: `unix://${join(bin, 'docker.sock')}`,
-            PLUGMQ_PODMAN_SOCKET: join(bin, 'podman.sock'),
-            PLUGMQ_KAFKA_LIBS: join(bin, 'kafka-libs'),
-            PLUGMQ_CHROMIUM: join(bin, 'chromium'),
+  it.skipIf(dockerHere)(
+    'stops before any test file with one message saying what to install',
+    async () => {
+      // A PATH with node alone: no apt-get, redis-server, epmd, java or podman; no Docker socket.
+      const bin = await mkdtemp(join(tmpdir(), 'plugmq-provision-'));
+      try {
+        await symlink(process.execPath, join(bin, 'node'));
+        const result = await promisify(execFile)(
+          process.execPath,
+          [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'packages/core/test/ids.test.ts'],
+          {
+            cwd: root,
+            timeout: 60_000,
+            env: {
+              PATH: bin,
+              HOME: bin,
+              DOCKER_HOST: `unix://${join(bin, 'docker.sock')}`,
+              PLUGMQ_PODMAN_SOCKET: join(bin, 'podman.sock'),
+              PLUGMQ_KAFKA_LIBS: join(bin, 'kafka-libs'),
+              PLUGMQ_CHROMIUM: join(bin, 'chromium'),
+            },
           },
-        },
-      ).then(
-        () => ({ code: 0, stdout: '', stderr: '' }),
-        (err: { code: number; stdout: string; stderr: string }) => err,
-      );
-      const output = result.stdout + result.stderr;
-      expect(result.code, output).toBe(1);
-      expect(output.match(/the tests cannot start/g)).toHaveLength(1);
-      expect(output).toContain('no apt-get on PATH');
-      for (const k of ['redis', 'rabbitmq', 'kafka']) expect(output).toMatch(new RegExp(`\\n  - ${k}: `));
-      expect(output).toContain(
-        'sudo apt-get install --no-install-recommends redis-server redis-tools openssl rabbitmq-server default-jre-headless maven\n',
-      );
-      // No test file started, so no error per file and no stack trace.
-      expect(output).not.toContain('BrokerUnavailableError');
-      expect(output).not.toMatch(/\n\s+at /);
-      expect(output).not.toContain('Test Files');
-    } finally {
-      await rm(bin, { recursive: true, force: true });
-    }
-  }, 90_000);
+        ).then(
+          () => ({ code: 0, stdout: '', stderr: '' }),
+          (err: { code: number; stdout: string; stderr: string }) => err,
+        );
+        const output = result.stdout + result.stderr;
+        expect(result.code, output).toBe(1);
+        expect(output.match(/the tests cannot start/g)).toHaveLength(1);
+        expect(output).toContain('no apt-get on PATH');
+        for (const k of ['redis', 'rabbitmq', 'kafka']) expect(output).toMatch(new RegExp(`\\n  - ${k}: `));
+        expect(output).toContain(
+          'sudo apt-get install --no-install-recommends redis-server redis-tools openssl rabbitmq-server default-jre-headless maven\n',
+        );
+        // No test file started, so no error per file and no stack trace.
+        expect(output).not.toContain('BrokerUnavailableError');
+        expect(output).not.toMatch(/\n\s+at /);
+        expect(output).not.toContain('Test Files');
+      } finally {
+        await rm(bin, { recursive: true, force: true });
+      }
+    },
+    90_000,
+  );
 });
