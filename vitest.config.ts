@@ -16,8 +16,9 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, 'packages/*/test/faults/**'],
     testTimeout: 20_000,
     hookTimeout: 120_000,
-    // Before any file runs: every broker the suite needs, installed if missing (or one message
-    // saying what to install), one line per broker. PLUGMQ_PROVISION=off skips it.
+    // Before any file runs, under `pnpm test`/`test:faults` or CI: every broker the suite needs,
+    // installed if missing (or one message saying what to install), one line per broker. A direct
+    // `vitest run <file>` only prints the lines. PLUGMQ_PROVISION overrides (off/check/auto/all).
     globalSetup: ['packages/testkit/src/brokers/provision.ts'],
   },
 });

@@ -13,6 +13,7 @@ import {
   blockedMessage,
   type KindSurvey,
   planProvision,
+  provisionMode,
   type Survey,
 } from '../src/brokers/provision.js';
 
@@ -157,6 +158,17 @@ describe('planProvision', () => {
   });
 });
 
+describe('provisionMode', () => {
+  it('provisions for the README commands and CI, only reports for a direct vitest run', () => {
+    expect(provisionMode({ npm_lifecycle_event: 'test' })).toBe('auto');
+    expect(provisionMode({ npm_lifecycle_event: 'test:faults' })).toBe('auto');
+    expect(provisionMode({ CI: 'true', npm_lifecycle_event: 'test' })).toBe('all');
+    expect(provisionMode({})).toBe('check');
+    expect(provisionMode({ PLUGMQ_PROVISION: 'off', CI: 'true' })).toBe('off');
+    expect(provisionMode({ PLUGMQ_PROVISION: 'all' })).toBe('all');
+  });
+});
+
 describe('aptProblem', () => {
   it('needs root', () => {
     // This machine has apt-get (tools/brokers installs with it); a non-root uid cannot use it.
@@ -207,6 +219,21 @@ const dockerHere = ['/var/run/docker.sock', `/run/user/${process.getuid?.()}/doc
   existsSync(p),
 );
 
+/** Runs vitest on one unit-test file in a child process; never rejects. */
+async function vitestChild(env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+  return promisify(execFile)(
+    process.execPath,
+    [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'packages/core/test/ids.test.ts'],
+    { cwd: root, timeout: 60_000, env },
+  ).then(
+    (r) => ({ code: 0, output: r.stdout + r.stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({
+      code: err.code,
+      output: err.stdout + err.stderr,
+    }),
+  );
+}
+
 describe('pnpm test where nothing can provide a broker', () => {
   it.skipIf(dockerHere)(
     'stops before any test file with one message saying what to install',
@@ -215,27 +242,17 @@ describe('pnpm test where nothing can provide a broker', () => {
       const bin = await mkdtemp(join(tmpdir(), 'plugmq-provision-'));
       try {
         await symlink(process.execPath, join(bin, 'node'));
-        const result = await promisify(execFile)(
-          process.execPath,
-          [join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'packages/core/test/ids.test.ts'],
-          {
-            cwd: root,
-            timeout: 60_000,
-            env: {
-              PATH: bin,
-              HOME: bin,
-              DOCKER_HOST: `unix://${join(bin, 'docker.sock')}`,
-              PLUGMQ_PODMAN_SOCKET: join(bin, 'podman.sock'),
-              PLUGMQ_KAFKA_LIBS: join(bin, 'kafka-libs'),
-              PLUGMQ_CHROMIUM: join(bin, 'chromium'),
-            },
-          },
-        ).then(
-          () => ({ code: 0, stdout: '', stderr: '' }),
-          (err: { code: number; stdout: string; stderr: string }) => err,
-        );
-        const output = result.stdout + result.stderr;
-        expect(result.code, output).toBe(1);
+        const env: NodeJS.ProcessEnv = {
+          PATH: bin,
+          HOME: bin,
+          DOCKER_HOST: `unix://${join(bin, 'docker.sock')}`,
+          PLUGMQ_PODMAN_SOCKET: join(bin, 'podman.sock'),
+          PLUGMQ_KAFKA_LIBS: join(bin, 'kafka-libs'),
+          PLUGMQ_CHROMIUM: join(bin, 'chromium'),
+        };
+        // What `pnpm test` sets for the vitest it runs.
+        const { code, output } = await vitestChild({ ...env, npm_lifecycle_event: 'test' });
+        expect(code, output).toBe(1);
         expect(output.match(/the tests cannot start/g)).toHaveLength(1);
         expect(output).toContain('no apt-get on PATH');
         for (const k of ['redis', 'rabbitmq', 'kafka']) expect(output).toMatch(new RegExp(`\\n  - ${k}: `));
@@ -246,6 +263,12 @@ describe('pnpm test where nothing can provide a broker', () => {
         expect(output).not.toContain('BrokerUnavailableError');
         expect(output).not.toMatch(/\n\s+at /);
         expect(output).not.toContain('Test Files');
+
+        // A direct `vitest run <file>` only reports, and runs the file.
+        const direct = await vitestChild(env);
+        expect(direct.code, direct.output).toBe(0);
+        expect(direct.output).toContain('[brokers] redis: no broker the tests own');
+        expect(direct.output).toMatch(/Test Files\s+1 passed/);
       } finally {
         await rm(bin, { recursive: true, force: true });
       }

@@ -28,14 +28,25 @@ const PROVISION_SH = fileURLToPath(new URL('../../../../tools/brokers/provision.
 const INSTALL_TIMEOUT_MS = 20 * 60_000;
 const URL_PROBE_MS = 3_000;
 
-export type ProvisionMode = 'off' | 'auto' | 'all';
+/**
+ * off: nothing; check: report only (installs nothing, never stops); auto: what no source covers;
+ * all: also every local program and Chromium, as the suite runs them all under CI.
+ */
+export type ProvisionMode = 'off' | 'check' | 'auto' | 'all';
 
-/** `PLUGMQ_PROVISION`: off (check nothing), all (everything, as under CI), else auto. */
+const MODES: readonly ProvisionMode[] = ['off', 'check', 'auto', 'all'];
+
+/**
+ * `PLUGMQ_PROVISION` when set; else all under CI=true; auto for the README's commands (`pnpm test`,
+ * `pnpm test:faults`); check for a direct `vitest run <file>`, which must not start installing
+ * brokers for a unit test, nor refuse to run one where no broker can be had.
+ */
 export function provisionMode(env: NodeJS.ProcessEnv = process.env): ProvisionMode {
-  const value = env.PLUGMQ_PROVISION?.trim().toLowerCase();
-  if (value === 'off' || value === '0' || value === 'false') return 'off';
-  if (value === 'all' || isCI(env)) return 'all';
-  return 'auto';
+  const value = env.PLUGMQ_PROVISION?.trim().toLowerCase() as ProvisionMode | undefined;
+  if (value && MODES.includes(value)) return value;
+  if (isCI(env)) return 'all';
+  if (env.npm_lifecycle_event === 'test' || env.npm_lifecycle_event === 'test:faults') return 'auto';
+  return 'check';
 }
 
 /** What one broker kind has on this machine right now; a string says why a source is not there. */
@@ -264,8 +275,14 @@ async function describeKind(k: KindSurvey, mode: ProvisionMode): Promise<string>
     parts.push(`container ${image} (${process.env.DOCKER_HOST ?? 'Docker'})`);
   }
   if (k.localProblem === undefined) parts.push(await localDescription(k.kind));
-  else if (mode !== 'all')
+  else if (k.containerProblem !== undefined) {
+    // Only in check mode: auto and all have installed it or stopped.
+    parts.push(
+      `no broker the tests own (${k.containerProblem}; ${k.localProblem}); \`pnpm test\` provisions one`,
+    );
+  } else if (mode !== 'all') {
     parts.push(`no local process (${k.localProblem}): its local-process tests are skipped`);
+  }
   return `[brokers] ${k.kind}: ${parts.join('; ')}`;
 }
 
@@ -339,6 +356,11 @@ export async function provisionBrokers(mode: ProvisionMode = provisionMode()): P
     return;
   }
   const t0 = Date.now();
+  if (mode === 'check') {
+    const survey = await surveyMachine();
+    for (const k of survey.kinds) console.log(await describeKind(k, mode));
+    return;
+  }
   if (await podmanWorthStarting()) {
     // Without it the tests still have local processes; say why and go on.
     await installStep('podman-service').catch((err: Error) => console.log(err.message));
