@@ -8,14 +8,14 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { applyContainerDefaults, podmanSocket } from '../src/brokers/env.js';
 import { kafkaLibs } from '../src/brokers/local-recipes.js';
+import { aptProblem } from '../src/brokers/provision.js';
 import {
-  aptProblem,
   blockedMessage,
   type KindSurvey,
   planProvision,
   provisionMode,
   type Survey,
-} from '../src/brokers/provision.js';
+} from '../src/brokers/provision-plan.js';
 
 // The provisioning step of `pnpm test` (vitest globalSetup): what it installs, and the one message
 // it stops with when nothing here can provide a broker.
