@@ -24,6 +24,9 @@ export const capabilities: Capabilities = Object.freeze({
  *   body mutated after publish changes what handlers see; code tested that way may fail on a broker.
  * `url` is ignored, so that switching PLUGMQ_DRIVER alone switches drivers.
  */
+/** Every option the memory driver reads (besides core's); anything else is refused. */
+export const OPTIONS = ['bufferSize', 'historySize', 'prefetch', 'namespace', 'serialize'] as const;
+
 export interface MemoryConfig extends PlugmqConfig {
   bufferSize: number;
   historySize: number;

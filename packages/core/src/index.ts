@@ -37,7 +37,7 @@ export {
   type TransportManagerOptions,
   TransportQueueManager,
 } from './queue-manager.js';
-export { registerDriver, registeredDrivers, resolveDriver } from './registry.js';
+export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';
 export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './request-reply.js';
 export {
   DEFAULT_RETRY_POLICY,
