@@ -155,6 +155,49 @@ export function codecScenarios(env: ConformanceEnv): void {
     await got.expectNoMore(0, env.quiet);
   });
 
+  test('a function or symbol value inside a body, which JSON would silently drop, is INVALID_ARGUMENT naming its path', async () => {
+    const manager = await env.create();
+    const type = env.type();
+    const got = collector();
+    await manager.consume(type, got.handler, { group: env.group() });
+    await expectPlugmqError(
+      () => manager.publish(type, { id: 1, onDone: () => 1 }),
+      'INVALID_ARGUMENT',
+      'body.onDone is a function',
+    );
+    await expectPlugmqError(
+      () => manager.publish(type, { order: { lines: [1, Symbol('x')] } }),
+      'INVALID_ARGUMENT',
+      'body.order.lines[1]',
+    );
+    await expectPlugmqError(
+      () => manager.publish(type, { 'odd key': { run() {} } }),
+      'INVALID_ARGUMENT',
+      'body["odd key"].run',
+    );
+    await expectPlugmqError(
+      () =>
+        manager.publishBatch<unknown>([
+          { type, body: 'fine' },
+          { type, body: { f: () => 1 } },
+        ]),
+      'INVALID_ARGUMENT',
+      'body.f',
+    );
+    await got.expectNoMore(0, env.quiet);
+  });
+
+  test('an undefined body travels as an empty body and arrives as undefined', async () => {
+    const manager = await env.create();
+    const type = env.type();
+    const got = collector();
+    await manager.consume(type, got.handler, { group: env.group() });
+    const id = await manager.publish(type, undefined);
+    const [message] = await got.waitForCount(1, env.patience);
+    expect(message?.id).toBe(id);
+    expect(message?.body).toBeUndefined();
+  });
+
   test('an undecodable body goes straight to the dead-letter type and the consumer goes on [needs core TransportQueueManager.sendEnvelopes to inject bad bytes]', async (ctx) => {
     const logger = recordingLogger();
     const manager = await env.create({ logger });
