@@ -23,6 +23,12 @@ export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } f
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
 export {
+  assertBodySizes,
+  bodyBytes,
+  type MessageSizeLimit,
+  messageTooLarge,
+} from './message-size.js';
+export {
   applyMiddleware,
   type HandlerMiddleware,
   withConsumerMiddleware,

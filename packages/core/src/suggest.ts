@@ -1,22 +1,21 @@
 /** Edit distance (insert, delete, substitute, swap of neighbours), for "did you mean" hints. */
 function distance(a: string, b: string): number {
-  const rows: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    rows.push([i]);
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      if (i === 0) {
-        rows[0]![j] = j;
-        continue;
-      }
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(rows[i - 1][j]! + 1, rows[i][j - 1]! + 1, rows[i - 1][j - 1]! + cost);
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost);
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        best = Math.min(best, rows[i - 2][j - 2]! + 1);
+        best = Math.min(best, (before[j - 2] ?? 0) + 1);
       }
-      rows[i]![j] = best;
+      current.push(best);
     }
+    before = previous;
+    previous = current;
   }
-  return rows[a.length][b.length]!;
+  return previous[b.length] ?? 0;
 }
 
 /**
