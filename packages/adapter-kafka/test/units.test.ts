@@ -127,3 +127,48 @@ describe('key partitioning', () => {
     }
   });
 });
+
+describe('message size', () => {
+  const envelope = (bytes: number, headers: Record<string, string> = {}) => ({
+    id: 'm-1',
+    type: 'uploads.stored',
+    timestamp: Date.now(),
+    headers,
+    contentType: 'application/json',
+    body: new Uint8Array(bytes),
+    attempt: 1,
+  });
+  const publish = (transport: KafkaTransport, bytes: number, headers?: Record<string, string>) =>
+    transport.publish([envelope(bytes, headers)], { signal: new AbortController().signal });
+
+  // Nothing listens on port 1: a publish that got past the check would hang or fail differently.
+  test("a 5 MB body is refused before sending, naming Kafka's 1 MiB default and how to raise it", async () => {
+    const transport = new KafkaTransport(
+      validateKafkaConfig({ driver: 'kafka', url: '127.0.0.1:1' }),
+      silentLogger,
+    );
+    const error = await publish(transport, 5 * 1024 * 1024).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isPlugmqError(error, 'INVALID_ARGUMENT')).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toContain('m-1');
+    expect(message).toContain('1048588');
+    expect(message).toContain('maxMessageBytes');
+    expect(message).toContain('message.max.bytes');
+  });
+
+  test('headers count towards the limit; maxMessageBytes moves it', async () => {
+    const small = new KafkaTransport(
+      validateKafkaConfig({ driver: 'kafka', url: '127.0.0.1:1', maxMessageBytes: 2_000 }),
+      silentLogger,
+    );
+    const error = await publish(small, 1_000, { trace: 'x'.repeat(1_000) }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(isPlugmqError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toContain('2000 bytes');
+    expect(configError({ maxMessageBytes: 0 })).toMatch(/^maxMessageBytes/);
+  });
+});

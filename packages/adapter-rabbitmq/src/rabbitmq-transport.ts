@@ -1,4 +1,5 @@
 import {
+  assertBodySizes,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   type DeliverFn,
   type Envelope,
@@ -85,6 +86,15 @@ export class RabbitMqTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    try {
+      assertBodySizes(envelopes, {
+        driver: 'rabbitmq',
+        maxBytes: this.config.maxMessageBytes,
+        brokerSetting: "the broker's max_message_size",
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let delayed = false;
     const outgoing = envelopes.map((envelope) => {
       if (envelope.delayMs && envelope.delayMs > 0) {

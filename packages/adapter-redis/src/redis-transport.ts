@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import {
+  assertBodySizes,
   type DeliverFn,
   describeError,
   type Envelope,
@@ -80,6 +81,15 @@ export class RedisTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the Redis transport is closed'));
+    try {
+      assertBodySizes(envelopes, {
+        driver: 'redis',
+        maxBytes: this.config.maxMessageBytes,
+        brokerSetting: "the server's proto-max-bulk-len",
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.publisher.publish(envelopes, context);
   }
 

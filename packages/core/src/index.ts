@@ -23,6 +23,12 @@ export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } f
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
 export {
+  assertBodySizes,
+  bodyBytes,
+  type MessageSizeLimit,
+  messageTooLarge,
+} from './message-size.js';
+export {
   applyMiddleware,
   type HandlerMiddleware,
   withConsumerMiddleware,
@@ -37,7 +43,7 @@ export {
   type TransportManagerOptions,
   TransportQueueManager,
 } from './queue-manager.js';
-export { registerDriver, registeredDrivers, resolveDriver } from './registry.js';
+export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';
 export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './request-reply.js';
 export {
   DEFAULT_RETRY_POLICY,
