@@ -16,7 +16,8 @@ const hostPort = new URL(broker.url).host;
 runFirstContact({
   name: 'kafka',
   timeScale: 3,
-  create: (overrides) => createQueueManager({ driver: 'kafka', url: broker.url, ...TEST_OPTIONS, ...overrides }),
+  create: (overrides) =>
+    createQueueManager({ driver: 'kafka', url: broker.url, ...TEST_OPTIONS, ...overrides }),
   connect: {
     connectTimeoutMs,
     config: (host, port, credentials) => ({
@@ -31,10 +32,20 @@ runFirstContact({
       const password = 'wr0ng-pw-1';
       return {
         password,
-        config: { driver: 'kafka', url: `kafka://plugmq:${password}@${hostPort}`, ...TEST_OPTIONS, connectTimeoutMs },
+        config: {
+          driver: 'kafka',
+          url: `kafka://plugmq:${password}@${hostPort}`,
+          ...TEST_OPTIONS,
+          connectTimeoutMs,
+        },
       };
     },
-    tlsMismatch: () => ({ driver: 'kafka', url: `kafka+ssl://${hostPort}`, ...TEST_OPTIONS, connectTimeoutMs }),
+    tlsMismatch: () => ({
+      driver: 'kafka',
+      url: `kafka+ssl://${hostPort}`,
+      ...TEST_OPTIONS,
+      connectTimeoutMs,
+    }),
     child: {
       driverModule: fileURLToPath(new URL('../src/index.ts', import.meta.url)),
       coreEntry: fileURLToPath(new URL('../../core/src/index.ts', import.meta.url)),

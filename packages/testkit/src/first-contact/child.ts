@@ -51,12 +51,17 @@ export async function connectInChild(
       platform: 'node',
       target: 'node20',
       logLevel: 'error',
-      nodePaths: [join(child.driverModule, '..', '..', 'node_modules'), join(here, '..', '..', 'node_modules')],
+      nodePaths: [
+        join(child.driverModule, '..', '..', 'node_modules'),
+        join(here, '..', '..', 'node_modules'),
+      ],
       ...(child.coreEntry ? { alias: { '@plugmq/core': child.coreEntry } } : {}),
     });
     const started = Date.now();
     return await new Promise<ChildRun>((resolve, reject) => {
-      const proc = spawn(process.execPath, [script, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, [script, JSON.stringify(config)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       proc.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();

@@ -44,13 +44,19 @@ export function lifecycleScenarios(options: FirstContactOptions, ms: (value: num
           expect(answer).toEqual({ sku, cents: 250 });
         }
         const responderOutcomes = () =>
-          events.filter((e): e is Extract<PlugmqEvent, { kind: 'handled' }> => e.kind === 'handled' && e.type === rpc);
+          events.filter(
+            (e): e is Extract<PlugmqEvent, { kind: 'handled' }> => e.kind === 'handled' && e.type === rpc,
+          );
         // The responder's handler resolves after its reply is stored, so the event may trail the reply.
-        await waitFor(() => responderOutcomes().length >= 3, ms(5_000), 'three handled events of the responder');
-        expect(responderOutcomes().map((e) => e.outcome)).toEqual(['acked', 'acked', 'acked']);
-        expect(events.filter((e) => e.kind === 'dropped' || e.kind === 'dead-lettered' || e.kind === 'retried')).toEqual(
-          [],
+        await waitFor(
+          () => responderOutcomes().length >= 3,
+          ms(5_000),
+          'three handled events of the responder',
         );
+        expect(responderOutcomes().map((e) => e.outcome)).toEqual(['acked', 'acked', 'acked']);
+        expect(
+          events.filter((e) => e.kind === 'dropped' || e.kind === 'dead-lettered' || e.kind === 'retried'),
+        ).toEqual([]);
 
         for (const manager of managers.splice(0)) await withTimeout(manager.close(), ms(30_000), 'close()');
         expect(logger.complaints()).toEqual([]);
