@@ -1,4 +1,4 @@
-import { connect as tcpConnect, isIP, type Socket } from 'node:net';
+import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ConnectFailure, describeConnectFailure, PlugmqError, tlsStalled } from '@plugmq/core';
 import type { ISocketFactory } from 'kafkajs';

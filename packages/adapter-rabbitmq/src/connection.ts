@@ -92,7 +92,10 @@ export class ConnectionManager {
         this.urlIndex = (this.urlIndex + 1) % this.config.urls.length;
         const left = deadline - Date.now();
         if (failure.fatal) {
-          throw new PlugmqError('CONNECTION', `cannot connect to RabbitMQ at ${describeUrl(url)}: ${failure.reason}`);
+          throw new PlugmqError(
+            'CONNECTION',
+            `cannot connect to RabbitMQ at ${describeUrl(url)}: ${failure.reason}`,
+          );
         }
         if (left <= 0 || this.closed) {
           throw new PlugmqError(

@@ -141,7 +141,10 @@ export class ClientFactory {
     }
     const where = timedOut ? `${this.maskedUrl} within ${ms} ms` : this.maskedUrl;
     const reason = failure?.reason ?? `no answer from ${host}:${port}`;
-    return new PlugmqError('CONNECTION', `cannot connect to Redis at ${where} (${role} connection): ${reason}`);
+    return new PlugmqError(
+      'CONNECTION',
+      `cannot connect to Redis at ${where} (${role} connection): ${reason}`,
+    );
   }
 
   /**

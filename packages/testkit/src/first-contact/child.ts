@@ -35,7 +35,7 @@ export async function connectInChild(
         'registerDriver(driver);',
         'createQueueManager(JSON.parse(process.argv[2] ?? "{}")).then(',
         `  (manager) => { console.log('CONNECTED'); return manager.close(); },`,
-        '  (error) => { console.log(`FAILED ${error?.code}: ${error?.message}`); process.exitCode = 1; },',
+        "  (error) => { console.log('FAILED ' + error?.code + ': ' + error?.message); process.exitCode = 1; },",
         ');',
       ].join('\n'),
     );
