@@ -21,7 +21,9 @@ import type {
   TopicSpec,
 } from './client.js';
 import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
+import { logCreator } from './kafkajs-log.js';
 import type { KafkaConfig } from './options.js';
+import { SocketWatch } from './socket-watch.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -67,22 +69,6 @@ function errorType(error: unknown): string | undefined {
       (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
   }
   return undefined;
-}
-
-/** kafkajs log lines → the PlugMQ logger, credentials masked, chatty levels demoted. */
-function logCreator(logger: Logger) {
-  return () =>
-    ({ level, log }: { level: number; log: { message: string; [field: string]: unknown } }) => {
-      const { message, timestamp: _t, logger: _l, ...fields } = log;
-      const text = `kafkajs: ${redactCredentials(String(message))}`;
-      const safe = {
-        ...fields,
-        error: fields.error === undefined ? undefined : redactCredentials(String(fields.error)),
-      };
-      if (level <= logLevel.ERROR) logger.warn(safe, text);
-      else if (level === logLevel.WARN) logger.info(safe, text);
-      else logger.debug(safe, text);
-    };
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
@@ -270,6 +256,7 @@ export class KafkajsClient implements KafkaClient {
   private producer: Producer;
   private connected: Promise<void> | undefined;
   private resetting: Promise<void> | undefined;
+  private readonly sockets = new SocketWatch();
 
   constructor(
     private readonly config: KafkaConfig,
@@ -282,6 +269,7 @@ export class KafkajsClient implements KafkaClient {
       retry: RETRY,
       logLevel: logLevel.WARN,
       logCreator: logCreator(logger),
+      socketFactory: this.sockets.factory,
       ...(config.ssl === undefined ? {} : { ssl: config.ssl.reveal() as never }),
       ...(config.sasl === undefined ? {} : { sasl: config.sasl.reveal() as unknown as SASLOptions }),
     });
@@ -301,20 +289,37 @@ export class KafkajsClient implements KafkaClient {
     });
   }
 
+  /**
+   * Connects, or rejects with CONNECTION saying why: at once when kafkajs gives up (a refused
+   * login), else after `connectTimeoutMs` with what the sockets met meanwhile (kafkajs itself
+   * keeps retrying refused or unresolvable brokers and would only time out).
+   */
   connect(): Promise<void> {
-    this.connected ??= withTimeout(
-      Promise.all([this.admin.connect(), this.producer.connect()]).then(() => undefined),
-      this.config.connectTimeoutMs,
-      `kafka broker ${this.config.brokers.join(',')}`,
-    ).catch((error: unknown) => {
+    this.connected ??= this.open().catch((error: unknown) => {
       this.connected = undefined;
-      if (error instanceof PlugmqError) throw error;
-      throw new PlugmqError(
-        'CONNECTION',
-        `cannot connect to kafka: ${redactCredentials(describeError(error))}`,
-      );
+      throw error;
     });
     return this.connected;
+  }
+
+  private async open(): Promise<void> {
+    this.sockets.reset();
+    const ms = this.config.connectTimeoutMs;
+    const brokers = this.config.brokers.join(',');
+    const fatal = new Promise<never>((_, reject) => {
+      this.sockets.onFatal = reject;
+    });
+    try {
+      await withTimeout(
+        Promise.race([Promise.all([this.admin.connect(), this.producer.connect()]), fatal]),
+        ms,
+        `kafka broker ${brokers}`,
+      );
+    } catch (error) {
+      throw this.sockets.connectError(error, brokers, ms);
+    } finally {
+      this.sockets.onFatal = undefined;
+    }
   }
 
   async createTopics(specs: readonly TopicSpec[]): Promise<void> {

@@ -62,8 +62,10 @@ export class RabbitMqTransport implements Transport {
     this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
+      // Not mandatory: the broker treats amq.rabbitmq.reply-to.* as routed to no queue, so a
+      // mandatory reply comes back as basic.return although the requester got it (see replies.ts).
       sendReply: (address, envelope, context) =>
-        this.publisher.send([this.outgoing(envelope, '', address, 'reject')], context),
+        this.publisher.send([this.outgoing(envelope, '', address, 'reject', undefined, false)], context),
     };
   }
 
@@ -161,8 +163,9 @@ export class RabbitMqTransport implements Transport {
     routingKey: string,
     onReturn: Outgoing['onReturn'],
     waitMs?: number,
+    mandatory = true,
   ): Outgoing {
-    const options = envelopeToPublishOptions(envelope, true);
+    const options = envelopeToPublishOptions(envelope, mandatory);
     if (waitMs !== undefined) options.headers = { ...options.headers, [WAIT_HEADER]: String(waitMs) };
     return { exchange, routingKey, content: asBuffer(envelope.body), options, envelope, onReturn };
   }

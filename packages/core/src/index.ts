@@ -12,6 +12,14 @@ export {
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
 export { configFromEnv, configInvalid, validateCoreConfig } from './config-loading.js';
+export {
+  acceptsConnections,
+  type ConnectFailure,
+  type ConnectFailureKind,
+  describeConnectFailure,
+  moreTelling,
+  tlsStalled,
+} from './connect-errors.js';
 export { ConsumerManager } from './consumer-manager.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
 export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';

@@ -1,3 +1,5 @@
 export * from './brokers/index.js';
+export { type CaptureLogger, captureLogger, type UndefinedField } from './capture-logger.js';
 export * from './conformance/index.js';
 export * from './faults/index.js';
+export * from './first-contact/index.js';
