@@ -9,9 +9,10 @@ import {
   WIRE,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
-import { againAfterDrop, isAbortedByClose, type RedisClient } from './connection.js';
+import type { RedisClient } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';
+import { againWhileTransient, isTransient } from './transient.js';
 import { BODY_FIELD, envelopeToFields, type FieldValue, plainEntryId } from './wire.js';
 
 /**
@@ -79,10 +80,11 @@ export class Publisher {
     this.store(envelopes).then(
       () => this.settle(pending),
       (error: unknown) => {
-        // A command cut by a dropped connection is sent again (maybe stored twice, never lost)
-        // until the publish resolves or its deadline rejects it.
-        if (!isAbortedByClose(error)) return this.settle(pending, error);
-        againAfterDrop(
+        // A command cut by a dropped connection, or refused for now by a Cluster failing over
+        // (CLUSTERDOWN, TRYAGAIN, …), is sent again (maybe stored twice, never lost) until the
+        // publish resolves or its deadline rejects it.
+        if (!isTransient(error)) return this.settle(pending, error);
+        againWhileTransient(
           () => this.store(envelopes),
           () => pending.open,
         ).then(

@@ -12,14 +12,7 @@ import {
 } from '@plugmq/core';
 import { AckBatch } from './ack-batch.js';
 import { Claimer } from './claimer.js';
-import {
-  againAfterDrop,
-  type ClientFactory,
-  isAbortedByClose,
-  isBusyGroup,
-  type RedisClient,
-  within,
-} from './connection.js';
+import { type ClientFactory, isBusyGroup, type RedisClient, within } from './connection.js';
 
 const noop = () => {};
 
@@ -28,6 +21,7 @@ import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
+import { againWhileTransient, isTransient } from './transient.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';
 
@@ -243,8 +237,8 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
   private ackAll(stream: StreamRef, ids: string[]): Promise<void> {
     return this.ackOnce(stream, ids).then(noop, (error: unknown) =>
-      isAbortedByClose(error)
-        ? againAfterDrop(
+      isTransient(error)
+        ? againWhileTransient(
             () => this.ackOnce(stream, ids),
             () => !this.abandoned,
           ).then(noop)
@@ -269,7 +263,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
     const { keys } = stream;
     // Safe to send again: once the first run acked the entry, a second one finds it settled (-1).
-    const due = await againAfterDrop(() =>
+    const due = await againWhileTransient(() =>
       this.deps.scripts.requeue(
         [stream.key, keys.retry, keys.retryDelay.schedule, keys.retryDelay.data],
         this.group,
