@@ -22,6 +22,11 @@ export interface RedisClusterOptions extends StartClusterOptions {
    * and its replica promoted, about one to two timeouts after the kill.
    */
   nodeTimeoutMs?: number;
+  /**
+   * true (default): AOF fsynced on every write, so a killed node keeps every write it answered.
+   * false: no persistence at all (faster, for suites that never kill a node).
+   */
+  durable?: boolean;
 }
 
 export interface RedisClusterNode extends ClusterNode {
@@ -84,6 +89,7 @@ class Node implements RedisClusterNode {
     private readonly dir: string,
     private readonly nodeTimeoutMs: number,
     private readonly startupTimeoutMs: number,
+    private readonly durable: boolean,
   ) {
     this.name = `redis-${port}`;
   }
@@ -96,31 +102,14 @@ class Node implements RedisClusterNode {
   launch(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     const log = openSync(join(this.dir, 'redis.log'), 'a');
-    // prettier-ignore
     const args = [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      this.dir,
-      '--cluster-enabled',
-      'yes',
-      '--cluster-port',
-      String(this.busPort),
-      '--cluster-config-file',
-      join(this.dir, 'nodes.conf'),
-      '--cluster-node-timeout',
-      String(this.nodeTimeoutMs),
+      ...['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir],
+      ...['--cluster-enabled', 'yes', '--cluster-port', String(this.busPort)],
+      ...['--cluster-config-file', join(this.dir, 'nodes.conf')],
+      ...['--cluster-node-timeout', String(this.nodeTimeoutMs)],
       // A replica may always take over, however long it was cut off (tests kill masters at will).
-      '--cluster-replica-validity-factor',
-      '0',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--save',
-      '',
+      ...['--cluster-replica-validity-factor', '0'],
+      ...['--appendonly', this.durable ? 'yes' : 'no', '--appendfsync', 'always', '--save', ''],
     ];
     const child = spawn('redis-server', args, { detached: true, stdio: ['ignore', log, log] });
     child.unref();
@@ -306,6 +295,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         join(dir, `node-${i + 1}`),
         options.nodeTimeoutMs ?? 3_000,
         timeoutMs,
+        options.durable ?? true,
       ),
   );
   const cluster = new Cluster(nodes, dir, dirKey);
