@@ -281,15 +281,17 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
    * creates for different slots together and fail the batch on the first MOVED.
    */
   private async createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
+    // A Cluster failing over refuses for a while (CLUSTERDOWN): try again for as long as the
+    // transport waits for a subscription's setup. A create that ran before its connection dropped
+    // answers BUSYGROUP the second time.
+    const until = Date.now() + this.deps.config.connectTimeoutMs;
     for (const stream of streams) {
       try {
         // A retry stream only ever holds this group's entries: its group always reads from 0.
-        await this.deps.client.xgroup(
-          'CREATE',
-          stream.key,
-          this.group,
-          stream.retry ? '0' : from,
-          'MKSTREAM',
+        await againWhileTransient(
+          () =>
+            this.deps.client.xgroup('CREATE', stream.key, this.group, stream.retry ? '0' : from, 'MKSTREAM'),
+          () => !this.stopped && Date.now() < until,
         );
       } catch (error) {
         if (!isBusyGroup(error)) throw error;

@@ -71,7 +71,7 @@ if (available) {
       await cluster?.stop();
     });
 
-    test('a publish rides through CLUSTERDOWN within its deadline; consuming goes on without warnings', async () => {
+    test('a publish rides through CLUSTERDOWN within its deadline, so does a new consume; consuming goes on without warnings', async () => {
       const type = 'down.orders';
       const received: number[] = [];
       await manager?.consume<number>(type, (message) => void received.push(message.body), { group: 'g' });
@@ -87,8 +87,11 @@ if (available) {
         const rides = settled(manager?.publish(type, 2, { signal: AbortSignal.timeout(10_000) }));
         // A deadline shorter than the outage still rejects, at its deadline and not before.
         const short = settled(manager?.publish(type, 3, { signal: AbortSignal.timeout(2_500) }));
+        // A consume started meanwhile creates its group once the cluster is back (connectTimeoutMs).
+        const late = settled(manager?.consume(type, () => {}, { group: 'late' }));
         await sleep(OUTAGE_MS);
         await restore();
+        expect(await late).toMatch(/^resolved/);
         expect(await rides).toMatch(/^resolved after (3[5-9]\d\d|[4-9]\d\d\d) ms$/);
         expect(await short).toMatch(/^PUBLISH_FAILED after (2[5-9]\d\d|3[0-4]\d\d) ms$/);
       } finally {
