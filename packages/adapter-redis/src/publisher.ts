@@ -51,7 +51,9 @@ interface StoreCommand {
  * command waits in ioredis' offline queue and is re-sent after the reconnect; its deadline
  * (core's publishTimeoutMs or the caller's signal) rejects it with PUBLISH_FAILED meanwhile. Such a
  * rejected publish may still be stored once Redis is back (at-least-once: a caller that retries
- * can produce a duplicate, never a loss).
+ * can produce a duplicate, never a loss). A Cluster failing over answers CLUSTERDOWN (and the
+ * like, see transient.ts) for a few seconds; ioredis retries those for ~1.6 s only, so the
+ * publish sends the command again itself until it is stored or its deadline passes.
  */
 export class Publisher {
   /** Publishes waiting for Redis' reply; their deadlines attach once they are overdue. */

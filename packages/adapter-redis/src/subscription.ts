@@ -234,7 +234,10 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     return this.ackAll(stream, [id]);
   }
 
-  /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
+  /**
+   * XACK is idempotent: one cut by a dropped connection, or refused by a Cluster failing over, is
+   * simply sent again (an unsent ack would mean a redelivery after claimMinIdleMs).
+   */
   private ackAll(stream: StreamRef, ids: string[]): Promise<void> {
     return this.ackOnce(stream, ids).then(noop, (error: unknown) =>
       isTransient(error)
