@@ -197,37 +197,6 @@ export function buffers(client: RedisClient): BufferCommands {
 }
 
 /**
- * ioredis aborts the commands of an auto-pipelined batch or MULTI that was in flight when the
- * connection dropped (it cannot know which of them Redis ran). Such a command is safe to send
- * again where running it twice is harmless or merely duplicates (at-least-once).
- */
-export function isAbortedByClose(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === 'AbortError' ||
-      /Connection is closed|Command aborted due to connection close/.test(error.message))
-  );
-}
-
-/**
- * Runs `work` again while it fails only because the connection dropped under it; the retry waits
- * in ioredis' offline queue until the reconnect. `keepGoing` ends it (deadline passed, closed).
- */
-export async function againAfterDrop<T>(
-  work: () => Promise<T>,
-  keepGoing: () => boolean = () => true,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (!isAbortedByClose(error) || !keepGoing() || attempt >= 1_000) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 10 * attempt)));
-    }
-  }
-}
-
-/**
  * Waits for `work` at most `ms`, then rejects: for clean-up steps (close, hand back) that must not
  * hang while Redis is away. What they leave undone is recovered by claiming later.
  */

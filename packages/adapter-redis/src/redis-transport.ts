@@ -56,8 +56,8 @@ export class RedisTransport implements Transport {
     this.client = this.factory.create('command');
     this.scripts = new Scripts(this.client);
     this.client.on('ready', () => this.connects++);
-    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger);
-    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger);
+    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger, config.cluster);
+    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger, config.cluster);
     this.publisher = new Publisher(
       this.client,
       this.scripts,

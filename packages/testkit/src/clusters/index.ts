@@ -1,0 +1,2 @@
+export * from './redis.js';
+export type { ClusterHandle, ClusterKind, ClusterNode, StartClusterOptions } from './types.js';
