@@ -4,7 +4,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const packages = fileURLToPath(new URL('./packages/', import.meta.url));
 
 // One root config: every package's tests run in one `vitest run`, against the packages' sources
-// (so a test never sees a stale build). Broker suites provision their own brokers through
+// (so a test never sees a stale build). Broker suites start their own brokers through
 // @plugmq/testkit, so the order of files does not matter.
 export default defineConfig({
   resolve: {
@@ -16,5 +16,9 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, 'packages/*/test/faults/**'],
     testTimeout: 20_000,
     hookTimeout: 120_000,
+    // Before any file runs, under `pnpm test`/`test:faults` or CI: every broker the suite needs,
+    // installed if missing (or one message saying what to install), one line per broker. A direct
+    // `vitest run <file>` only prints the lines. PLUGMQ_PROVISION overrides (off/check/auto/all).
+    globalSetup: ['packages/testkit/src/brokers/provision.ts'],
   },
 });

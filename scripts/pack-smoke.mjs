@@ -219,6 +219,10 @@ function installedPackages(nodeModules, found = new Set()) {
 const ESM_SCRIPT = `import assert from 'node:assert/strict';
 import { createQueueManager, isPlugmqError, registeredDrivers } from '@plugmq/core';
 
+// Before any adapter is imported: the installed ones are named all the same.
+const typo = await createQueueManager({ driver: 'memroy' }).catch((error) => error);
+assert.ok(isPlugmqError(typo) && typo.code === 'DRIVER_NOT_FOUND', String(typo));
+assert.match(typo.message, /did you mean "memory"\\?; available drivers: (?:[a-z-]+, )*memory\\b/, typo.message);
 const queue = await createQueueManager({ driver: 'memory' });
 const received = new Promise((resolve, reject) => {
   queue.consume('smoke.esm', async (message) => resolve(message), { group: 'smoke' }).catch(reject);
@@ -238,6 +242,8 @@ const CJS_SCRIPT = `const assert = require('node:assert/strict');
 const core = require('@plugmq/core');
 
 (async () => {
+  const typo = await core.createQueueManager({ driver: 'memroy' }).catch((error) => error);
+  assert.match(typo.message, /did you mean "memory"\\?; available drivers: (?:[a-z-]+, )*memory\\b/, typo.message);
   // The driver is found by name from CommonJS, and loaded with require (one copy of core).
   const queue = await core.createQueueManager({ driver: 'memory' });
   assert.ok(require.cache[require.resolve('@plugmq/adapter-memory')], 'adapter-memory was not loaded through require');

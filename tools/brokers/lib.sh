@@ -51,12 +51,12 @@ apt_ensure() {
     touch "$lists_marker"
   fi
   local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >&2 || rc=$?
   if [ $rc != 0 ]; then
     # Package lists may have gone stale since the marker was written: refresh once and retry.
     rc=0
     DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || rc=$?
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >&2 || rc=$?
   fi
   [ $policy_added = 1 ] && rm -f /usr/sbin/policy-rc.d
   [ $rc = 0 ] || die "apt-get install ${missing[*]} failed (exit $rc)"
@@ -74,6 +74,27 @@ kafka_libs_ensure() {
     die "mvn could not fetch Kafka $KAFKA_VERSION jars"
   rm -rf "$KAFKA_LIBS"
   mv "$tmp" "$KAFKA_LIBS"
+}
+
+# What the testkit's local-process source runs, per broker kind: one apt run for all the kinds asked
+# for (redis-cli and openssl too: the Redis cluster and TLS tests run them), then Kafka's jars.
+local_programs_ensure() {
+  local pairs=() kind kafka=0
+  for kind in "$@"; do
+    case "$kind" in
+    redis) pairs+=(redis-server:redis-server redis-tools:redis-cli openssl:openssl) ;;
+    rabbitmq) pairs+=(rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server) ;;
+    kafka)
+      pairs+=(default-jre-headless:java)
+      # Maven only fetches the jars: not needed once they are cached.
+      [ -f "$KAFKA_LIBS/kafka_${KAFKA_SCALA}-${KAFKA_VERSION}.jar" ] || pairs+=(maven:mvn)
+      kafka=1
+      ;;
+    *) die "unknown broker '$kind' (redis, rabbitmq or kafka)" ;;
+    esac
+  done
+  [ ${#pairs[@]} -gt 0 ] && apt_ensure "${pairs[@]}"
+  if [ $kafka = 1 ]; then kafka_libs_ensure; fi
 }
 
 podman_api_answers() {

@@ -4,7 +4,7 @@
  * unmaintained, so a maintained client can replace it by implementing this file's interfaces.
  */
 
-/** A record to produce. `partition` is chosen by the client from `key` when absent. */
+/** A record to produce. The publisher sets `partition` before it is sent (partitioner.ts). */
 export interface OutgoingRecord {
   readonly topic: string;
   readonly partition?: number | undefined;
@@ -79,6 +79,17 @@ export interface GroupMember {
   disconnect(): Promise<void>;
 }
 
+/** Where a topic's partitions are led from: `leaders[p]` is the node leading partition p, -1 if none. */
+export interface TopicLayout {
+  readonly leaders: readonly number[];
+}
+
+/** A partition a broker acknowledged in a send. */
+export interface AcknowledgedPartition {
+  readonly topicName: string;
+  readonly partition: number;
+}
+
 export interface TopicSpec {
   readonly topic: string;
   readonly partitions: number;
@@ -99,8 +110,14 @@ export interface KafkaClient {
   hasConsumerGroup(topic: string): Promise<boolean>;
   /** Rejects when no broker answers a metadata request within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>;
-  /** Produces with acks from every in-sync replica; resolves once all are acknowledged. */
-  send(records: readonly OutgoingRecord[]): Promise<void>;
+  /** The partitions of `topic` and their leaders, fresh from a broker (retried while the topic is new). */
+  topicLayout(topic: string): Promise<TopicLayout>;
+  /**
+   * Produces records that each carry their partition, with acks from every in-sync replica.
+   * Resolves with the partitions the brokers acknowledged; the caller checks that every partition
+   * it sent to is among them (kafkajs 2.2.4 can resolve without sending some: kafkajs #1303).
+   */
+  send(records: readonly OutgoingRecord[]): Promise<readonly AcknowledgedPartition[]>;
   /** Replaces the producer (after an error the idempotent producer cannot recover from). */
   resetProducer(): Promise<void>;
   member(options: MemberOptions): GroupMember;

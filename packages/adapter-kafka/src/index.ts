@@ -1,11 +1,12 @@
 import { defineTransportDriver } from '@plugmq/core';
-import { capabilities, type KafkaConfig, validateKafkaConfig } from './options.js';
+import { capabilities, type KafkaConfig, OPTIONS, validateKafkaConfig } from './options.js';
 import { KafkaTransport } from './transport.js';
 
 /** The Kafka driver: `createQueueManager({ driver: 'kafka', url: 'kafka://127.0.0.1:9092' })`. */
 export const driver = defineTransportDriver<KafkaConfig>({
   name: 'kafka',
   capabilities,
+  options: OPTIONS,
   validate: validateKafkaConfig,
   createTransport: async (config, { logger }) => {
     const transport = new KafkaTransport(config, logger);

@@ -9,23 +9,36 @@ import kafkajs, {
   type SASLOptions,
 } from 'kafkajs';
 import type {
+  AcknowledgedPartition,
   FetchedRecord,
   GroupMember,
   KafkaClient,
   MemberHandlers,
   MemberOptions,
   OutgoingRecord,
+  TopicLayout,
   TopicPartitionOffset,
   TopicSpec,
 } from './client.js';
 import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
+import { logCreator } from './kafkajs-log.js';
 import type { KafkaConfig } from './options.js';
+import { SocketWatch } from './socket-watch.js';
 
 const { Kafka, logLevel } = kafkajs;
 
 // Retriable broker errors keep being retried by kafkajs for this long before we see them; our
 // own loops (publish deadline, consumer restart) take over after that.
 const RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8, restartOnFailure: async () => true };
+
+// The producer hands a failed send back sooner: the publisher re-groups the records of a partition
+// whose leader died by the new leaders, so one dead broker does not hold the other partitions.
+const PRODUCER_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 };
+
+const explicitPartitioner = () => {
+  const fallback = kafkajs.Partitioners.DefaultPartitioner();
+  return (args: kafkajs.PartitionerArgs): number => args.message.partition ?? fallback(args);
+};
 
 const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 const FATAL_PRODUCER_TYPES = new Set([
@@ -56,22 +69,6 @@ function errorType(error: unknown): string | undefined {
       (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
   }
   return undefined;
-}
-
-/** kafkajs log lines → the PlugMQ logger, credentials masked, chatty levels demoted. */
-function logCreator(logger: Logger) {
-  return () =>
-    ({ level, log }: { level: number; log: { message: string; [field: string]: unknown } }) => {
-      const { message, timestamp: _t, logger: _l, ...fields } = log;
-      const text = `kafkajs: ${redactCredentials(String(message))}`;
-      const safe = {
-        ...fields,
-        error: fields.error === undefined ? undefined : redactCredentials(String(fields.error)),
-      };
-      if (level <= logLevel.ERROR) logger.warn(safe, text);
-      else if (level === logLevel.WARN) logger.info(safe, text);
-      else logger.debug(safe, text);
-    };
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
@@ -258,6 +255,8 @@ export class KafkajsClient implements KafkaClient {
   private readonly admin: Admin;
   private producer: Producer;
   private connected: Promise<void> | undefined;
+  private resetting: Promise<void> | undefined;
+  private readonly sockets = new SocketWatch();
 
   constructor(
     private readonly config: KafkaConfig,
@@ -270,6 +269,7 @@ export class KafkajsClient implements KafkaClient {
       retry: RETRY,
       logLevel: logLevel.WARN,
       logCreator: logCreator(logger),
+      socketFactory: this.sockets.factory,
       ...(config.ssl === undefined ? {} : { ssl: config.ssl.reveal() as never }),
       ...(config.sasl === undefined ? {} : { sasl: config.sasl.reveal() as unknown as SASLOptions }),
     });
@@ -282,25 +282,44 @@ export class KafkajsClient implements KafkaClient {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      retry: RETRY,
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      retry: PRODUCER_RETRY,
+      // The publisher sets every record's partition (partitioner.ts): kafkajs' default would
+      // allocate a filtered copy of the topic's partitions per record only to return it.
+      createPartitioner: explicitPartitioner,
     });
   }
 
+  /**
+   * Connects, or rejects with CONNECTION saying why: at once when kafkajs gives up (a refused
+   * login), else after `connectTimeoutMs` with what the sockets met meanwhile (kafkajs itself
+   * keeps retrying refused or unresolvable brokers and would only time out).
+   */
   connect(): Promise<void> {
-    this.connected ??= withTimeout(
-      Promise.all([this.admin.connect(), this.producer.connect()]).then(() => undefined),
-      this.config.connectTimeoutMs,
-      `kafka broker ${this.config.brokers.join(',')}`,
-    ).catch((error: unknown) => {
+    this.connected ??= this.open().catch((error: unknown) => {
       this.connected = undefined;
-      if (error instanceof PlugmqError) throw error;
-      throw new PlugmqError(
-        'CONNECTION',
-        `cannot connect to kafka: ${redactCredentials(describeError(error))}`,
-      );
+      throw error;
     });
     return this.connected;
+  }
+
+  private async open(): Promise<void> {
+    this.sockets.reset();
+    const ms = this.config.connectTimeoutMs;
+    const brokers = this.config.brokers.join(',');
+    const fatal = new Promise<never>((_, reject) => {
+      this.sockets.onFatal = reject;
+    });
+    try {
+      await withTimeout(
+        Promise.race([Promise.all([this.admin.connect(), this.producer.connect()]), fatal]),
+        ms,
+        `kafka broker ${brokers}`,
+      );
+    } catch (error) {
+      throw this.sockets.connectError(error, brokers, ms);
+    } finally {
+      this.sockets.onFatal = undefined;
+    }
   }
 
   async createTopics(specs: readonly TopicSpec[]): Promise<void> {
@@ -362,7 +381,22 @@ export class KafkajsClient implements KafkaClient {
     await withTimeout(this.admin.describeCluster(), timeoutMs, 'kafka health check');
   }
 
-  async send(records: readonly OutgoingRecord[]): Promise<void> {
+  async topicLayout(topic: string): Promise<TopicLayout> {
+    const { topics } = await retrying(
+      () => this.admin.fetchTopicMetadata({ topics: [topic] }),
+      (e) => this.isRetriable(e),
+    );
+    const partitions = topics.find((entry) => entry.name === topic)?.partitions ?? [];
+    const leaders: number[] = [];
+    for (const { partitionId, leader } of partitions) leaders[partitionId] = leader;
+    for (let p = 0; p < leaders.length; p++) leaders[p] ??= -1;
+    if (leaders.length === 0) {
+      throw new PlugmqError('PUBLISH_FAILED', `kafka has no partitions for topic ${topic}`);
+    }
+    return { leaders };
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<readonly AcknowledgedPartition[]> {
     const topic = records[0]?.topic;
     if (
       topic !== undefined &&
@@ -370,8 +404,7 @@ export class KafkajsClient implements KafkaClient {
     ) {
       // The common case (one type, Buffer bodies): an OutgoingRecord already has the shape of a
       // kafkajs message (its extra `topic` is ignored), so no copy is made per record.
-      await this.producer.send({ topic, acks: -1, messages: records as unknown as Message[] });
-      return;
+      return this.producer.send({ topic, acks: -1, messages: records as unknown as Message[] });
     }
     const byTopic = new Map<string, Message[]>();
     for (const record of records) {
@@ -392,14 +425,20 @@ export class KafkajsClient implements KafkaClient {
     }
     const topicMessages = [];
     for (const [name, messages] of byTopic) topicMessages.push({ topic: name, messages });
-    await this.producer.sendBatch({ acks: -1, topicMessages });
+    return this.producer.sendBatch({ acks: -1, topicMessages });
   }
 
-  async resetProducer(): Promise<void> {
-    const old = this.producer;
-    this.producer = this.createProducer();
-    await old.disconnect().catch(() => {});
-    await this.producer.connect();
+  resetProducer(): Promise<void> {
+    // Partitions fail together when their producer breaks: one replacement serves them all.
+    this.resetting ??= (async () => {
+      const old = this.producer;
+      this.producer = this.createProducer();
+      await old.disconnect().catch(() => {});
+      await this.producer.connect();
+    })().finally(() => {
+      this.resetting = undefined;
+    });
+    return this.resetting;
   }
 
   member(options: MemberOptions): GroupMember {

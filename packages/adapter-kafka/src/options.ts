@@ -32,6 +32,10 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
  * - `prefetch` (default: max(32, 2 × the subscription's concurrency)): unsettled messages per subscription.
  * - `replyPartitions` (default 6): partitions of the shared reply topic `plugmq.replies`.
  * - `ssl`, `sasl`: passed to the client; never logged.
+ * - `maxMessageBytes` (default 1 048 588, Kafka's `message.max.bytes`): a publish whose record
+ *   (body, key, headers and batch overhead) is larger is refused with INVALID_ARGUMENT before it
+ *   is sent. Raise it together with the broker's `message.max.bytes` or the topics'
+ *   `max.message.bytes`.
  */
 export interface KafkaConfig extends PlugmqConfig {
   brokers: string[];
@@ -49,9 +53,34 @@ export interface KafkaConfig extends PlugmqConfig {
   /** Wrapped so that inspecting or serialising the config never shows keys or passwords. */
   ssl?: Secret<KafkaSsl>;
   sasl?: Secret<KafkaSasl>;
+  maxMessageBytes: number;
 }
 
 export const DEFAULT_URL = 'kafka://127.0.0.1:9092';
+
+/** Every option the Kafka driver reads (besides core's); anything else is refused. */
+export const OPTIONS = [
+  'clientId',
+  'partitions',
+  'replicationFactor',
+  'groupPrefix',
+  'connectTimeoutMs',
+  'sessionTimeoutMs',
+  'rebalanceTimeoutMs',
+  'heartbeatIntervalMs',
+  'maxWaitTimeMs',
+  'prefetch',
+  'replyPartitions',
+  'ssl',
+  'sasl',
+  'maxMessageBytes',
+] as const;
+
+/**
+ * Kafka's default `message.max.bytes` (broker) and `max.message.bytes` (topic): 1 MiB plus the
+ * record batch overhead.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
 function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
   const value = config[field];
@@ -149,6 +178,7 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     maxWaitTimeMs: integer(config, 'maxWaitTimeMs', 100, 0),
     ...(prefetch === undefined ? {} : { prefetch }),
     replyPartitions: integer(config, 'replyPartitions', 6, 1),
+    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     // The URL's password is in `sasl` now; the URL core keeps is masked.
     ...(typeof config.url === 'string' ? { url: maskUrl(config.url) } : {}),
     ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),

@@ -2,6 +2,8 @@ import {
   type DeliverFn,
   describeError,
   type Logger,
+  type MessageSizeLimit,
+  messageTooLarge,
   type OutgoingEnvelope,
   PlugmqError,
   redactCredentials,
@@ -18,7 +20,7 @@ import { Publisher } from './publisher.js';
 import { KafkaReplies } from './replies.js';
 import { KafkaSubscription } from './subscription.js';
 import { TopicRegistry } from './topics.js';
-import { envelopeToRecord } from './wire.js';
+import { envelopeToRecord, recordBytes } from './wire.js';
 
 /** How long close waits for subscriptions to commit and leave their groups. */
 const CLOSE_WAIT_MS = 15_000;
@@ -34,6 +36,7 @@ export class KafkaTransport implements Transport {
   /** Types known to have a consumer group (for `mandatory`); positive answers only. */
   private readonly routed = new Set<string>();
   private closed = false;
+  private readonly sizeLimit: MessageSizeLimit;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -41,6 +44,11 @@ export class KafkaTransport implements Transport {
     client?: KafkaClient,
   ) {
     this.client = client ?? new KafkajsClient(config, logger);
+    this.sizeLimit = {
+      driver: 'kafka',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "the broker's message.max.bytes (or the topic's max.message.bytes)",
+    };
     this.topics = new TopicRegistry(this.client, config.partitions, config.replicationFactor);
     this.publisher = new Publisher(this.client, logger);
     this.replies = new KafkaReplies(this.client, this.topics, this.publisher, config, logger);
@@ -54,6 +62,12 @@ export class KafkaTransport implements Transport {
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
     const records = envelopes.map((envelope) => envelopeToRecord(envelope, envelope.type));
+    const limit = this.config.maxMessageBytes;
+    for (let index = 0; index < records.length; index++) {
+      // The broker would refuse the whole batch with a protocol error; say which message and why.
+      const bytes = recordBytes(records[index]!, limit);
+      if (bytes > limit) return Promise.reject(messageTooLarge(envelopes[index]!, bytes, this.sizeLimit));
+    }
     let ready = true;
     let mandatory = false;
     for (const envelope of envelopes) {

@@ -34,6 +34,33 @@ export function envelopeToRecord(
   };
 }
 
+/** A v2 record batch's header (61 bytes) and a record's own varints at their largest (21). */
+const RECORD_OVERHEAD = 82;
+/** A header's two length varints at their largest. */
+const HEADER_OVERHEAD = 10;
+
+function utf8Bytes(text: string, exact: boolean): number {
+  return exact ? Buffer.byteLength(text, 'utf8') : text.length * 3;
+}
+
+/**
+ * What the broker counts against `message.max.bytes` for this record sent alone (uncompressed):
+ * an upper bound, so a record under the limit is never refused here.
+ */
+export function recordBytes(record: OutgoingRecord, limit: number): number {
+  const measure = (exact: boolean): number => {
+    let bytes = RECORD_OVERHEAD + record.value.byteLength;
+    if (record.key !== undefined) bytes += utf8Bytes(record.key, exact);
+    for (const name in record.headers) {
+      bytes += HEADER_OVERHEAD + utf8Bytes(name, exact) + utf8Bytes(record.headers[name]!, exact);
+    }
+    return bytes;
+  };
+  // Three bytes per character bound the UTF-8 size; count exactly only near the limit.
+  const bound = measure(false);
+  return bound <= limit ? bound : measure(true);
+}
+
 /**
  * A fetched record as an envelope, in one pass over its headers (this runs for every message).
  * Records written by foreign producers (no PlugMQ headers) still become envelopes, so core can

@@ -17,5 +17,6 @@ runConformance({
     createQueueManager({ driver: 'kafka', url: broker.url, ...TEST_OPTIONS, ...overrides }),
   // SASL/PLAIN credentials from the URL; nothing listens on port 1.
   unreachable: { url: 'kafka://user:s3cret@127.0.0.1:1', connectTimeoutMs: 2_000 },
+  sizeLimit: { overrides: { maxMessageBytes: 4096 }, option: 'maxMessageBytes', maxBytes: 4096 },
   // No smallBuffer: Kafka has no bounded per-group buffer (the topic's log is the buffer).
 });

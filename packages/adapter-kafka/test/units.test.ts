@@ -1,8 +1,10 @@
 import { inspect } from 'node:util';
 import { isPlugmqError, silentLogger } from '@plugmq/core';
+import kafkajs from 'kafkajs';
 import { describe, expect, test } from 'vitest';
 import { DONE, PartitionTracker, UNDONE } from '../src/offset-tracker.js';
 import { validateKafkaConfig } from '../src/options.js';
+import { keyPartition } from '../src/partitioner.js';
 import { retryTopic } from '../src/topics.js';
 import { KafkaTransport } from '../src/transport.js';
 
@@ -101,5 +103,72 @@ describe('retry topics', () => {
     expect(odd).toMatch(/^orders\.retry\.billing_team_eu-[0-9a-f]{12}$/);
     expect(retryTopic('orders', 'billing team/eu')).toBe(odd);
     expect(retryTopic('t'.repeat(200), 'g'.repeat(100)).length).toBeLessThanOrEqual(249);
+  });
+});
+
+describe('key partitioning', () => {
+  test('a key reaches the partition kafkajs (and the Java client) would choose', () => {
+    const reference = kafkajs.Partitioners.DefaultPartitioner();
+    const keys = ['', 'a', 'ab', 'abc', 'abcd', 'customer-9', 'ключ', '🔑 key', 'x'.repeat(257)];
+    for (let i = 0; i < 500; i++) keys.push(`order-${i}-${(i * 7919).toString(36)}`);
+    for (const count of [1, 3, 6, 7, 64]) {
+      const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        offlineReplicas: [],
+        partitionErrorCode: 0,
+      }));
+      for (const key of keys) {
+        const expected = reference({ topic: 't', partitionMetadata, message: { key, value: null } });
+        expect(keyPartition(key, count), `key ${JSON.stringify(key)} of ${count}`).toBe(expected);
+      }
+    }
+  });
+});
+
+describe('message size', () => {
+  const envelope = (bytes: number, headers: Record<string, string> = {}) => ({
+    id: 'm-1',
+    type: 'uploads.stored',
+    timestamp: Date.now(),
+    headers,
+    contentType: 'application/json',
+    body: new Uint8Array(bytes),
+    attempt: 1,
+  });
+  const publish = (transport: KafkaTransport, bytes: number, headers?: Record<string, string>) =>
+    transport.publish([envelope(bytes, headers)], { signal: new AbortController().signal });
+
+  // Nothing listens on port 1: a publish that got past the check would hang or fail differently.
+  test("a 5 MB body is refused before sending, naming Kafka's 1 MiB default and how to raise it", async () => {
+    const transport = new KafkaTransport(
+      validateKafkaConfig({ driver: 'kafka', url: '127.0.0.1:1' }),
+      silentLogger,
+    );
+    const error = await publish(transport, 5 * 1024 * 1024).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isPlugmqError(error, 'INVALID_ARGUMENT')).toBe(true);
+    const message = (error as Error).message;
+    expect(message).toContain('m-1');
+    expect(message).toContain('1048588');
+    expect(message).toContain('maxMessageBytes');
+    expect(message).toContain('message.max.bytes');
+  });
+
+  test('headers count towards the limit; maxMessageBytes moves it', async () => {
+    const small = new KafkaTransport(
+      validateKafkaConfig({ driver: 'kafka', url: '127.0.0.1:1', maxMessageBytes: 2_000 }),
+      silentLogger,
+    );
+    const error = await publish(small, 1_000, { trace: 'x'.repeat(1_000) }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(isPlugmqError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toContain('2000 bytes');
+    expect(configError({ maxMessageBytes: 0 })).toMatch(/^maxMessageBytes/);
   });
 });

@@ -1,11 +1,12 @@
 import { defineTransportDriver } from '@plugmq/core';
 import { MemoryTransport } from './memory-transport.js';
-import { capabilities, type MemoryConfig, validateMemoryConfig } from './options.js';
+import { capabilities, type MemoryConfig, OPTIONS, validateMemoryConfig } from './options.js';
 
 /** The in-process reference driver: `createQueueManager({ driver: 'memory' })`. */
 export const driver = defineTransportDriver<MemoryConfig>({
   name: 'memory',
   capabilities,
+  options: OPTIONS,
   validate: validateMemoryConfig,
   createTransport: async (config, { logger, hooks }) => new MemoryTransport(config, logger, hooks),
 });

@@ -18,12 +18,15 @@ export const capabilities: Capabilities = Object.freeze({
  * - `prefetch` (default: the subscription's concurrency): deliveries a subscription holds at once.
  * - `namespace` (default 'default'): managers of one process with the same namespace share a broker.
  * - `serialize` (default true): bodies keep JSON's semantics as on every broker: each delivery
- *   gets its own copy, and what JSON cannot encode is rejected at publish (carried as JSON text,
- *   not bytes). `false` hands the published object itself to every handler, like Go channels or
+ *   gets its own copy, and what JSON cannot encode or would silently drop (function and symbol
+ *   values) is rejected at publish (carried as JSON text, not bytes). `false` hands the published object itself to every handler, like Go channels or
  *   Watermill's GoChannel: about twice as fast, but a Date stays a Date, a BigInt passes, and a
  *   body mutated after publish changes what handlers see; code tested that way may fail on a broker.
  * `url` is ignored, so that switching PLUGMQ_DRIVER alone switches drivers.
  */
+/** Every option the memory driver reads (besides core's); anything else is refused. */
+export const OPTIONS = ['bufferSize', 'historySize', 'prefetch', 'namespace', 'serialize'] as const;
+
 export interface MemoryConfig extends PlugmqConfig {
   bufferSize: number;
   historySize: number;

@@ -1,4 +1,11 @@
-import { type Logger, PlugmqError, redactCredentials } from '@plugmq/core';
+import {
+  type ConnectFailure,
+  describeConnectFailure,
+  type Logger,
+  moreTelling,
+  PlugmqError,
+  redactCredentials,
+} from '@plugmq/core';
 import * as amqp from 'amqplib';
 import type { RabbitMqConfig } from './options.js';
 import { declareExchanges, type Topology } from './topology.js';
@@ -14,6 +21,16 @@ export interface ConnectionUser {
 
 function errorText(error: unknown): string {
   return redactCredentials(error instanceof Error ? error.message : String(error));
+}
+
+/** The host and port an amqp(s) URL dials, for "connection refused at host:port". */
+function dialled(url: string): { host: string; port: number | string } {
+  try {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: parsed.port || (parsed.protocol === 'amqps:' ? 5671 : 5672) };
+  } catch {
+    return { host: '?', port: '?' };
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -55,25 +72,40 @@ export class ConnectionManager {
     return describeUrl(this.config.urls[this.urlIndex] ?? '');
   }
 
-  /** First connect: keeps trying every URL until `connectTimeoutMs`, then rejects with CONNECTION. */
+  /**
+   * First connect: keeps trying every URL until `connectTimeoutMs`, then rejects with CONNECTION
+   * saying why (the most telling failure seen, not the last attempt's, which the deadline cut
+   * short). A refused login or a failed TLS handshake cannot get better by waiting: at once.
+   */
   async start(): Promise<void> {
     const deadline = Date.now() + this.config.connectTimeoutMs;
     let delayMs = this.config.reconnectInitialDelayMs;
+    let failure: ConnectFailure | undefined;
     for (;;) {
+      const url = this.config.urls[this.urlIndex] ?? '';
       try {
         await this.open(deadline - Date.now());
         return;
       } catch (error) {
         this.lastError = errorText(error);
+        failure = moreTelling(failure, describeConnectFailure(error, dialled(url)));
         this.urlIndex = (this.urlIndex + 1) % this.config.urls.length;
         const left = deadline - Date.now();
+        if (failure.fatal) {
+          throw new PlugmqError(
+            'CONNECTION',
+            `cannot connect to RabbitMQ at ${describeUrl(url)}: ${failure.reason}`,
+          );
+        }
         if (left <= 0 || this.closed) {
           throw new PlugmqError(
             'CONNECTION',
-            `cannot connect to RabbitMQ at ${this.config.urls.map(describeUrl).join(', ')} within ${this.config.connectTimeoutMs} ms: ${this.lastError}`,
+            `cannot connect to RabbitMQ at ${this.config.urls.map(describeUrl).join(', ')} within ${this.config.connectTimeoutMs} ms: ${failure.reason}`,
           );
         }
-        await sleep(Math.min(left, delayMs));
+        // A timer that holds the process: an application whose first step is this connect must
+        // see the CONNECTION error, not exit quietly while nothing else keeps Node alive.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(left, delayMs)));
         delayMs = Math.min(this.config.reconnectMaxDelayMs, delayMs * 2);
       }
     }
@@ -202,7 +234,7 @@ export class ConnectionManager {
     this.connection = undefined;
     if (this.closed) return;
     this.logger.warn(
-      { url: this.currentUrl, err: this.lastError },
+      { url: this.currentUrl, ...(this.lastError === undefined ? {} : { err: this.lastError }) },
       'plugmq: RabbitMQ connection lost; reconnecting',
     );
     for (const user of this.users) user.disconnected();

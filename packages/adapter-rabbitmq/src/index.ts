@@ -2,6 +2,7 @@ import { defineTransportDriver } from '@plugmq/core';
 import {
   capabilities,
   DEFAULT_URL,
+  OPTIONS,
   type RabbitMqConfig,
   type RabbitMqTlsOptions,
   validateRabbitMqConfig,
@@ -12,6 +13,7 @@ import { RabbitMqTransport } from './rabbitmq-transport.js';
 export const driver = defineTransportDriver<RabbitMqConfig>({
   name: 'rabbitmq',
   capabilities,
+  options: OPTIONS,
   validate: validateRabbitMqConfig,
   createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
 });

@@ -53,7 +53,27 @@ export interface RabbitMqTlsOptions {
  *   queue refuses publishes (`x-overflow: reject-publish`) and `publish` waits and tries again,
  *   at most `publishTimeoutMs`, then rejects PUBLISH_FAILED. Queue arguments are fixed when a
  *   queue is first declared: every process of a namespace must use the same value.
+ * - `maxMessageBytes` (default 134 217 728, RabbitMQ's `max_message_size` of 128 MiB): a publish
+ *   whose body and headers are larger is refused with INVALID_ARGUMENT before it is sent (the
+ *   broker would close the channel). Raise it together with the broker's `max_message_size`.
  */
+/** Every option the RabbitMQ driver reads (besides core's); anything else is refused. */
+export const OPTIONS = [
+  'urls',
+  'exchange',
+  'prefetch',
+  'connectTimeoutMs',
+  'heartbeatSeconds',
+  'reconnectInitialDelayMs',
+  'reconnectMaxDelayMs',
+  'tls',
+  'maxLength',
+  'maxMessageBytes',
+] as const;
+
+/** RabbitMQ's own default `max_message_size` (3.10+): 128 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
 export interface RabbitMqConfig extends PlugmqConfig {
   urls: string[];
   exchange: string;
@@ -64,6 +84,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   reconnectMaxDelayMs: number;
   tls?: RabbitMqTlsOptions;
   maxLength?: number;
+  maxMessageBytes: number;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -109,5 +130,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
     ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
     ...(maxLength === undefined ? {} : { maxLength }),
+    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
   };
 }

@@ -1,4 +1,5 @@
 import {
+  assertBodySizes,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   type DeliverFn,
   type Envelope,
@@ -61,8 +62,10 @@ export class RabbitMqTransport implements Transport {
     this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
+      // Not mandatory: the broker treats amq.rabbitmq.reply-to.* as routed to no queue, so a
+      // mandatory reply comes back as basic.return although the requester got it (see replies.ts).
       sendReply: (address, envelope, context) =>
-        this.publisher.send([this.outgoing(envelope, '', address, 'reject')], context),
+        this.publisher.send([this.outgoing(envelope, '', address, 'reject', undefined, false)], context),
     };
   }
 
@@ -85,6 +88,15 @@ export class RabbitMqTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    try {
+      assertBodySizes(envelopes, {
+        driver: 'rabbitmq',
+        maxBytes: this.config.maxMessageBytes,
+        brokerSetting: "the broker's max_message_size",
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let delayed = false;
     const outgoing = envelopes.map((envelope) => {
       if (envelope.delayMs && envelope.delayMs > 0) {
@@ -151,8 +163,9 @@ export class RabbitMqTransport implements Transport {
     routingKey: string,
     onReturn: Outgoing['onReturn'],
     waitMs?: number,
+    mandatory = true,
   ): Outgoing {
-    const options = envelopeToPublishOptions(envelope, true);
+    const options = envelopeToPublishOptions(envelope, mandatory);
     if (waitMs !== undefined) options.headers = { ...options.headers, [WAIT_HEADER]: String(waitMs) };
     return { exchange, routingKey, content: asBuffer(envelope.body), options, envelope, onReturn };
   }

@@ -13,6 +13,10 @@ const PROBE_ATTEMPTS = 50;
  * connection by sending such a message to a private queue and reading it back. Requests carry it
  * in a header; responders publish replies to it through the default exchange. After a reconnect
  * the address changes: replies to requests sent before it are lost and those requests time out.
+ * Replies are published without `mandatory`: RabbitMQ counts a direct reply-to delivery as routed
+ * to no queue, so a mandatory reply is returned (basic.return) even though the requester got it.
+ * A reply to a requester that is gone is dropped by the broker; that request already failed
+ * with TIMEOUT or CLOSED on its side, and the responder's handler still counts as acked.
  */
 export class DirectReplyChannel implements ReplyChannel, ConnectionUser {
   private channel: Channel | undefined;

@@ -19,6 +19,7 @@ runConformance({
   // Group queues of 4 messages that refuse more (x-overflow: reject-publish): publish waits.
   smallBuffer: { maxLength: 4, exchange: `${exchangeName}-bp` },
   unreachable: { url: 'amqp://user:s3cret@127.0.0.1:1', connectTimeoutMs: 1_000 },
+  sizeLimit: { overrides: { maxMessageBytes: 4096 }, option: 'maxMessageBytes', maxBytes: 4096 },
   // One exchange (namespace) per test process: runs never see each other's leftover queues.
   create: (overrides) =>
     createQueueManager({ driver: 'rabbitmq', url: broker?.url, exchange: exchangeName, ...overrides }),

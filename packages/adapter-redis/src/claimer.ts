@@ -2,6 +2,7 @@ import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import { buffers, isNoGroup, type RedisClient } from './connection.js';
 import type { RedisConfig } from './options.js';
 import type { ReaderHost, StreamRef } from './reader.js';
+import { FailureStreak } from './transient.js';
 import { envelopeFromFields } from './wire.js';
 
 interface ClaimHost extends ReaderHost {
@@ -23,6 +24,7 @@ export class Claimer {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly cursors = new Map<string, string>();
+  private readonly failures: FailureStreak;
 
   constructor(
     private readonly host: ClaimHost,
@@ -30,7 +32,9 @@ export class Claimer {
     private readonly client: RedisClient,
     private readonly config: RedisConfig,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.failures = new FailureStreak(config.cluster);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.config.claimIntervalMs);
@@ -50,8 +54,10 @@ export class Claimer {
         if (this.host.stopped || this.host.free <= 0) break;
         await this.claim(stream);
       }
+      this.failures.succeeded();
     } catch (error) {
-      if (!this.host.stopped && !isNoGroup(error)) {
+      // Once per run of failures (not every interval); a Cluster's failover not at all.
+      if (!this.host.stopped && !isNoGroup(error) && this.failures.failed(error)) {
         this.logger.warn(
           { group: this.host.group, err: redactCredentials(describeError(error)) },
           'plugmq: reclaiming idle entries failed; retrying next interval',

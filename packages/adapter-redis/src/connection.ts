@@ -1,5 +1,14 @@
 import { inspect } from 'node:util';
-import { describeError, type Logger, maskUrl, PlugmqError, redactCredentials } from '@plugmq/core';
+import {
+  acceptsConnections,
+  describeConnectFailure,
+  describeError,
+  type Logger,
+  maskUrl,
+  PlugmqError,
+  redactCredentials,
+  tlsStalled,
+} from '@plugmq/core';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
 
@@ -81,7 +90,11 @@ export class ClientFactory {
     return client;
   }
 
-  /** Connects, or rejects with CONNECTION after `connectTimeoutMs` (ioredis retries meanwhile). */
+  /**
+   * Connects, or rejects with CONNECTION: at once when ioredis gives up (refused, unknown host,
+   * refused login), else after `connectTimeoutMs` (ioredis retries meanwhile). The message says
+   * why in the user's terms; ioredis itself only says "Connection is closed.".
+   */
   async connect(client: RedisClient, role: ClientRole): Promise<void> {
     let lastError: unknown;
     const onError = (error: unknown) => {
@@ -89,36 +102,56 @@ export class ClientFactory {
     };
     client.on('error', onError);
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     try {
       await Promise.race([
         client.connect(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            const reason = lastError === undefined ? '' : `: ${redactCredentials(describeError(lastError))}`;
-            reject(
-              new PlugmqError(
-                'CONNECTION',
-                `cannot reach Redis at ${this.maskedUrl} within ${this.config.connectTimeoutMs} ms (${role} connection)${reason}`,
-              ),
-            );
+            timedOut = true;
+            reject(lastError);
           }, this.config.connectTimeoutMs);
         }),
       ]);
     } catch (error) {
       client.disconnect();
-      if (error instanceof PlugmqError) throw error;
-      // ioredis gave up on its own (e.g. authentication refused): report it the same way.
-      throw new PlugmqError(
-        'CONNECTION',
-        `cannot connect to Redis at ${this.maskedUrl} (${role} connection): ${redactCredentials(describeError(error))}`,
-      );
+      // ioredis rejects connect() with a bare "Connection is closed."; the cause came as an error event.
+      const cause = timedOut || isAbortedByClose(error) ? (lastError ?? error) : error;
+      throw await this.connectError(cause, role, timedOut);
     } finally {
       clearTimeout(timer);
       client.off('error', onError);
     }
   }
 
-  /** One warning per outage, one info per recovery; ioredis' own error events never go unhandled. */
+  private async connectError(cause: unknown, role: ClientRole, timedOut: boolean): Promise<PlugmqError> {
+    const first = this.urls[0] as URL;
+    const host = first.hostname;
+    const port = Number(first.port || 6379);
+    const ms = this.config.connectTimeoutMs;
+    let failure = cause === undefined ? undefined : describeConnectFailure(cause, { host, port });
+    const tls = first.protocol === 'rediss:' || this.config.tls !== undefined;
+    if (
+      timedOut &&
+      tls &&
+      (failure === undefined || failure.kind === 'timeout') &&
+      (await acceptsConnections(host, port, 1_000))
+    ) {
+      failure = tlsStalled(host, port, ms);
+    }
+    const where = timedOut ? `${this.maskedUrl} within ${ms} ms` : this.maskedUrl;
+    const reason = failure?.reason ?? `no answer from ${host}:${port}`;
+    return new PlugmqError(
+      'CONNECTION',
+      `cannot connect to Redis at ${where} (${role} connection): ${reason}`,
+    );
+  }
+
+  /**
+   * One warning per outage, one info per recovery; ioredis' own error events never go unhandled.
+   * The outage is known by ioredis' `reconnecting` (it will dial again), not by `close`, which a
+   * deliberate quit() or disconnect() on close() fires as well.
+   */
   private watch(client: RedisClient, role: ClientRole): void {
     let down = false;
     let everReady = false;
@@ -129,7 +162,7 @@ export class ClientFactory {
         'plugmq: Redis connection error',
       );
     });
-    client.on('close', () => {
+    client.on('reconnecting', () => {
       if (!everReady || down) return;
       down = true;
       this.logger.warn({ url: this.maskedUrl, role }, 'plugmq: Redis connection lost; reconnecting');
@@ -161,37 +194,6 @@ interface BufferCommands {
 
 export function buffers(client: RedisClient): BufferCommands {
   return client as unknown as BufferCommands;
-}
-
-/**
- * ioredis aborts the commands of an auto-pipelined batch or MULTI that was in flight when the
- * connection dropped (it cannot know which of them Redis ran). Such a command is safe to send
- * again where running it twice is harmless or merely duplicates (at-least-once).
- */
-export function isAbortedByClose(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    (error.name === 'AbortError' ||
-      /Connection is closed|Command aborted due to connection close/.test(error.message))
-  );
-}
-
-/**
- * Runs `work` again while it fails only because the connection dropped under it; the retry waits
- * in ioredis' offline queue until the reconnect. `keepGoing` ends it (deadline passed, closed).
- */
-export async function againAfterDrop<T>(
-  work: () => Promise<T>,
-  keepGoing: () => boolean = () => true,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (!isAbortedByClose(error) || !keepGoing() || attempt >= 1_000) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 10 * attempt)));
-    }
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { DelayKeys } from './keys.js';
 import type { Scripts } from './scripts.js';
+import { FailureStreak } from './transient.js';
 
 /** Entries one PROMOTE call moves at most; a full batch is followed at once by the next. */
 const BATCH = 200;
@@ -14,7 +15,7 @@ interface Mover {
   running: boolean;
   again: boolean;
   /** Logged once per run of failures (an outage would otherwise log every poll). */
-  failing: boolean;
+  readonly failures: FailureStreak;
 }
 
 /**
@@ -34,13 +35,23 @@ export class DelayMover {
     private readonly scripts: Scripts,
     private readonly pollMs: number,
     private readonly logger: Logger,
+    /** On a Cluster a failover's replies (CLUSTERDOWN, …) are ridden through without warning. */
+    private readonly cluster = false,
   ) {}
 
   /** Starts polling `keys` (shared by every subscription of this transport); returns the release. */
   acquire(keys: DelayKeys): () => void {
     let mover = this.movers.get(keys.schedule);
     if (!mover) {
-      mover = { keys, refs: 0, timer: undefined, timerAt: 0, running: false, again: false, failing: false };
+      mover = {
+        keys,
+        refs: 0,
+        timer: undefined,
+        timerAt: 0,
+        running: false,
+        again: false,
+        failures: new FailureStreak(this.cluster),
+      };
       this.movers.set(keys.schedule, mover);
       this.schedule(mover, 0);
     }
@@ -96,12 +107,11 @@ export class DelayMover {
       const { schedule, data, target } = mover.keys;
       const [moved, dueAt, now] = await this.scripts.promote(schedule, data, target, BATCH);
       this.skewMs = now - Date.now();
-      mover.failing = false;
+      mover.failures.succeeded();
       if (moved >= BATCH) next = 0;
       else if (dueAt >= 0) next = dueAt - now;
     } catch (error) {
-      if (!this.closed && !mover.failing) {
-        mover.failing = true;
+      if (!this.closed && mover.failures.failed(error)) {
         this.logger.warn(
           { key: mover.keys.schedule, err: redactCredentials(describeError(error)) },
           'plugmq: moving due delayed messages failed; retrying',

@@ -2,6 +2,7 @@ import { defineTransportDriver } from '@plugmq/core';
 import {
   capabilities,
   DEFAULT_URL,
+  OPTIONS,
   type RedisConfig,
   type RedisTlsOptions,
   validateRedisConfig,
@@ -12,6 +13,7 @@ import { RedisTransport } from './redis-transport.js';
 export const driver = defineTransportDriver<RedisConfig>({
   name: 'redis',
   capabilities,
+  options: OPTIONS,
   validate: validateRedisConfig,
   createTransport: (config, { logger }) => RedisTransport.create(config, logger),
 });

@@ -54,7 +54,31 @@ export interface RedisTlsOptions {
  *   earlier for its own delays).
  * - `replyTtlMs` [60 000]: lifetime of a reply list nobody reads any more (requester gone).
  * - `tls`: options passed through to ioredis/tls.connect (`rediss://` turns TLS on by itself).
+ * - `maxMessageBytes` [536 870 912, Redis' `proto-max-bulk-len`]: a publish whose body is larger
+ *   is refused with INVALID_ARGUMENT before it is sent. Lower it to protect memory (every entry
+ *   stays in the stream until trimmed); raise it only with the server's `proto-max-bulk-len`.
  */
+/** Every option the Redis driver reads (besides core's); anything else is refused. */
+export const OPTIONS = [
+  'cluster',
+  'keyPrefix',
+  'connectTimeoutMs',
+  'reconnectMaxDelayMs',
+  'prefetch',
+  'blockMs',
+  'claimMinIdleMs',
+  'claimIntervalMs',
+  'trimIntervalMs',
+  'maxLen',
+  'delayPollMs',
+  'replyTtlMs',
+  'tls',
+  'maxMessageBytes',
+] as const;
+
+/** Redis' own default `proto-max-bulk-len`: 512 MB, the largest string a command may carry. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024;
+
 export interface RedisConfig extends PlugmqConfig {
   url: string;
   cluster: boolean;
@@ -70,6 +94,7 @@ export interface RedisConfig extends PlugmqConfig {
   delayPollMs: number;
   replyTtlMs: number;
   tls?: RedisTlsOptions;
+  maxMessageBytes: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -157,6 +182,7 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
     delayPollMs: integer(config, 'delayPollMs', 200, 1),
     replyTtlMs: integer(config, 'replyTtlMs', 60_000, 1),
     ...(tls === undefined ? {} : { tls: tls as RedisTlsOptions }),
+    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
   });
 }
 

@@ -9,9 +9,10 @@ import {
   WIRE,
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
-import { againAfterDrop, isAbortedByClose, type RedisClient } from './connection.js';
+import type { RedisClient } from './connection.js';
 import { type TypeKeys, typeKeys } from './keys.js';
 import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';
+import { againWhileTransient, isTransient } from './transient.js';
 import { BODY_FIELD, envelopeToFields, type FieldValue, plainEntryId } from './wire.js';
 
 /**
@@ -50,7 +51,9 @@ interface StoreCommand {
  * command waits in ioredis' offline queue and is re-sent after the reconnect; its deadline
  * (core's publishTimeoutMs or the caller's signal) rejects it with PUBLISH_FAILED meanwhile. Such a
  * rejected publish may still be stored once Redis is back (at-least-once: a caller that retries
- * can produce a duplicate, never a loss).
+ * can produce a duplicate, never a loss). A Cluster failing over answers CLUSTERDOWN (and the
+ * like, see transient.ts) for a few seconds; ioredis retries those for ~1.6 s only, so the
+ * publish sends the command again itself until it is stored or its deadline passes.
  */
 export class Publisher {
   /** Publishes waiting for Redis' reply; their deadlines attach once they are overdue. */
@@ -79,10 +82,11 @@ export class Publisher {
     this.store(envelopes).then(
       () => this.settle(pending),
       (error: unknown) => {
-        // A command cut by a dropped connection is sent again (maybe stored twice, never lost)
-        // until the publish resolves or its deadline rejects it.
-        if (!isAbortedByClose(error)) return this.settle(pending, error);
-        againAfterDrop(
+        // A command cut by a dropped connection, or refused for now by a Cluster failing over
+        // (CLUSTERDOWN, TRYAGAIN, …), is sent again (maybe stored twice, never lost) until the
+        // publish resolves or its deadline rejects it.
+        if (!isTransient(error)) return this.settle(pending, error);
+        againWhileTransient(
           () => this.store(envelopes),
           () => pending.open,
         ).then(

@@ -2,6 +2,7 @@ import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { Redis } from 'ioredis';
 import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
 import type { GroupKeys } from './keys.js';
+import { FailureStreak } from './transient.js';
 
 /** One stream a subscription reads: a type's stream, or its group's retry stream. */
 export interface StreamRef {
@@ -38,7 +39,8 @@ export class Reader {
   private clientId: number | undefined;
   /** After a reconnect: entries a lost XREADGROUP reply assigned to us are recovered first. */
   private recoverOwn = false;
-  private failures = 0;
+  /** A Cluster's failover (CLUSTERDOWN, a node gone) is ridden through without warning. */
+  private readonly failures: FailureStreak;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -50,6 +52,7 @@ export class Reader {
   ) {
     for (const stream of streams) this.byKey.set(stream.key, stream);
     this.connection = factory.create('reader');
+    this.failures = new FailureStreak(factory.cluster);
     let readyBefore = false;
     this.connection.on('ready', () => {
       if (readyBefore) this.recoverOwn = true;
@@ -114,7 +117,7 @@ export class Reader {
           ...keys,
           ...fresh,
         )) as ReadReply;
-        this.failures = 0;
+        this.failures.succeeded();
         if (reply) this.dispatchAll(reply);
       } catch (error) {
         if (this.host.stopped) break;
@@ -185,16 +188,16 @@ export class Reader {
         error = recreateError;
       }
     }
-    this.failures++;
+    const warn = this.failures.failed(error);
     this.recoverOwn = true;
-    if (this.failures === 1) {
+    if (warn) {
       this.logger.warn(
         { group: this.host.group, err: redactCredentials(describeError(error)) },
         'plugmq: reading from Redis failed; retrying',
       );
     }
     await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6))),
+      setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(this.failures.count, 6))),
     );
   }
 }

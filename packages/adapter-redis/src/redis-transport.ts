@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import {
+  assertBodySizes,
   type DeliverFn,
   describeError,
   type Envelope,
@@ -55,8 +56,8 @@ export class RedisTransport implements Transport {
     this.client = this.factory.create('command');
     this.scripts = new Scripts(this.client);
     this.client.on('ready', () => this.connects++);
-    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger);
-    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger);
+    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger, config.cluster);
+    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger, config.cluster);
     this.publisher = new Publisher(
       this.client,
       this.scripts,
@@ -80,6 +81,15 @@ export class RedisTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the Redis transport is closed'));
+    try {
+      assertBodySizes(envelopes, {
+        driver: 'redis',
+        maxBytes: this.config.maxMessageBytes,
+        brokerSetting: "the server's proto-max-bulk-len",
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.publisher.publish(envelopes, context);
   }
 

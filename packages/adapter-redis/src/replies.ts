@@ -11,6 +11,7 @@ import {
 } from '@plugmq/core';
 import { type ClientFactory, type RedisClient, within } from './connection.js';
 import { replyKey } from './keys.js';
+import { FailureStreak } from './transient.js';
 import { envelopeFromFields, envelopeToFields, fieldsToFrame, frameToFields } from './wire.js';
 
 /** Seconds a reply reader blocks in BRPOP; only bounds how often an idle reader loops. */
@@ -26,6 +27,7 @@ export class ListReplyChannel implements ReplyChannel {
   private readonly connection: RedisClient;
   private closed = false;
   private loop: Promise<void> | undefined;
+  private readonly failures: FailureStreak;
 
   constructor(
     prefix: string,
@@ -36,6 +38,7 @@ export class ListReplyChannel implements ReplyChannel {
   ) {
     this.address = replyKey(prefix, randomUUID());
     this.connection = factory.create('replies');
+    this.failures = new FailureStreak(factory.cluster);
   }
 
   start(): void {
@@ -54,25 +57,26 @@ export class ListReplyChannel implements ReplyChannel {
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
+    const failures = this.failures;
     while (!this.closed) {
       try {
         const popped = await this.connection.brpopBuffer(this.address, BLOCK_SECONDS);
-        failures = 0;
+        failures.succeeded();
         if (!popped) continue;
         const frame = popped[1];
         const envelope = envelopeFromFields(frameToFields(frame), { type: 'plugmq.reply', id: randomUUID() });
         this.onReply(envelope);
       } catch (error) {
         if (this.closed) return;
-        failures++;
-        if (failures === 1) {
+        if (failures.failed(error)) {
           this.logger.warn(
             { err: redactCredentials(describeError(error)) },
             'plugmq: reading replies failed; retrying',
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(failures.count, 6))),
+        );
       }
     }
   }

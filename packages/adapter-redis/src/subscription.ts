@@ -12,14 +12,7 @@ import {
 } from '@plugmq/core';
 import { AckBatch } from './ack-batch.js';
 import { Claimer } from './claimer.js';
-import {
-  againAfterDrop,
-  type ClientFactory,
-  isAbortedByClose,
-  isBusyGroup,
-  type RedisClient,
-  within,
-} from './connection.js';
+import { type ClientFactory, isBusyGroup, type RedisClient, within } from './connection.js';
 
 const noop = () => {};
 
@@ -28,6 +21,7 @@ import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
+import { againWhileTransient, isTransient } from './transient.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';
 
@@ -240,11 +234,14 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     return this.ackAll(stream, [id]);
   }
 
-  /** XACK is idempotent: one cut by a dropped connection is simply sent again. */
+  /**
+   * XACK is idempotent: one cut by a dropped connection, or refused by a Cluster failing over, is
+   * simply sent again (an unsent ack would mean a redelivery after claimMinIdleMs).
+   */
   private ackAll(stream: StreamRef, ids: string[]): Promise<void> {
     return this.ackOnce(stream, ids).then(noop, (error: unknown) =>
-      isAbortedByClose(error)
-        ? againAfterDrop(
+      isTransient(error)
+        ? againWhileTransient(
             () => this.ackOnce(stream, ids),
             () => !this.abandoned,
           ).then(noop)
@@ -269,7 +266,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   async requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void> {
     const { keys } = stream;
     // Safe to send again: once the first run acked the entry, a second one finds it settled (-1).
-    const due = await againAfterDrop(() =>
+    const due = await againWhileTransient(() =>
       this.deps.scripts.requeue(
         [stream.key, keys.retry, keys.retryDelay.schedule, keys.retryDelay.data],
         this.group,
@@ -287,15 +284,17 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
    * creates for different slots together and fail the batch on the first MOVED.
    */
   private async createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
+    // A Cluster failing over refuses for a while (CLUSTERDOWN): try again for as long as the
+    // transport waits for a subscription's setup. A create that ran before its connection dropped
+    // answers BUSYGROUP the second time.
+    const until = Date.now() + this.deps.config.connectTimeoutMs;
     for (const stream of streams) {
       try {
         // A retry stream only ever holds this group's entries: its group always reads from 0.
-        await this.deps.client.xgroup(
-          'CREATE',
-          stream.key,
-          this.group,
-          stream.retry ? '0' : from,
-          'MKSTREAM',
+        await againWhileTransient(
+          () =>
+            this.deps.client.xgroup('CREATE', stream.key, this.group, stream.retry ? '0' : from, 'MKSTREAM'),
+          () => !this.stopped && Date.now() < until,
         );
       } catch (error) {
         if (!isBusyGroup(error)) throw error;

@@ -1,5 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { Scripts } from './scripts.js';
+import { FailureStreak } from './transient.js';
 
 /**
  * Trims the streams of consumed types every `trimIntervalMs` with the TRIM script: only entries
@@ -11,6 +12,8 @@ export class Trimmer {
   private readonly streams = new Map<string, number>();
   private readonly timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** One warning per run of failing passes; a Cluster's failover none. */
+  private readonly failures: FailureStreak;
   /** Entries removed so far (health details). */
   trimmed = 0;
 
@@ -18,7 +21,9 @@ export class Trimmer {
     private readonly scripts: Scripts,
     intervalMs: number,
     private readonly logger: Logger,
+    cluster = false,
   ) {
+    this.failures = new FailureStreak(cluster);
     if (intervalMs > 0) {
       this.timer = setInterval(() => void this.trimAll(), intervalMs);
       this.timer.unref();
@@ -42,18 +47,23 @@ export class Trimmer {
     if (this.running) return 0;
     this.running = true;
     let removed = 0;
+    let failed = false;
     try {
       for (const stream of [...this.streams.keys()]) {
         try {
           const count = await this.scripts.trim(stream);
           if (count > 0) removed += count;
         } catch (error) {
-          this.logger.warn(
-            { stream, err: redactCredentials(describeError(error)) },
-            'plugmq: trimming a stream failed',
-          );
+          failed = true;
+          if (this.failures.failed(error)) {
+            this.logger.warn(
+              { stream, err: redactCredentials(describeError(error)) },
+              'plugmq: trimming a stream failed',
+            );
+          }
         }
       }
+      if (!failed) this.failures.succeeded();
     } finally {
       this.running = false;
     }

@@ -1,27 +1,26 @@
 import { createQueueManager, registerDriver } from '@plugmq/core';
-import { runConformance } from '@plugmq/testkit';
+import { canStartRedisCluster, type RedisCluster, runConformance, startRedisCluster } from '@plugmq/testkit';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { driver } from '../src/index.js';
-import { canStartCluster, type LoopbackCluster, startLoopbackCluster } from './cluster.js';
 
 registerDriver(driver);
 
 // The whole conformance suite again, on a 3-master Redis Cluster the test starts on loopback,
 // through an ioredis Cluster client (`cluster: true`). Needs redis-server/redis-cli on PATH
 // (`pnpm brokers:up redis` installs them); under CI=true their absence fails the run.
-const available = await canStartCluster();
+const available = await canStartRedisCluster();
 if (!available && process.env.CI === 'true') {
   throw new Error(
     'redis-server/redis-cli are not installed: cannot start the loopback Redis Cluster under CI',
   );
 }
 
-let cluster: LoopbackCluster | undefined;
+let cluster: RedisCluster | undefined;
 const keyPrefix = `plugmq-cluster-${process.pid}`;
 
 if (available) {
   beforeAll(async () => {
-    cluster = await startLoopbackCluster();
+    cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 0, durable: false });
   }, 120_000);
   afterAll(() => cluster?.stop());
   runConformance({

@@ -19,6 +19,7 @@ runConformance({
   create: (overrides) => createQueueManager({ driver: 'redis', url: broker?.url, keyPrefix, ...overrides }),
   // Nothing listens on port 1; the password must never show in the CONNECTION error.
   unreachable: { url: 'redis://plugmq:s3cret-pw@127.0.0.1:1', connectTimeoutMs: 1_000 },
+  sizeLimit: { overrides: { maxMessageBytes: 4096 }, option: 'maxMessageBytes', maxBytes: 4096 },
   // No smallBuffer: a Redis stream has no bounded buffer that could fill (publish never waits
   // for consumers), so the back-pressure scenarios do not apply; see the README.
 });

@@ -1,3 +1,4 @@
+import { assertMessageType, isPlugmqError } from '@plugmq/core';
 import { InvalidArgumentError } from 'commander';
 
 /** Argument parsers for commander: a bad value becomes a usage error (exit code 2). */
@@ -17,6 +18,30 @@ export function nonNegativeInt(name: string) {
       throw new InvalidArgumentError(`${name} must be an integer >= 0.`);
     return value;
   };
+}
+
+export function intRange(name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`);
+    return value;
+  };
+}
+
+/** A message type, checked before connecting: letters, digits, `.`, `_`, `-`, at most 200. */
+export function messageType(raw: string): string {
+  try {
+    assertMessageType(raw);
+  } catch (error) {
+    if (isPlugmqError(error)) {
+      throw new InvalidArgumentError(
+        'a message type is letters, digits, ".", "_" or "-", at most 200 characters.',
+      );
+    }
+    throw error;
+  }
+  return raw;
 }
 
 export function port(raw: string): number {

@@ -1,3 +1,4 @@
+import { isPlugmqError } from '@plugmq/core';
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { dashboardCommand } from './commands/dashboard.js';
@@ -8,6 +9,12 @@ import { tailCommand } from './commands/tail.js';
 
 /** Usage errors (unknown flag, bad value, missing argument) exit with 2, like most Unix tools. */
 export const USAGE_EXIT_CODE = 2;
+
+/**
+ * What PlugMQ refuses because of what was typed (a bad type, a priority out of range, an unknown
+ * driver or option): usage errors too, found only once the driver looked at them.
+ */
+const USAGE_CODES = ['INVALID_ARGUMENT', 'CONFIG_INVALID', 'DRIVER_NOT_FOUND', 'UNSUPPORTED'] as const;
 
 export interface CliOutput {
   writeOut(text: string): void;
@@ -50,9 +57,10 @@ export async function runCli(argv: readonly string[], output?: CliOutput): Promi
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
-    const text = `plugmq: ${error instanceof Error ? error.message : String(error)}\n`;
+    const usage = USAGE_CODES.some((code) => isPlugmqError(error, code));
+    const text = `plugmq: ${error instanceof Error ? error.message : String(error)}\n${usage ? '(add --help for usage)\n' : ''}`;
     if (output) output.writeErr(text);
     else process.stderr.write(text);
-    return 1;
+    return usage ? USAGE_EXIT_CODE : 1;
   }
 }

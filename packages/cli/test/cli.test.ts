@@ -70,6 +70,11 @@ describe('plugmq CLI', () => {
       [['publish', 'x', '1', '-H', 'novalue'], /header must look like name=value/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['dlq', 'list'], /name the dead-letter type/],
+      [['publish', 'x', '1', '--priority', '42'], /--priority must be an integer from 0 to 9/],
+      [['publish', 'orders created', '1'], /value 'orders created' .*invalid.*a message type is letters/],
+      [['--driver', 'rabbit', 'publish', 'x', '1'], /driver "rabbit".*did you mean "rabbitmq"\?/],
+      [['--driver', 'memory', 'tail', 'bad type', '--count', '1'], /types\[0\] must be a non-empty string/],
+      [['--driver', 'kafka', 'publish', 'x', '1', '--url', 'http://nope'], /url must be/],
     ];
     for (const [argv, message] of cases) {
       const result = await cli(...argv);

@@ -1,8 +1,11 @@
 import type { PlugmqConfig } from './config.js';
 import { PlugmqError } from './errors.js';
+import { nearest } from './suggest.js';
 import { maskUrl } from './url.js';
 
 const CORE_TIMEOUTS = ['publishTimeoutMs', 'closeTimeoutMs', 'requestTimeoutMs'] as const;
+/** The options core reads itself, valid with every driver. */
+export const CORE_OPTIONS: readonly string[] = ['driver', 'url', ...CORE_TIMEOUTS, 'logger'];
 
 export function configInvalid(field: string, allowed: string, value: unknown): PlugmqError {
   const shown =
@@ -39,6 +42,30 @@ export function validateCoreConfig(config: unknown): PlugmqConfig {
   return value;
 }
 
+function envName(option: string): string {
+  return `PLUGMQ_${option.replace(/([A-Z])/g, '_$1').toUpperCase()}`;
+}
+
+/**
+ * A driver that declares its options gets no other: a misspelled name (`keyPrefx`), typed or
+ * read from the environment, fails with CONFIG_INVALID naming it and the nearest known option.
+ */
+export function checkKnownOptions(config: PlugmqConfig, driver: string, options?: readonly string[]): void {
+  if (!options) return;
+  const known = new Set([...CORE_OPTIONS, ...options]);
+  for (const field of Object.keys(config)) {
+    if (known.has(field)) continue;
+    const guess = nearest(field, known);
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      `unknown option ${field} for driver ${driver}` +
+        (guess ? `; did you mean ${guess}?` : '') +
+        ` (${envName(field)} when read by configFromEnv). ` +
+        `Options of ${driver}: ${[...options].sort().join(', ')}; core: ${CORE_OPTIONS.join(', ')}`,
+    );
+  }
+}
+
 function camelCase(name: string): string {
   return name.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
@@ -51,9 +78,18 @@ function parseValue(raw: string): unknown {
 }
 
 /**
+ * PLUGMQ_* variables of PlugMQ's own tooling (the testkit's brokers, benchmarks), not options:
+ * they sit in the same environment as an application's and must not reach the driver.
+ */
+const TOOLING =
+  /^(?:(?:rabbitmq|kafka|redis)(?:Url|Image|Port|Libs)|kafkaControllerPort|runId|podmanSocket|cache|brokersState|chromium|bench[A-Za-z0-9]*)$/;
+
+/**
  * Reads PLUGMQ_DRIVER (default 'memory'), PLUGMQ_URL and every other PLUGMQ_<NAME> as the
  * camelCased option `<name>` (PLUGMQ_PUBLISH_TIMEOUT_MS → publishTimeoutMs); 'true'/'false'
- * and plain numbers are converted.
+ * and plain numbers are converted. A name the driver does not know is refused by
+ * createQueueManager like a typed one (CONFIG_INVALID): a typo in a deployment's environment
+ * fails at startup instead of being ignored.
  */
 export function configFromEnv(env: Record<string, string | undefined> = process.env): PlugmqConfig {
   const config: PlugmqConfig = { driver: 'memory' };
@@ -61,7 +97,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     if (!name.startsWith('PLUGMQ_') || raw === undefined || raw === '') continue;
     const option = camelCase(name.slice('PLUGMQ_'.length));
     if (option === 'driver' || option === 'url') config[option] = raw;
-    else if (!/^(rabbitmq|kafka|redis)(Url|Image)$/.test(option)) config[option] = parseValue(raw);
+    else if (!TOOLING.test(option)) config[option] = parseValue(raw);
   }
   return config;
 }

@@ -1,6 +1,6 @@
 import { Container } from 'inversify';
 import type { PlugmqConfig } from './config.js';
-import { validateCoreConfig } from './config-loading.js';
+import { checkKnownOptions, validateCoreConfig } from './config-loading.js';
 import { ConsumerManager } from './consumer-manager.js';
 import { PlugmqError } from './errors.js';
 import { type LogFn, type Logger, silentLogger } from './logger.js';
@@ -42,6 +42,7 @@ export async function createQueueManager(config: PlugmqConfig): Promise<QueueMan
   validateCoreConfig(config);
   const { logger: _logger, ...options } = config;
   const driver = await resolveDriver(config.driver);
+  checkKnownOptions(config, driver.name, driver.options);
   const validated = driver.validate(options as PlugmqConfig);
   return driver.create(validated, { logger: loggerFrom(config) });
 }

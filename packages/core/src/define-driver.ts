@@ -9,6 +9,8 @@ import type { Capabilities } from './types.js';
 export interface TransportDriverSpec<C extends PlugmqConfig> {
   readonly name: string;
   readonly capabilities: Capabilities;
+  /** The driver's option names: see DriverDefinition.options. */
+  readonly options?: readonly string[];
   /** Apply defaults, throw CONFIG_INVALID naming the field. */
   validate(config: PlugmqConfig): C;
   createTransport(config: C, deps: { logger: Logger; hooks: TransportHooks }): Promise<Transport>;
@@ -22,6 +24,7 @@ export function defineTransportDriver<C extends PlugmqConfig>(
   return {
     name: spec.name,
     capabilities: Object.freeze({ ...spec.capabilities }),
+    ...(spec.options ? { options: Object.freeze([...spec.options]) } : {}),
     validate: (config) => spec.validate(config),
     async create(config: PlugmqConfig, deps: DriverDeps) {
       const validated = spec.validate(config);

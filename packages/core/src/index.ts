@@ -12,6 +12,14 @@ export {
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
 export { configFromEnv, configInvalid, validateCoreConfig } from './config-loading.js';
+export {
+  acceptsConnections,
+  type ConnectFailure,
+  type ConnectFailureKind,
+  describeConnectFailure,
+  moreTelling,
+  tlsStalled,
+} from './connect-errors.js';
 export { ConsumerManager } from './consumer-manager.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
 export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
@@ -22,6 +30,12 @@ export type { PlugmqEvent, PlugmqEventListener, SubscriptionInfo } from './event
 export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } from './hooks.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
+export {
+  assertBodySizes,
+  bodyBytes,
+  type MessageSizeLimit,
+  messageTooLarge,
+} from './message-size.js';
 export {
   applyMiddleware,
   type HandlerMiddleware,
@@ -37,7 +51,7 @@ export {
   type TransportManagerOptions,
   TransportQueueManager,
 } from './queue-manager.js';
-export { registerDriver, registeredDrivers, resolveDriver } from './registry.js';
+export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';
 export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './request-reply.js';
 export {
   DEFAULT_RETRY_POLICY,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DriverDefinition } from './driver.js';
 import { PlugmqError } from './errors.js';
+import { nearest } from './suggest.js';
 
 const drivers = new Map<string, DriverDefinition>();
 const DRIVER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -38,6 +39,55 @@ export function registerDriver(driver: DriverDefinition): void {
 
 export function registeredDrivers(): string[] {
   return [...drivers.keys()].sort();
+}
+
+/** The adapters PlugMQ publishes; `driver: '<name>'` loads `@plugmq/adapter-<name>` on demand. */
+const KNOWN_ADAPTERS = ['kafka', 'memory', 'rabbitmq', 'redis'] as const;
+
+function ownRequire(): NodeJS.Require {
+  return commonJs ? require : createRequire(import.meta.url);
+}
+
+/** Whether `specifier` can be loaded: from core's own location, or from the application's. */
+function resolvable(specifier: string): boolean {
+  const requires = [() => ownRequire(), () => createRequire(join(process.cwd(), 'package.json'))];
+  for (const from of requires) {
+    try {
+      // package.json, not the entry: resolving the entry needs the package's build output.
+      from().resolve(`${specifier}/package.json`);
+      return true;
+    } catch {
+      // not there; try the next place
+    }
+  }
+  return false;
+}
+
+/**
+ * Every driver name that would work now: registered drivers, and the known adapter packages that
+ * are installed but not imported yet.
+ */
+export function availableDrivers(): string[] {
+  const names = new Set(drivers.keys());
+  for (const name of KNOWN_ADAPTERS) {
+    if (!names.has(name) && resolvable(`@plugmq/adapter-${name}`)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+/** "; did you mean …?; available drivers: …", the end of every DRIVER_NOT_FOUND message. */
+function driverChoices(name: string): string {
+  const available = availableDrivers();
+  const guess = nearest(name, available.length ? available : KNOWN_ADAPTERS);
+  const brokers = KNOWN_ADAPTERS.filter((known) => known !== 'memory').map(
+    (known) => `@plugmq/adapter-${known}`,
+  );
+  return (
+    (guess ? `; did you mean ${JSON.stringify(guess)}?` : '') +
+    (available.length
+      ? `; available drivers: ${available.join(', ')}`
+      : `; no driver is installed: install @plugmq/adapter-memory or your broker's adapter (${brokers.join(', ')})`)
+  );
 }
 
 function isDriverDefinition(value: unknown): value is DriverDefinition {
@@ -83,7 +133,7 @@ export async function resolveDriver(name: unknown): Promise<DriverDefinition> {
   if (!DRIVER_NAME.test(name)) {
     throw new PlugmqError(
       'DRIVER_NOT_FOUND',
-      `driver ${JSON.stringify(name)} is not a valid driver name: use lowercase letters, digits and dashes, e.g. 'memory', 'rabbitmq', 'kafka', 'redis'`,
+      `driver ${JSON.stringify(name)} is not a valid driver name: use lowercase letters, digits and dashes${driverChoices(name)}`,
     );
   }
   const specifier = `@plugmq/adapter-${name}`;
@@ -101,11 +151,9 @@ export async function resolveDriver(name: unknown): Promise<DriverDefinition> {
     try {
       loaded = await importFromApplication(specifier);
     } catch (cause) {
-      const known = registeredDrivers();
       throw new PlugmqError(
         'DRIVER_NOT_FOUND',
-        `driver ${JSON.stringify(name)} is not registered and ${specifier} is not installed: install it (npm i ${specifier}) or call registerDriver()` +
-          (known.length ? `; registered drivers: ${known.join(', ')}` : ''),
+        `driver ${JSON.stringify(name)} is not registered and ${specifier} is not installed: install it (npm i ${specifier}) or call registerDriver()${driverChoices(name)}`,
         { cause },
       );
     }

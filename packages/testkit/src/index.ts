@@ -1,4 +1,6 @@
 export * from './brokers/index.js';
-export * from './clusters/kafka.js';
+export { type CaptureLogger, captureLogger, type UndefinedField } from './capture-logger.js';
+export * from './clusters/index.js';
 export * from './conformance/index.js';
 export * from './faults/index.js';
+export * from './first-contact/index.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { type ConnectionOptions, connect } from '../connect.js';
-import { header, nonNegativeInt, parseBody, positiveInt } from '../parse.js';
+import { header, intRange, messageType, nonNegativeInt, parseBody, positiveInt } from '../parse.js';
 
 interface PublishFlags extends ConnectionOptions {
   header?: Record<string, string>;
@@ -22,7 +22,7 @@ export function publishCommand(program: Command): void {
   program
     .command('publish')
     .description('Publish a message (JSON, or text) to a message type and print its id.')
-    .argument('<type>', 'message type, e.g. orders.created')
+    .argument('<type>', 'message type, e.g. orders.created', messageType)
     .argument('[body]', 'the body: JSON, else taken as a string; "-" or absent reads standard input')
     .option('-H, --header <name=value>', 'a header (repeatable)', header)
     .option('-k, --key <key>', 'ordering key')
@@ -31,7 +31,7 @@ export function publishCommand(program: Command): void {
     .option(
       '--priority <0-9>',
       'priority, higher first (drivers that support it)',
-      nonNegativeInt('--priority'),
+      intRange('--priority', 0, 9),
     )
     .option('-n, --count <n>', 'publish the message n times', positiveInt('--count'), 1)
     .option('--raw', 'send the body as raw bytes (UTF-8 text) instead of JSON')

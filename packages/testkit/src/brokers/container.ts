@@ -74,7 +74,7 @@ async function configure(
   name: string,
   options: StartBrokerOptions,
 ): Promise<{ container: GenericContainer; url: (host: string) => string; proxied?: ProxiedListener }> {
-  // PLUGMQ_RUN_ID (set by tools/brokers/ci.sh) lets CI find exactly this run's containers afterwards.
+  // PLUGMQ_RUN_ID (exported by .ci/run) lets CI find exactly this run's containers afterwards.
   const labels: Record<string, string> = { 'dev.plugmq.broker': kind };
   if (process.env.PLUGMQ_RUN_ID) labels['dev.plugmq.run'] = process.env.PLUGMQ_RUN_ID;
   const base = new GenericContainer(image).withName(name).withLabels(labels);

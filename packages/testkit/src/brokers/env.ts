@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { BROKER_KINDS, type BrokerKind } from './types.js';
 import { LOCAL_IMAGES } from './versions.js';
 
-/** Where `pnpm brokers:images` serves podman's Docker-compatible API. */
+/** Where `pnpm brokers:images` serves podman's Docker-compatible API (`PLUGMQ_PODMAN_SOCKET` moves it). */
 export const PLUGMQ_PODMAN_SOCKET = '/run/plugmq-podman.sock';
 const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -20,6 +20,11 @@ export function urlFromEnv(kind: BrokerKind, env: NodeJS.ProcessEnv = process.en
   return value ? value : undefined;
 }
 
+/** The podman socket tools/brokers serves (the same variable as tools/brokers/lib.sh). */
+export function podmanSocket(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PLUGMQ_PODMAN_SOCKET?.trim() || PLUGMQ_PODMAN_SOCKET;
+}
+
 export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.CI === 'true' || env.CI === '1';
 }
@@ -32,8 +37,9 @@ export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
  * ones cannot be pulled there). Explicit settings always win.
  */
 export function applyContainerDefaults(env: NodeJS.ProcessEnv = process.env): void {
-  const podmanHost = `unix://${PLUGMQ_PODMAN_SOCKET}`;
-  if (!env.DOCKER_HOST && !existsSync(DEFAULT_DOCKER_SOCKET) && existsSync(PLUGMQ_PODMAN_SOCKET)) {
+  const socket = podmanSocket(env);
+  const podmanHost = `unix://${socket}`;
+  if (!env.DOCKER_HOST && !existsSync(DEFAULT_DOCKER_SOCKET) && existsSync(socket)) {
     env.DOCKER_HOST = podmanHost;
   }
   if (env.DOCKER_HOST !== podmanHost) return;

@@ -39,8 +39,10 @@ export function which(command: string): string | undefined {
 
 const RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 
+/** Kafka's jars: where tools/brokers/lib.sh fetches them (`PLUGMQ_CACHE`), or `PLUGMQ_KAFKA_LIBS`. */
 export function kafkaLibs(): string {
-  return process.env.PLUGMQ_KAFKA_LIBS ?? join(homedir(), '.cache', 'plugmq', `kafka-libs-${KAFKA_VERSION}`);
+  const cache = process.env.PLUGMQ_CACHE || join(homedir(), '.cache', 'plugmq');
+  return process.env.PLUGMQ_KAFKA_LIBS || join(cache, `kafka-libs-${KAFKA_VERSION}`);
 }
 
 /** Why this machine cannot run `kind` as a local process, with the command that fixes it. */

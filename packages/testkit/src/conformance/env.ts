@@ -20,6 +20,12 @@ export interface ConformanceOptions {
    * never show the password. Skipped without it.
    */
   unreachable?: Partial<PlugmqConfig>;
+  /**
+   * The driver's largest message as an option, e.g. `{ maxMessageBytes: 4096 }` with `maxBytes:
+   * 4096`: a publish over it must be refused with INVALID_ARGUMENT naming the option before
+   * anything is sent. Skipped without it (memory has no size limit).
+   */
+  sizeLimit?: { overrides: Partial<PlugmqConfig>; option: string; maxBytes: number };
 }
 
 export type CapabilityName = keyof Capabilities;

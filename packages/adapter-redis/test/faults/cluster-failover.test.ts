@@ -1,0 +1,226 @@
+import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import {
+  canStartRedisCluster,
+  DeliveryLedger,
+  type RedisCluster,
+  type RedisClusterNode,
+  recordingLogger,
+  startRedisCluster,
+} from '@plugmq/testkit';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { driver, typeKeys } from '../../src/index.js';
+
+registerDriver(driver);
+
+// A Redis Cluster (3 masters, 1 replica each) loses the master owning a stream's slot mid-stream
+// (SIGKILL); its replica takes over after cluster-node-timeout, the cluster answering CLUSTERDOWN
+// meanwhile. Publishes caught in that window must ride through within their own deadline, and
+// nothing resolved may be lost. Each run kills the current master of a new type's slot, then
+// starts the killed node again (it rejoins as a replica) for the next run.
+const RUNS = Number(process.env.REDIS_CLUSTER_RUNS ?? 3);
+/** cluster-node-timeout: the failover takes about this plus an election (BROKERS.md: 5 000 → ~8 s). */
+const NODE_TIMEOUT_MS = Number(process.env.REDIS_CLUSTER_NODE_TIMEOUT_MS ?? 3_000);
+const COUNT = 5_000;
+const IN_FLIGHT = 256;
+const DEADLINE_MS = 10_000;
+const KILL_AT = 1_500;
+/**
+ * From a little before the kill until the cluster is ok again, publishes start this far apart:
+ * the 256 lanes then last beyond the failover (about two node timeouts at most), so publishes
+ * still start while the cluster answers CLUSTERDOWN, instead of all waiting on earlier ones.
+ */
+const PACE_FROM = KILL_AT - 50;
+const PACE_MS = Math.ceil((2 * NODE_TIMEOUT_MS + 2_000) / IN_FLIGHT);
+const keyPrefix = `failover-${process.pid}`;
+
+const available = await canStartRedisCluster();
+if (!available && process.env.CI === 'true') {
+  throw new Error(
+    'redis-server/redis-cli are not installed: cannot start the loopback Redis Cluster under CI',
+  );
+}
+
+interface Outcome {
+  readonly startedAt: number;
+  endedAt: number;
+  code?: string;
+}
+
+interface Failover {
+  readonly killedAt: number;
+  /** Kill until the slot has a new master and every live node reports cluster_state:ok. */
+  okAt: number;
+  /** When a surviving node first reported cluster_state:fail (CLUSTERDOWN), and ok again after. */
+  downFrom: number;
+  downUntil: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function watchFailover(
+  cluster: RedisCluster,
+  key: string,
+  killed: RedisClusterNode,
+): Promise<Failover> {
+  const failover: Failover = { killedAt: Date.now(), okAt: 0, downFrom: 0, downUntil: 0 };
+  const survivor = cluster.nodes.find((node) => node.running) as RedisClusterNode;
+  const probe = new Redis({
+    port: survivor.port,
+    host: survivor.host,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
+  try {
+    for (let i = 0; i < 600; i++) {
+      const info = String(await probe.cluster('INFO').catch(() => ''));
+      if (info.includes('cluster_state:fail') && failover.downFrom === 0) failover.downFrom = Date.now();
+      if (info.includes('cluster_state:ok') && failover.downFrom > 0 && failover.downUntil === 0) {
+        failover.downUntil = Date.now();
+      }
+      const owner = await cluster.masterOf(key).catch(() => undefined);
+      if (owner && owner !== killed) {
+        await cluster.waitUntilOk(30_000);
+        failover.okAt = Date.now();
+        if (failover.downFrom > 0 && failover.downUntil === 0) failover.downUntil = failover.okAt;
+        return failover;
+      }
+      await sleep(100);
+    }
+    throw new Error(`no replica took over ${key} within 60 s`);
+  } finally {
+    probe.disconnect();
+  }
+}
+
+async function publishAll(
+  manager: QueueManager,
+  type: string,
+  ledger: DeliveryLedger,
+  outcomes: Map<string, Outcome>,
+  onKill: () => void,
+  recovered: () => boolean,
+): Promise<void> {
+  let next = 0;
+  // Paced around the failover, so that publishes keep starting while the cluster is down instead
+  // of all 256 lanes waiting on publishes made before the kill.
+  let nextStart = 0;
+  const pace = async (): Promise<void> => {
+    const now = Date.now();
+    const at = Math.max(now, nextStart);
+    nextStart = at + PACE_MS;
+    if (at > now) await sleep(at - now);
+  };
+  const lane = async (): Promise<void> => {
+    while (next < COUNT) {
+      const index = next++;
+      if (index >= PACE_FROM && !recovered()) await pace();
+      if (index === KILL_AT) onKill();
+      const id = `${type}:${index}`;
+      const outcome: Outcome = { startedAt: Date.now(), endedAt: 0 };
+      outcomes.set(id, outcome);
+      try {
+        await manager.publish(type, index, { id, signal: AbortSignal.timeout(DEADLINE_MS) });
+        ledger.resolved.add(id);
+      } catch (error) {
+        outcome.code = String((error as { code?: unknown }).code ?? error);
+        ledger.rejected.set(id, outcome.code);
+      }
+      outcome.endedAt = Date.now();
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+}
+
+if (available) {
+  describe('redis cluster: the master of a stream is SIGKILLed mid-stream, its replica takes over', () => {
+    let cluster: RedisCluster | undefined;
+    beforeAll(async () => {
+      cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: NODE_TIMEOUT_MS });
+    }, 180_000);
+    afterAll(() => cluster?.stop());
+
+    for (let run = 1; run <= RUNS; run++) {
+      test(`run ${run}: ${COUNT} publishes (${IN_FLIGHT} in flight, ${DEADLINE_MS} ms deadline each), group at concurrency 4`, async () => {
+        const c = cluster as RedisCluster;
+        const type = `failover.run${run}`;
+        const stream = typeKeys(keyPrefix, type).stream;
+        const logger = recordingLogger();
+        const manager = await createQueueManager({
+          driver: 'redis',
+          url: c.url,
+          cluster: true,
+          keyPrefix,
+          logger,
+          claimMinIdleMs: 5_000,
+          claimIntervalMs: 1_000,
+        });
+        const ledger = new DeliveryLedger();
+        const outcomes = new Map<string, Outcome>();
+        let failover: Promise<Failover> | undefined;
+        let killed: RedisClusterNode | undefined;
+        let recovered = false;
+        try {
+          await manager.consume(type, ledger.handler, { group: 'billing', concurrency: 4 });
+          const master = await c.masterOf(stream);
+          await publishAll(
+            manager,
+            type,
+            ledger,
+            outcomes,
+            () => {
+              killed = master;
+              failover = master.kill().then(() => watchFailover(c, stream, master));
+              void failover.finally(() => {
+                recovered = true;
+              });
+            },
+            () => recovered,
+          );
+          const done = await (failover as Promise<Failover>);
+          await ledger.settle(60_000);
+
+          const failoverMs = done.okAt - done.killedAt;
+          // Caught by the failover: pending at some moment between the kill and the cluster being ok.
+          const caught = [...outcomes.values()].filter(
+            (o) => o.startedAt <= done.okAt && o.endedAt >= done.killedAt,
+          );
+          const duringDown = [...outcomes.values()].filter(
+            (o) => done.downFrom > 0 && o.startedAt >= done.downFrom && o.startedAt <= done.downUntil,
+          );
+          const early = [...outcomes.entries()].filter(
+            ([, o]) => o.code !== undefined && o.endedAt - o.startedAt < DEADLINE_MS - 500,
+          );
+          const slowest = Math.max(...[...outcomes.values()].map((o) => o.endedAt - o.startedAt));
+          const warnings = logger.entries.filter((e) => e.level === 'warn' || e.level === 'error');
+          console.log(
+            `redis cluster failover run ${run}: killed ${master.name}; failover ${failoverMs} ms` +
+              ` (CLUSTERDOWN for ${done.downUntil - done.downFrom} ms); publishes caught ${caught.length},` +
+              ` made while CLUSTERDOWN ${duringDown.length},` +
+              ` slowest ${slowest} ms; lost ${ledger.lost().length}, duplicates ${ledger.duplicates()},` +
+              ` rejected ${ledger.rejected.size} (${ledger.rejectionCodes().join(',') || 'none'}),` +
+              ` early rejections ${early.length}; warn/error logs ${warnings.length}` +
+              warnings.map((e) => `\n  ${e.level}: ${e.message} ${JSON.stringify(e.fields)}`).join(''),
+          );
+          expect(caught.length, 'publishes in flight during the failover').toBeGreaterThan(0);
+          if (done.downFrom > 0)
+            expect(duringDown.length, 'publishes made while CLUSTERDOWN').toBeGreaterThan(0);
+          expect(
+            early.map(([id, o]) => `${id}: ${o.code} after ${o.endedAt - o.startedAt} ms`),
+            'publishes rejected while their deadline had time',
+          ).toEqual([]);
+          expect(ledger.lost(), 'resolved but never delivered').toEqual([]);
+          // A normal failover is ridden through: nothing at warn or error.
+          expect(warnings).toEqual([]);
+        } finally {
+          await manager.close();
+          // The killed node comes back as a replica of its successor, ready for the next run.
+          if (killed && !killed.running) await killed.start();
+          await c.waitUntilOk();
+        }
+      }, 120_000);
+    }
+  });
+} else {
+  describe.skip('redis cluster failover [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+}

@@ -1,0 +1,72 @@
+import { driver as memoryDriver } from '@plugmq/adapter-memory';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Consumer,
+  type ConsumerManager,
+  configFromEnv,
+  createContainer,
+  createQueueManager,
+  type Message,
+  type QueueManager,
+  registerDriver,
+  TYPES,
+} from '../src/index.js';
+
+// The examples of packages/core/README.md, as written there (the environment aside): a reader
+// copies them from the npm page, so they must compile under strict settings without decorators.
+beforeAll(() => registerDriver(memoryDriver));
+
+class InvoiceConsumer implements Consumer<{ orderId: string }> {
+  readonly types = ['orders.created'];
+  readonly group = 'invoicing';
+  readonly options = { concurrency: 4, retry: { maxAttempts: 3 } };
+  constructor(private readonly queue: QueueManager) {}
+  async handle(message: Message<{ orderId: string }>) {
+    await this.queue.publish('invoices.requested', { orderId: message.body.orderId });
+  }
+}
+
+describe('core README examples', () => {
+  it('dependency injection without decorators', async () => {
+    const container = await createContainer(configFromEnv({ PLUGMQ_NAMESPACE: 'readme-di' }));
+    container
+      .bind(InvoiceConsumer)
+      .toResolvedValue((queue: QueueManager) => new InvoiceConsumer(queue), [TYPES.QueueManager]);
+    const consumers = container.get<ConsumerManager>(TYPES.ConsumerManager);
+    consumers.register(container.get(InvoiceConsumer));
+    await consumers.startAll();
+
+    const queue = container.get<QueueManager>(TYPES.QueueManager);
+    const requested: Message<{ orderId: string }>[] = [];
+    await queue.consume<{ orderId: string }>(
+      'invoices.requested',
+      (message) => void requested.push(message),
+      {
+        group: 'check',
+      },
+    );
+    await queue.publish('orders.created', { orderId: 'A-17' });
+    for (let i = 0; i < 100 && requested.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(requested[0]?.body).toEqual({ orderId: 'A-17' });
+    await consumers.stopAll();
+    await queue.close();
+  });
+
+  it('request/reply', async () => {
+    const queue = await createQueueManager({ driver: 'memory', namespace: 'readme-rr' });
+    try {
+      await queue.respond<{ a: number; b: number }, number>(
+        'math.add',
+        (message) => message.body.a + message.body.b,
+      );
+      const sum = await queue.request<{ a: number; b: number }, number>(
+        'math.add',
+        { a: 2, b: 3 },
+        { timeoutMs: 5_000 },
+      );
+      expect(sum).toBe(5);
+    } finally {
+      await queue.close();
+    }
+  });
+});

@@ -1,0 +1,3 @@
+export * from './kafka.js';
+export * from './redis.js';
+export type { ClusterHandle, ClusterKind, ClusterNode, StartClusterOptions } from './types.js';
