@@ -1,5 +1,6 @@
 import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
 import {
+  canStartKafkaCluster,
   DeliveryLedger,
   type FaultFigure,
   FigureBook,
@@ -37,12 +38,18 @@ const RATE_PER_SEC = 500;
 const KEYS = keysByPartition(PARTITIONS, 20);
 const QUIET_MS = 15_000;
 
+const available = await canStartKafkaCluster();
+if (!available && process.env.CI === 'true') {
+  throw new Error('java or the Kafka jars are missing: cannot start the loopback Kafka cluster under CI');
+}
+const describeCluster = available ? describe : describe.skip;
+
 const figures = new FigureBook();
 let cluster: KafkaCluster;
 let managers: QueueManager[] = [];
 
 beforeAll(async () => {
-  cluster = await startKafkaCluster();
+  if (available) cluster = await startKafkaCluster();
 }, 240_000);
 
 afterEach(async () => {
@@ -125,7 +132,7 @@ async function closeRun(scenario: string, run: Run, startedAt: number, note: str
   return lost;
 }
 
-describe('kafka cluster: a partition leader SIGKILLed mid-stream', () => {
+describeCluster('kafka cluster: a partition leader SIGKILLed mid-stream', () => {
   for (let i = 1; i <= RUNS; i++) {
     test(`run ${i}: nothing resolved is lost`, async () => {
       const startedAt = Date.now();
@@ -161,7 +168,7 @@ describe('kafka cluster: a partition leader SIGKILLed mid-stream', () => {
   }
 });
 
-describe('kafka cluster: rolling restart mid-stream', () => {
+describeCluster('kafka cluster: rolling restart mid-stream', () => {
   for (let i = 1; i <= RUNS; i++) {
     test(`run ${i}: nothing resolved is lost`, async () => {
       const startedAt = Date.now();
@@ -201,7 +208,7 @@ describe('kafka cluster: rolling restart mid-stream', () => {
   }
 });
 
-describe('kafka cluster: one dead leader', () => {
+describeCluster('kafka cluster: one dead leader', () => {
   test('publishes to partitions whose leaders live keep resolving', async () => {
     const startedAt = Date.now();
     const run = await openRun('stall');

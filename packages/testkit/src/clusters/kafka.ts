@@ -305,6 +305,11 @@ async function logTails(nodes: readonly Node[]): Promise<string> {
   return tails.join('\n');
 }
 
+/** Whether this machine can start one: Java and the Kafka jars (`pnpm brokers:up kafka`). */
+export async function canStartKafkaCluster(): Promise<boolean> {
+  return missingProgram('kafka') === undefined;
+}
+
 /**
  * Starts a Kafka cluster of `nodes` (default 3) combined broker+controller JVMs on free loopback
  * ports, each with its own data dir under one temp dir, and resolves once every node serves and
