@@ -68,10 +68,27 @@ async function manager(): Promise<QueueManager> {
     url: cluster.url,
     ...TEST_OPTIONS,
     replicationFactor: 3,
+    logger: process.env.FAULT_LOG ? consoleLogger : undefined,
   });
   managers.push(created);
   return created;
 }
+
+/** FAULT_LOG=1: the driver's warnings with a timestamp, to see what a stalled publish waited for. */
+const print =
+  (level: string) =>
+  (fields: unknown, message?: string): void => {
+    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
+  };
+const consoleLogger = {
+  trace() {},
+  debug() {},
+  info: print('info'),
+  warn: print('warn'),
+  error: print('error'),
+  fatal: print('fatal'),
+  child: () => consoleLogger,
+};
 
 /** Publish `index`'s key: spread round-robin over the partitions, and over each one's keys. */
 function spreadKey(index: number): { key: string; partition: number } {
@@ -246,6 +263,8 @@ describeCluster('kafka cluster: one dead leader', () => {
     ]);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     killedAt = Date.now();
+    if (process.env.FAULT_LOG)
+      console.log(new Date(killedAt).toISOString().slice(11, 23), 'kill', victim.name);
     await victim.kill();
     await publishing;
     await victim.start();
