@@ -1,7 +1,9 @@
 import { defineTransportDriver } from '@plugmq/core';
 import {
   capabilities,
+  capabilitiesFor,
   DEFAULT_URL,
+  type QueueType,
   type RabbitMqConfig,
   type RabbitMqTlsOptions,
   validateRabbitMqConfig,
@@ -12,10 +14,11 @@ import { RabbitMqTransport } from './rabbitmq-transport.js';
 export const driver = defineTransportDriver<RabbitMqConfig>({
   name: 'rabbitmq',
   capabilities,
+  capabilitiesFor,
   validate: validateRabbitMqConfig,
   createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
 });
 
 export { groupQueueArguments, groupQueueName, topologyFor, waitQueueName } from './topology.js';
-export { capabilities, DEFAULT_URL };
-export type { RabbitMqConfig, RabbitMqTlsOptions };
+export { capabilities, capabilitiesFor, DEFAULT_URL };
+export type { QueueType, RabbitMqConfig, RabbitMqTlsOptions };

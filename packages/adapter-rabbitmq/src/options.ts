@@ -19,6 +19,18 @@ export const capabilities: Capabilities = Object.freeze({
   requestReply: true,
 });
 
+/**
+ * Capabilities of a manager with these options: quorum queues (RabbitMQ 3.10) have no
+ * priorities, so a quorum manager refuses `priority` with UNSUPPORTED instead of ignoring it.
+ */
+export function capabilitiesFor(config: Pick<RabbitMqConfig, 'queueType'>): Capabilities {
+  if (config.queueType !== 'quorum') return capabilities;
+  return Object.freeze({ ...capabilities, priority: false });
+}
+
+export type QueueType = 'classic' | 'quorum';
+export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
+
 export const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 /** TLS options handed to Node's `tls.connect` as they are (for `amqps://` URLs). */
@@ -53,6 +65,10 @@ export interface RabbitMqTlsOptions {
  *   queue refuses publishes (`x-overflow: reject-publish`) and `publish` waits and tries again,
  *   at most `publishTimeoutMs`, then rejects PUBLISH_FAILED. Queue arguments are fixed when a
  *   queue is first declared: every process of a namespace must use the same value.
+ * - `queueType` (default `'classic'`): the type of the group queues and of `<exchange>.unrouted`.
+ *   `'quorum'` replicates them on every node of the cluster (Raft), so they survive the node they
+ *   were declared through; they have no priorities (capabilities.priority is false). Like every
+ *   queue argument it is fixed at first declaration: one value per namespace (exchange).
  */
 export interface RabbitMqConfig extends PlugmqConfig {
   urls: string[];
@@ -64,6 +80,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   reconnectMaxDelayMs: number;
   tls?: RabbitMqTlsOptions;
   maxLength?: number;
+  queueType: QueueType;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -97,6 +114,10 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   }
   const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
   const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
+  const queueType = config.queueType ?? 'classic';
+  if (typeof queueType !== 'string' || !QUEUE_TYPES.includes(queueType as QueueType)) {
+    throw configInvalid('queueType', `one of ${QUEUE_TYPES.map((t) => `'${t}'`).join(', ')}`, queueType);
+  }
   const maxLength = config.maxLength === undefined ? undefined : integer(config, 'maxLength', 1, 1);
   return {
     ...config,
@@ -109,5 +130,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
     ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
     ...(maxLength === undefined ? {} : { maxLength }),
+    queueType: queueType as QueueType,
   };
 }

@@ -83,7 +83,11 @@ class Node implements RabbitmqClusterNode {
   async boot(timeoutMs: number): Promise<void> {
     if (this.running) return;
     const { dir } = this.layout;
-    const running = launch({ command: RABBITMQ_SERVER, args: [], env: this.env() }, join(dir, 'node.log'), dir);
+    const running = launch(
+      { command: RABBITMQ_SERVER, args: [], env: this.env() },
+      join(dir, 'node.log'),
+      dir,
+    );
     this.process = running;
     await waitUntilServes('rabbitmq', this.url, timeoutMs, async () =>
       running.done ? `${this.name} ${running.describeExit()}` : undefined,
@@ -222,7 +226,8 @@ export async function startRabbitmqCluster(
   const missing = missingProgram('rabbitmq');
   if (missing) throw new Error(missing);
   const count = options.nodes ?? 3;
-  if (!Number.isInteger(count) || count < 1) throw new Error(`nodes must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`nodes must be a positive integer, got ${count}`);
   const dir = await mkdtemp(join(tmpdir(), 'plugmq-rabbitmq-cluster-'));
   const dirKey = remember({ dir });
   const [epmdPort = 0, ...ports] = await freePorts(1 + 2 * count);
@@ -231,7 +236,12 @@ export async function startRabbitmqCluster(
   const layouts: Layout[] = [];
   for (let i = 0; i < count; i++) {
     const home = join(dir, `rabbit${i + 1}`);
-    layouts.push({ name: `rabbit${i + 1}@localhost`, port: ports[2 * i] ?? 0, distPort: ports[2 * i + 1] ?? 0, dir: home });
+    layouts.push({
+      name: `rabbit${i + 1}@localhost`,
+      port: ports[2 * i] ?? 0,
+      distPort: ports[2 * i + 1] ?? 0,
+      dir: home,
+    });
   }
   for (const home of [...layouts.map((l) => l.dir), join(dir, 'ctl')]) {
     await mkdir(home, { recursive: true });
