@@ -1,10 +1,10 @@
 import { createQueueManager, type PlugmqConfig, type QueueManager, registerDriver } from '@plugmq/core';
 import {
+  type ClusterNode,
   DeliveryLedger,
   expectPlugmqError,
   FigureBook,
   type RabbitmqCluster,
-  sleep,
   startRabbitmqCluster,
   uniqueGroup,
   uniqueType,
@@ -65,21 +65,37 @@ interface Stream {
   readonly done: Promise<void>;
 }
 
-/** `count` publishes of `type`, at most `inFlight` at once, each bounded by a 10 s signal; `onIndex` at each start. */
+/** SIGKILLs `node` once; every stream waits for it to be dead before its next publish, so most of each stream runs after the fault. */
+class Fault {
+  at = 0;
+  private killed: Promise<void> | undefined;
+  constructor(private readonly node: ClusterNode) {}
+  fire(): void {
+    if (this.killed) return;
+    this.at = Date.now();
+    this.killed = this.node.kill();
+  }
+  gate(): Promise<void> | undefined {
+    return this.killed;
+  }
+}
+
+/** `count` publishes of `type`, at most `inFlight` at once, each bounded by a 10 s signal; the fault fires at `count / 3`. */
 function stream(
   queue: QueueManager,
   type: string,
   count: number,
   inFlight: number,
   ledger: DeliveryLedger,
-  onIndex: (index: number) => void = () => {},
+  fault: Fault,
 ): Stream {
   const resolvedAt: number[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const index = next++;
-      onIndex(index);
+      if (index === Math.floor(count / 3)) fault.fire();
+      await fault.gate();
       const id = `${type}:${index}`;
       try {
         await queue.publish(type, index, { id, signal: AbortSignal.timeout(10_000) });
@@ -109,18 +125,12 @@ describe('rabbitmq cluster: the first URL node SIGKILLed', () => {
     const queueName = groupQueueName(topologyFor(exchange), group, type);
     const leader = await cluster.nodeHosting(queueName);
     const first = cluster.nodes[0]!;
-    let killAt = 0;
-    let killed: Promise<void> | undefined;
+    const fault = new Fault(first);
     const started = Date.now();
-    const run = stream(queue, type, STREAM, IN_FLIGHT, ledger, (index) => {
-      if (index === Math.floor(STREAM / 3)) {
-        killAt = Date.now();
-        killed = first.kill();
-      }
-    });
+    const run = stream(queue, type, STREAM, IN_FLIGHT, ledger, fault);
     await run.done;
-    await killed;
     await ledger.settle(60_000);
+    const killAt = fault.at;
     const afterKill = run.resolvedAt.filter((at) => at > killAt).length;
     const deliveredAfterKill = ledger.arrivals.filter((at) => at > killAt).length;
     const publishPause = longestPause(run.resolvedAt);
@@ -166,17 +176,11 @@ describe('rabbitmq cluster: the first URL node SIGKILLed', () => {
     expect((await cluster.nodeHosting(groupQueueName(topology, group, deadType))).name).toBe(first!.name);
 
     const count = 2_000;
-    let killAt = 0;
-    let killed: Promise<void> | undefined;
-    const live = stream(queue, liveType, count, IN_FLIGHT / 2, ledger, (index) => {
-      if (index === count / 4) {
-        killAt = Date.now();
-        killed = first!.kill();
-      }
-    });
-    const dead = stream(queue, deadType, count, IN_FLIGHT / 2, ledger);
+    const fault = new Fault(first!);
+    const live = stream(queue, liveType, count, IN_FLIGHT / 2, ledger, fault);
+    const dead = stream(queue, deadType, count, IN_FLIGHT / 2, ledger, fault);
     await Promise.all([live.done, dead.done]);
-    await killed;
+    const killAt = fault.at;
     const liveIds = (ids: Iterable<string>) => [...ids].filter((id) => id.startsWith(`${liveType}:`));
     const deadIds = (ids: Iterable<string>) => [...ids].filter((id) => id.startsWith(`${deadType}:`));
     await waitFor(() => liveIds(ledger.lost()).length === 0, 60_000, 'the live type delivered').catch(
@@ -207,6 +211,5 @@ describe('rabbitmq cluster: the first URL node SIGKILLed', () => {
     expect(deadResolvedAfterKill).toBe(0);
     expect(ledger.lost()).toEqual([]);
     expect(health.details?.queues).toMatchObject({ [groupQueueName(topology, group, deadType)]: 'down' });
-    await sleep(0);
   });
 });
