@@ -114,7 +114,7 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   }
   const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
   const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
-  const queueType = config.queueType ?? 'classic';
+  const queueType = config.queueType === undefined ? 'classic' : config.queueType;
   if (typeof queueType !== 'string' || !QUEUE_TYPES.includes(queueType as QueueType)) {
     throw configInvalid('queueType', `one of ${QUEUE_TYPES.map((t) => `'${t}'`).join(', ')}`, queueType);
   }
