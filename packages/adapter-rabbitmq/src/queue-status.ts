@@ -101,7 +101,8 @@ export class UnroutedQueue implements ConnectionUser {
 
   async connected(connection: ChannelModel): Promise<void> {
     this.connection = connection;
-    await this.declare(connection);
+    // Not awaited: publishing and consuming never wait for this queue.
+    void this.declare(connection);
   }
 
   disconnected(): void {

@@ -11,6 +11,7 @@ import {
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { type AckEntry, AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
+import { pause } from './deadline.js';
 import { envelopeFromMessage } from './envelope-codec.js';
 import type { QueueType } from './options.js';
 import { errorText, isHomeNodeDown, type QueueStatus } from './queue-status.js';
@@ -324,18 +325,6 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       );
     }, RESUBSCRIBE_DELAY_MS).unref();
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function ignore(): void {}

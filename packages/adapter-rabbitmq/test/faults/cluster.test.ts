@@ -35,7 +35,7 @@ afterEach(async () => {
   await Promise.all(cluster.nodes.filter((node) => !node.running).map((node) => node.start()));
 }, 180_000);
 afterAll(async () => {
-  figures.print('RabbitMQ cluster: first URL node SIGKILLed mid-stream');
+  figures.print('RabbitMQ cluster: a node SIGKILLed');
   await cluster?.stop();
 }, 60_000);
 
@@ -57,6 +57,12 @@ function longestPause(times: readonly number[]): number {
   for (let i = 1; i < sorted.length; i++)
     longest = Math.max(longest, (sorted[i] ?? 0) - (sorted[i - 1] ?? 0));
   return longest;
+}
+
+/** A group queue's state as `health().details.queues` reports it. */
+async function queueState(queue: QueueManager, name: string): Promise<string | undefined> {
+  const queues = (await queue.health()).details?.queues as Record<string, string> | undefined;
+  return queues?.[name];
 }
 
 interface Stream {
@@ -112,7 +118,7 @@ function stream(
   };
 }
 
-describe('rabbitmq cluster: the first URL node SIGKILLed', () => {
+describe('rabbitmq cluster: a node SIGKILLed', () => {
   test("queueType 'quorum': publishing and consuming go on on the surviving nodes, nothing lost", async () => {
     const exchange = uniqueType('cluster-quorum');
     const queue = await manager({ exchange, queueType: 'quorum' });
@@ -211,5 +217,60 @@ describe('rabbitmq cluster: the first URL node SIGKILLed', () => {
     expect(deadResolvedAfterKill).toBe(0);
     expect(ledger.lost()).toEqual([]);
     expect(health.details?.queues).toMatchObject({ [groupQueueName(topology, group, deadType)]: 'down' });
+  });
+
+  test("classic queues: another node's death cancels only its queue's consumer; both come back with the node", async () => {
+    const exchange = uniqueType('cluster-cancel');
+    const third = cluster.nodes[2]!;
+    const elsewhere = uniqueType('elsewhere');
+    const here = uniqueType('here');
+    const group = uniqueGroup('cluster');
+    const declarer = await manager({ exchange, url: third.url });
+    await (await declarer.consume(elsewhere, () => {}, { group })).close();
+    const queue = await manager({ exchange });
+    const ledger = new DeliveryLedger();
+    await queue.consume([elsewhere, here], ledger.handler, { group });
+    const topology = topologyFor(exchange);
+    const elsewhereQueue = groupQueueName(topology, group, elsewhere);
+    expect((await cluster.nodeHosting(elsewhereQueue)).name).toBe(third.name);
+    await queue.publish(elsewhere, 'before', { id: 'before' });
+    await waitFor(() => ledger.delivered.has('before'), 10_000, 'the first delivery');
+
+    await third.kill();
+    await waitFor(
+      async () => (await queueState(queue, elsewhereQueue)) === 'down',
+      15_000,
+      'the queue reported down',
+    );
+    await expectPlugmqError(
+      () => queue.publish(elsewhere, 'during', { id: 'during' }),
+      'PUBLISH_FAILED',
+      elsewhereQueue,
+    );
+    for (let i = 0; i < 20; i++) ledger.resolved.add(await queue.publish(here, i, { id: `here-${i}` }));
+    await ledger.settle(10_000);
+    expect(ledger.lost()).toEqual([]);
+
+    const back = Date.now();
+    await third.start();
+    await waitFor(
+      async () => (await queueState(queue, elsewhereQueue)) === 'live',
+      30_000,
+      'the queue consumed again',
+    );
+    ledger.resolved.add(await queue.publish(elsewhere, 'after', { id: 'after' }));
+    await ledger.settle(10_000);
+    expect(ledger.lost()).toEqual([]);
+    expect(ledger.delivered.has('during')).toBe(false);
+    figures.add({
+      driver: 'rabbitmq',
+      scenario: 'classic, a queue-only node killed',
+      messages: 23,
+      resolved: ledger.resolved.size,
+      lost: ledger.lost().length,
+      duplicates: ledger.duplicates(),
+      recoveryMs: (ledger.firstDeliveryAfter(back) ?? Date.now()) - back,
+      note: 'recovery: from start() of the node to the next delivery of its queue',
+    });
   });
 });
