@@ -15,7 +15,8 @@ import type { BrokerHandle, BrokerKind, BrokerProvider, ProxiedListener } from '
 
 const STOP_GRACE_MS = 30_000;
 
-class Running {
+/** A local process group the testkit started; also used by the cluster starters. */
+export class Running {
   readonly exited: Promise<void>;
   exitCode: number | null = null;
   signal: NodeJS.Signals | null = null;
@@ -76,7 +77,7 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function launch(l: Launch, logFile: string, dir: string): Running {
+export function launch(l: Launch, logFile: string, dir: string): Running {
   const log = openSync(logFile, 'a');
   const child = spawn(l.command, l.args, {
     cwd: dir,

@@ -1,2 +1,3 @@
+export * from './rabbitmq.js';
 export * from './redis.js';
 export type { ClusterHandle, ClusterKind, ClusterNode, StartClusterOptions } from './types.js';
