@@ -238,6 +238,9 @@ export class ConnectionManager {
       'plugmq: RabbitMQ connection lost; reconnecting',
     );
     for (const user of this.users) user.disconnected();
+    // The node just lost is the likeliest to be down: try the next one first (a dead host can
+    // take a whole connect timeout to refuse). With one URL this changes nothing.
+    this.urlIndex = (this.urlIndex + 1) % this.config.urls.length;
     if (!this.reconnecting) void this.reconnect();
   }
 

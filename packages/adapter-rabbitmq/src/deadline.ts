@@ -23,3 +23,16 @@ export function lazyDeadline(timeoutMs: number, what: string): TransportPublishC
     },
   };
 }
+
+/** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,8 +1,10 @@
 import { defineTransportDriver } from '@plugmq/core';
 import {
   capabilities,
+  capabilitiesFor,
   DEFAULT_URL,
   OPTIONS,
+  type QueueType,
   type RabbitMqConfig,
   type RabbitMqTlsOptions,
   validateRabbitMqConfig,
@@ -14,10 +16,11 @@ export const driver = defineTransportDriver<RabbitMqConfig>({
   name: 'rabbitmq',
   capabilities,
   options: OPTIONS,
+  capabilitiesFor,
   validate: validateRabbitMqConfig,
   createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
 });
 
 export { groupQueueArguments, groupQueueName, topologyFor, waitQueueName } from './topology.js';
-export { capabilities, DEFAULT_URL };
-export type { RabbitMqConfig, RabbitMqTlsOptions };
+export { capabilities, capabilitiesFor, DEFAULT_URL };
+export type { QueueType, RabbitMqConfig, RabbitMqTlsOptions };

@@ -19,6 +19,18 @@ export const capabilities: Capabilities = Object.freeze({
   requestReply: true,
 });
 
+/**
+ * Capabilities of a manager with these options: quorum queues (RabbitMQ 3.10) have no
+ * priorities, so a quorum manager refuses `priority` with UNSUPPORTED instead of ignoring it.
+ */
+export function capabilitiesFor(config: Pick<RabbitMqConfig, 'queueType'>): Capabilities {
+  if (config.queueType !== 'quorum') return capabilities;
+  return Object.freeze({ ...capabilities, priority: false });
+}
+
+export type QueueType = 'classic' | 'quorum';
+export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
+
 export const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 /** TLS options handed to Node's `tls.connect` as they are (for `amqps://` URLs). */
@@ -56,6 +68,10 @@ export interface RabbitMqTlsOptions {
  * - `maxMessageBytes` (default 134 217 728, RabbitMQ's `max_message_size` of 128 MiB): a publish
  *   whose body and headers are larger is refused with INVALID_ARGUMENT before it is sent (the
  *   broker would close the channel). Raise it together with the broker's `max_message_size`.
+ * - `queueType` (default `'classic'`): the type of the group queues and of `<exchange>.unrouted`.
+ *   `'quorum'` replicates them on every node of the cluster (Raft), so they survive the node they
+ *   were declared through; they have no priorities (capabilities.priority is false). Like every
+ *   queue argument it is fixed at first declaration: one value per namespace (exchange).
  */
 /** Every option the RabbitMQ driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
@@ -69,6 +85,7 @@ export const OPTIONS = [
   'tls',
   'maxLength',
   'maxMessageBytes',
+  'queueType',
 ] as const;
 
 /** RabbitMQ's own default `max_message_size` (3.10+): 128 MiB. */
@@ -85,6 +102,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   tls?: RabbitMqTlsOptions;
   maxLength?: number;
   maxMessageBytes: number;
+  queueType: QueueType;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -118,6 +136,10 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   }
   const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
   const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
+  const queueType = config.queueType === undefined ? 'classic' : config.queueType;
+  if (typeof queueType !== 'string' || !QUEUE_TYPES.includes(queueType as QueueType)) {
+    throw configInvalid('queueType', `one of ${QUEUE_TYPES.map((t) => `'${t}'`).join(', ')}`, queueType);
+  }
   const maxLength = config.maxLength === undefined ? undefined : integer(config, 'maxLength', 1, 1);
   return {
     ...config,
@@ -131,5 +153,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
     ...(maxLength === undefined ? {} : { maxLength }),
     maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    queueType: queueType as QueueType,
   };
 }

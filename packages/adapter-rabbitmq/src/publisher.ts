@@ -58,6 +58,11 @@ const MAX_SENDS = 5;
 
 export interface PublisherHooks {
   unrouted(envelope: Envelope): void;
+  /**
+   * For a confirmed (or returned) publish: an error to reject it with when a queue it should
+   * have reached is known to be unreachable (see QueueStatus), else undefined.
+   */
+  refusal(outgoing: Outgoing, returned: boolean): Error | undefined;
   /** Before re-sending a returned 'resend' item: declare its wait queue again. */
   resend(outgoing: Outgoing): Promise<void>;
 }
@@ -264,6 +269,11 @@ export class Publisher implements ConnectionUser {
           `RabbitMQ did not confirm the publish to ${item.outgoing.envelope.type}: ${message}`,
         ),
       );
+      return;
+    }
+    const refusal = this.hooks.refusal(item.outgoing, item.returned);
+    if (refusal) {
+      this.fail(call, refusal);
       return;
     }
     if (item.returned) {

@@ -17,8 +17,9 @@ import {
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline } from './deadline.js';
 import { envelopeToPublishOptions } from './envelope-codec.js';
-import { capabilities, type RabbitMqConfig } from './options.js';
+import { capabilitiesFor, type RabbitMqConfig } from './options.js';
 import { type Outgoing, Publisher } from './publisher.js';
+import { QueueStatus, UnroutedQueue } from './queue-status.js';
 import { DirectReplyChannel } from './replies.js';
 import { RabbitSubscription } from './subscription.js';
 import {
@@ -37,8 +38,10 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** The RabbitMQ Transport: core's QueueManager drives it; see topology.ts for what it declares. */
 export class RabbitMqTransport implements Transport {
-  readonly capabilities = capabilities;
+  readonly capabilities;
   readonly replies: ReplyTransport;
+  /** States of the group queues this manager consumes: publishes of their types consult it. */
+  private readonly status = new QueueStatus();
   private readonly topology: Topology;
   private readonly connections: ConnectionManager;
   private readonly publisher: Publisher;
@@ -52,14 +55,20 @@ export class RabbitMqTransport implements Transport {
     private readonly logger: Logger,
     hooks: TransportHooks,
   ) {
+    this.capabilities = capabilitiesFor(config);
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
     this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
     this.publisher = new Publisher(logger, {
       unrouted: (envelope) => hooks.unrouted(envelope),
       resend: (outgoing) => this.redeclareWaitQueue(outgoing),
+      refusal: (outgoing, returned) =>
+        outgoing.exchange === this.topology.exchange
+          ? this.status.refusal(outgoing.envelope.type, returned)
+          : undefined,
     });
     this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
+    this.connections.use(new UnroutedQueue(this.topology, config.queueType, logger));
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
       // Not mandatory: the broker treats amq.rabbitmq.reply-to.* as routed to no queue, so a
@@ -128,6 +137,8 @@ export class RabbitMqTransport implements Transport {
       logger: this.logger,
       prefetch: this.config.prefetch ?? request.concurrency,
       maxLength: this.config.maxLength,
+      queueType: this.config.queueType,
+      status: this.status,
       retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
     });
     await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));
@@ -145,6 +156,7 @@ export class RabbitMqTransport implements Transport {
         connects: this.connections.connects,
         blocked: this.connections.blocked,
         pendingPublishes: this.publisher.pending,
+        queues: this.status.snapshot(),
         ...(ok || this.connections.lastError === undefined ? {} : { lastError: this.connections.lastError }),
       },
     };

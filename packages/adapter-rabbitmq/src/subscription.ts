@@ -11,8 +11,11 @@ import {
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { type AckEntry, AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
+import { pause } from './deadline.js';
 import { envelopeFromMessage } from './envelope-codec.js';
-import { declareGroupQueue, type Topology } from './topology.js';
+import type { QueueType } from './options.js';
+import { errorText, isHomeNodeDown, type QueueStatus } from './queue-status.js';
+import { declareGroupQueue, groupQueueName, type Topology } from './topology.js';
 
 export interface SubscriptionDeps {
   readonly connections: ConnectionManager;
@@ -22,29 +25,45 @@ export interface SubscriptionDeps {
   readonly prefetch: number;
   /** `x-max-length` of group queues, if any. */
   readonly maxLength: number | undefined;
+  readonly queueType: QueueType;
+  /** Where each queue's state is reported, for publishes of its type. */
+  readonly status: QueueStatus;
   /** Sends a copy with attempt + 1 to this group's queue only, after `delayMs`; resolves once confirmed. */
   retry(envelope: Envelope, queue: string, delayMs: number): Promise<void>;
 }
 
 const RESUBSCRIBE_DELAY_MS = 500;
+const QUEUE_RETRY_MAX_MS = 5_000;
+let sequence = 0;
 
 function closedError(): PlugmqError {
   return new PlugmqError('CLOSED', 'the RabbitMQ channel of this delivery closed; the broker redelivers it');
 }
 
+/** One (group, type) queue of a subscription and its consumer on the subscription's channel. */
+interface Slot {
+  readonly type: string;
+  readonly queue: string;
+  readonly key: string;
+  tag: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+  failures: number;
+  lastError: unknown;
+}
+
 /**
  * One subscription: a channel of its own (so its prefetch and its failures are its own), one
- * consumer per (group, type) queue, manual acks. It re-subscribes on every new connection and
- * after a channel-level error, until stopped.
+ * consumer per (group, type) queue, manual acks. Each queue is declared on a channel of its own
+ * and consumed apart: on a cluster, a queue whose node is down is retried alone while the
+ * others keep consuming. It re-subscribes on every new connection and after a channel-level
+ * error, until stopped.
  */
 export class RabbitSubscription implements ConnectionUser, TransportSubscription {
   private channel: Channel | undefined;
-  /** Ack coalescing of the current channel (and of the one being set up). */
+  /** Ack coalescing of the current channel. */
   private windows = new WeakMap<Channel, AckWindow>();
-  /** The channel being set up: its first deliveries may arrive before every consumer is registered. */
-  private opening: Channel | undefined;
   private connection: ChannelModel | undefined;
-  private consumerTags: string[] = [];
+  private readonly slots: Slot[];
   private stopping = false;
   private unsettled = 0;
   private setup: Promise<void> | undefined;
@@ -53,19 +72,52 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     private readonly request: SubscribeRequest,
     private readonly deliver: DeliverFn,
     private readonly deps: SubscriptionDeps,
-  ) {}
+  ) {
+    const id = ++sequence;
+    this.slots = request.types.map((type) => {
+      const queue = groupQueueName(deps.topology, request.group, type);
+      return {
+        type,
+        queue,
+        key: `${id}:${queue}`,
+        tag: undefined,
+        timer: undefined,
+        failures: 0,
+        lastError: undefined,
+      };
+    });
+    for (const slot of this.slots) deps.status.set(slot.key, slot.type, slot.queue, 'pending');
+  }
 
-  /** Resolves once consuming (queues declared and bound, consumers registered). */
+  /** Resolves once consuming every queue (declared and bound, consumers registered). */
   async start(signal: AbortSignal): Promise<void> {
     try {
       await this.deps.connections.use(this);
-      while (!this.channel) {
+      for (;;) {
         const connection = await this.deps.connections.waitUp(signal);
         await this.connected(connection);
+        if (this.live()) return;
+        // As before clusters: a declaration refused for good (arguments, permissions) fails now.
+        const refused = this.slots.find(
+          (slot) => slot.tag === undefined && slot.lastError && !isHomeNodeDown(slot.lastError),
+        );
+        if (refused) throw refused.lastError;
+        // Queues that failed are being retried on their own timers; wait for them, not longer than the signal.
+        await pause(RESUBSCRIBE_DELAY_MS, signal);
+        if (this.live()) return;
+        if (signal.aborted) {
+          const failed = this.slots.find((slot) => slot.tag === undefined);
+          throw new PlugmqError(
+            'CONNECTION',
+            `cannot consume ${failed?.queue ?? 'the group queues'}: ${errorText(failed?.lastError ?? 'no channel')}`,
+            { cause: failed?.lastError },
+          );
+        }
       }
     } catch (error) {
       this.stopping = true;
       this.deps.connections.release(this);
+      this.forgetSlots();
       this.closeChannel();
       throw error;
     }
@@ -83,6 +135,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
 
   disconnected(): void {
     this.connection = undefined;
+    for (const slot of this.slots) this.unattach(slot);
   }
 
   async stop(): Promise<void> {
@@ -91,17 +144,38 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     this.deps.connections.release(this);
     await this.setup?.catch(() => {});
     const channel = this.channel;
-    if (channel) {
-      for (const tag of this.consumerTags) {
+    for (const slot of this.slots) {
+      if (slot.timer) clearTimeout(slot.timer);
+      if (channel && slot.tag !== undefined) {
         try {
-          await channel.cancel(tag);
+          await channel.cancel(slot.tag);
         } catch {
           // The channel is gone: nothing more will be delivered on it anyway.
         }
       }
     }
-    this.consumerTags = [];
+    this.forgetSlots();
     if (this.unsettled === 0) this.closeChannel();
+  }
+
+  private live(): boolean {
+    return this.channel !== undefined && this.slots.every((slot) => slot.tag !== undefined);
+  }
+
+  private forgetSlots(): void {
+    for (const slot of this.slots) {
+      if (slot.timer) clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.tag = undefined;
+      this.deps.status.delete(slot.key);
+    }
+  }
+
+  private unattach(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.tag = undefined;
+    if (!this.stopping) this.deps.status.set(slot.key, slot.type, slot.queue, 'pending');
   }
 
   private async subscribe(connection: ChannelModel): Promise<void> {
@@ -115,46 +189,83 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     });
     channel.on('close', () => this.channelClosed(channel));
     this.windows.set(channel, new AckWindow(channel, this.deps.prefetch > 1));
-    this.opening = channel;
     try {
       await channel.prefetch(this.deps.prefetch, false);
-      const queues: [type: string, queue: string][] = [];
-      for (const type of this.request.types) {
-        queues.push([
-          type,
-          await declareGroupQueue(channel, this.deps.topology, this.request.group, type, this.deps.maxLength),
-        ]);
-      }
-      const tags: string[] = [];
-      for (const [type, queue] of queues) {
-        const { consumerTag } = await channel.consume(
-          queue,
-          (message) => this.onMessage(channel, type, queue, message),
-          { noAck: false },
-        );
-        tags.push(consumerTag);
-      }
-      this.channel = channel;
-      this.consumerTags = tags;
     } catch (error) {
       channel.close().catch(() => {});
       throw error;
-    } finally {
-      this.opening = undefined;
+    }
+    this.channel = channel;
+    for (const slot of this.slots) await this.attach(connection, channel, slot);
+  }
+
+  /**
+   * Declares one queue on a throw-away channel (a failed declaration closes only that one), then
+   * consumes it on the subscription's channel. A failure is retried for this queue alone.
+   */
+  private async attach(connection: ChannelModel, channel: Channel, slot: Slot): Promise<void> {
+    if (this.stopping || this.channel !== channel || slot.tag !== undefined) return;
+    try {
+      const declaring = await connection.createChannel();
+      declaring.on('error', () => {});
+      try {
+        const { topology, maxLength, queueType } = this.deps;
+        await declareGroupQueue(declaring, topology, this.request.group, slot.type, maxLength, queueType);
+      } finally {
+        declaring.close().catch(() => {});
+      }
+      if (this.stopping || this.channel !== channel) return;
+      const { consumerTag } = await channel.consume(
+        slot.queue,
+        (message) => this.onMessage(channel, slot, message),
+        { noAck: false },
+      );
+      slot.tag = consumerTag;
+      if (slot.failures > 0) {
+        this.deps.logger.info({ group: this.request.group, queue: slot.queue }, 'plugmq: consuming again');
+      }
+      slot.failures = 0;
+      slot.lastError = undefined;
+      this.deps.status.set(slot.key, slot.type, slot.queue, 'live');
+    } catch (error) {
+      if (this.stopping) return;
+      slot.lastError = error;
+      const down = isHomeNodeDown(error);
+      this.deps.status.set(slot.key, slot.type, slot.queue, down ? 'down' : 'pending', errorText(error));
+      const fields = { group: this.request.group, queue: slot.queue, err: errorText(error) };
+      const message = 'plugmq: cannot consume a group queue; retrying it (the other queues go on)';
+      // The first failure of a streak is worth a warning; its retries are not.
+      if (slot.failures === 0) this.deps.logger.warn(fields, message);
+      else this.deps.logger.debug(fields, message);
+      this.retrySlot(connection, channel, slot);
     }
   }
 
-  private onMessage(channel: Channel, type: string, queue: string, message: ConsumeMessage | null): void {
+  private retrySlot(connection: ChannelModel, channel: Channel, slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    const delay = Math.min(QUEUE_RETRY_MAX_MS, RESUBSCRIBE_DELAY_MS * 2 ** Math.min(slot.failures++, 4));
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (this.connection !== connection) return;
+      this.attach(connection, channel, slot).catch(ignore);
+    }, delay).unref();
+  }
+
+  private onMessage(channel: Channel, slot: Slot, message: ConsumeMessage | null): void {
     if (message === null) {
-      // The broker cancelled the consumer (its queue was deleted): subscribe again, which re-declares it.
+      // The broker cancelled the consumer (its queue was deleted, or its node went down):
+      // declare and consume that queue again, alone.
+      if (this.stopping || this.channel !== channel) return;
       this.deps.logger.warn(
-        { group: this.request.group, queue },
+        { group: this.request.group, queue: slot.queue },
         'plugmq: RabbitMQ cancelled a consumer; re-subscribing',
       );
-      channel.close().catch(() => {});
+      this.unattach(slot);
+      const connection = this.connection;
+      if (connection) this.retrySlot(connection, channel, slot);
       return;
     }
-    if (this.stopping || (this.channel !== channel && this.opening !== channel)) {
+    if (this.stopping || this.channel !== channel) {
       // Arrived between stop() and cancel-ok: back to the queue, no attempt counted.
       safely(() => channel.nack(message, false, true));
       return;
@@ -163,11 +274,11 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     if (!window) return;
     this.unsettled++;
     const delivery = new RabbitDelivery(
-      envelopeFromMessage(message, type),
+      envelopeFromMessage(message, slot.type),
       message,
       channel,
       window,
-      queue,
+      slot.queue,
       this,
     );
     window.add(delivery);
@@ -196,7 +307,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
   private channelClosed(channel: Channel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
-    this.consumerTags = [];
+    for (const slot of this.slots) this.unattach(slot);
     const connection = this.connection;
     if (connection) this.retryLater(connection);
   }

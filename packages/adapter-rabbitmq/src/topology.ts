@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Channel } from 'amqplib';
+import type { QueueType } from './options.js';
 
 /**
  * Names and declarations of everything the driver creates. All are durable and declared
@@ -62,24 +63,47 @@ export function groupQueueName(topology: Topology, group: string, type: string):
   return `${topology.exchange}:${group.slice(0, 100)}:~${digest}`;
 }
 
-/** Arguments of every group queue: priorities 0–9 (and 10), and the optional length limit. */
-export function groupQueueArguments(maxLength?: number): Record<string, unknown> {
-  if (maxLength === undefined) return { 'x-max-priority': MAX_PRIORITY };
-  return { 'x-max-priority': MAX_PRIORITY, 'x-max-length': maxLength, 'x-overflow': 'reject-publish' };
+/**
+ * Arguments of every group queue: classic ones with priorities 0–9 (and 10), quorum ones without
+ * (RabbitMQ 3.10 quorum queues have none); the optional length limit on either.
+ */
+export function groupQueueArguments(
+  maxLength?: number,
+  queueType: QueueType = 'classic',
+): Record<string, unknown> {
+  const base: Record<string, unknown> =
+    queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : { 'x-max-priority': MAX_PRIORITY };
+  if (maxLength === undefined) return base;
+  return { ...base, 'x-max-length': maxLength, 'x-overflow': 'reject-publish' };
 }
 
-/** Exchanges every connection declares once, before publishing or consuming. */
+/**
+ * Exchanges every connection declares once, before publishing or consuming. Exchanges live on
+ * every node of a cluster, so these succeed whichever node is down; queues (which have a home
+ * node) are declared apart, each failure on its own.
+ */
 export async function declareExchanges(channel: Channel, topology: Topology): Promise<void> {
   await channel.assertExchange(topology.exchange, 'topic', { durable: true });
   await channel.assertExchange(topology.unrouted, 'fanout', { durable: true });
-  await channel.assertQueue(topology.unrouted, { durable: true });
-  await channel.bindQueue(topology.unrouted, topology.unrouted, '');
   await channel.assertExchange(topology.delayedExchange, 'topic', {
     durable: true,
     alternateExchange: topology.unrouted,
   });
   await channel.assertExchange(topology.retryExchange, 'headers', { durable: true });
   await channel.assertExchange(topology.delayExchange, 'headers', { durable: true });
+}
+
+/** The queue behind the unrouted exchange: of `queueType`, so a quorum namespace has no single home node. */
+export async function declareUnroutedQueue(
+  channel: Channel,
+  topology: Topology,
+  queueType: QueueType,
+): Promise<void> {
+  await channel.assertQueue(topology.unrouted, {
+    durable: true,
+    ...(queueType === 'quorum' ? { arguments: { 'x-queue-type': 'quorum' } } : {}),
+  });
+  await channel.bindQueue(topology.unrouted, topology.unrouted, '');
 }
 
 /** The group's queue, bound to the type on the main exchange and on the delayed exchange. */
@@ -89,9 +113,10 @@ export async function declareGroupQueue(
   group: string,
   type: string,
   maxLength?: number,
+  queueType: QueueType = 'classic',
 ): Promise<string> {
   const queue = groupQueueName(topology, group, type);
-  await channel.assertQueue(queue, { durable: true, arguments: groupQueueArguments(maxLength) });
+  await channel.assertQueue(queue, { durable: true, arguments: groupQueueArguments(maxLength, queueType) });
   await channel.bindQueue(queue, topology.exchange, type);
   await channel.bindQueue(queue, topology.delayedExchange, type);
   return queue;

@@ -11,6 +11,7 @@ import {
 } from '@plugmq/core';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
+import { isAbortedByClose } from './transient.js';
 
 export type RedisClient = Redis | Cluster;
 

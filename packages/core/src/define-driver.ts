@@ -11,6 +11,11 @@ export interface TransportDriverSpec<C extends PlugmqConfig> {
   readonly capabilities: Capabilities;
   /** The driver's option names: see DriverDefinition.options. */
   readonly options?: readonly string[];
+  /**
+   * The capabilities of one manager, where its options change them (e.g. a queue type without
+   * priorities); `capabilities` (the driver's defaults) when absent.
+   */
+  capabilitiesFor?(config: C): Capabilities;
   /** Apply defaults, throw CONFIG_INVALID naming the field. */
   validate(config: PlugmqConfig): C;
   createTransport(config: C, deps: { logger: Logger; hooks: TransportHooks }): Promise<Transport>;
@@ -30,7 +35,7 @@ export function defineTransportDriver<C extends PlugmqConfig>(
       const validated = spec.validate(config);
       const logger = childLogger(deps.logger, { driver: spec.name });
       return createTransportManager(
-        spec.capabilities,
+        spec.capabilitiesFor?.(validated) ?? spec.capabilities,
         { driver: spec.name, config: validated, logger, ...(spec.codecs ? { codecs: spec.codecs } : {}) },
         (hooks) => spec.createTransport(validated, { logger, hooks }),
       );

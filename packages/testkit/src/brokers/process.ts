@@ -15,6 +15,7 @@ import type { BrokerHandle, BrokerKind, BrokerProvider, ProxiedListener } from '
 
 const STOP_GRACE_MS = 30_000;
 
+/** A local process group the testkit started; also used by the cluster starters. */
 export class Running {
   readonly exited: Promise<void>;
   exitCode: number | null = null;

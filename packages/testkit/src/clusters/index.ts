@@ -1,3 +1,4 @@
 export * from './kafka.js';
+export * from './rabbitmq.js';
 export * from './redis.js';
 export type { ClusterHandle, ClusterKind, ClusterNode, StartClusterOptions } from './types.js';
