@@ -126,18 +126,40 @@ export async function settle(ledger: DeliveryLedger, quietMs: number, maxMs: num
  * this topic-partition" (a node that has not yet seen the topic answers kafkajs' metadata refresh);
  * these runs are about publishing, so they start from a topic every node knows.
  */
-export async function createTopic(url: string, topic: string, partitions: number): Promise<void> {
+export async function createTopic(
+  url: string,
+  topic: string,
+  partitions: number,
+  layout?: TopicLayout,
+): Promise<void> {
   const admin = new Kafka({ brokers: kafkaBrokers(url), logLevel: 0 }).admin();
   await admin.connect();
   try {
     await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 3 }],
+      topics: [
+        layout
+          ? {
+              topic,
+              replicaAssignment: layout.replicas.map((replicas, partition) => ({
+                partition,
+                replicas: [...replicas],
+              })),
+              configEntries: [{ name: 'min.insync.replicas', value: String(layout.minInsyncReplicas) }],
+            }
+          : { topic, numPartitions: partitions, replicationFactor: 3 },
+      ],
       // kafkajs' own wait fails the same way; the caller waits through the cluster handle.
       waitForLeaders: false,
     });
   } finally {
     await admin.disconnect();
   }
+}
+
+/** A topic placed by hand: each partition's replicas (node ids, the first one leads). */
+export interface TopicLayout {
+  readonly replicas: readonly (readonly number[])[];
+  readonly minInsyncReplicas: number;
 }
 
 /**
