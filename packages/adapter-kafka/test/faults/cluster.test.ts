@@ -265,6 +265,7 @@ async function deadLeaderRun(scenario: string, layout?: TopicLayout) {
   killedAt = Date.now();
   if (process.env.FAULT_LOG) console.log(new Date(killedAt).toISOString().slice(11, 23), 'kill', victim.name);
   await victim.kill();
+  const fenced = fencedAfter(victim.nodeId, killedAt);
   await publishing;
   await victim.start();
 
@@ -279,9 +280,19 @@ async function deadLeaderRun(scenario: string, layout?: TopicLayout) {
   const summary =
     `healthy p${healthy.join(',p')} in 3 s after kill: ${window.length} started, ` +
     `${fast} resolved within 1.5 s, p50 ${shown(p50)}, max ${shown(max)}`;
-  const lost = await closeRun(scenario, run, startedAt, [summary]);
+  const lost = await closeRun(scenario, run, startedAt, [summary, `victim fenced after ${await fenced} ms`]);
   expect(lost.slice(0, 5), `${lost.length} resolved publishes never delivered`).toEqual([]);
   return { started: window.length, fast, summary };
+}
+
+/** When the cluster stopped listing `nodeId` as a live broker, in ms after `since` (-1: not in 20 s). */
+async function fencedAfter(nodeId: number, since: number): Promise<number> {
+  while (Date.now() < since + 20_000) {
+    const metadata = await cluster.metadata().catch(() => undefined);
+    if (metadata && !metadata.brokers.includes(nodeId)) return Date.now() - since;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return -1;
 }
 
 describeCluster('kafka cluster: one dead leader', () => {
