@@ -60,6 +60,10 @@ const RETRIABLE_NAMES = new Set([
   'KafkaJSNoBrokerAvailableError',
 ]);
 
+function isMarkedRetriable(error: unknown): boolean {
+  return (error as { retriable?: unknown } | undefined)?.retriable === true;
+}
+
 function errorType(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
@@ -147,7 +151,12 @@ class KafkajsMember implements GroupMember {
 
   async subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void> {
     this.subscriptions.push({ topics: [...topics], fromBeginning });
-    await this.consumer.subscribe({ topics: [...topics], fromBeginning });
+    // On a cluster, a topic just created is known to its controller before every broker: the
+    // broker that answers kafkajs' metadata request may not host it yet for a moment.
+    await retrying(
+      () => this.consumer.subscribe({ topics: [...topics], fromBeginning }),
+      (error) => errorType(error) === 'UNKNOWN_TOPIC_OR_PARTITION' || isMarkedRetriable(error),
+    );
   }
 
   async run(handlers: MemberHandlers): Promise<void> {

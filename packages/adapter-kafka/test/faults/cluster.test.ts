@@ -321,3 +321,22 @@ describeCluster('kafka cluster: one dead leader', () => {
     await deadLeaderRun('dead leader, RF 3 (ISR wait)');
   }, 300_000);
 });
+
+describeCluster('kafka cluster: a new type', () => {
+  test('consume on a type no node has seen creates its topics and resolves; the message arrives', async () => {
+    // The driver creates the type's topic and the group's retry topic, then subscribes at once:
+    // the broker kafkajs asks for metadata may not host them yet ("This server does not host
+    // this topic-partition"), which once failed the consume.
+    await cluster.waitUntilInSync();
+    const stamp = `${Date.now()}`;
+    const type = `cluster.fresh.${stamp}`;
+    const ledger = new DeliveryLedger();
+    const consumer = await manager();
+    await consumer.consume(type, ledger.handler, { group: `fresh-${stamp}`, startFrom: 'earliest' });
+    const producer = await manager();
+    const id = await producer.publish(type, { n: 1 });
+    ledger.resolved.add(id);
+    await ledger.settle(30_000);
+    expect(ledger.lost()).toEqual([]);
+  }, 120_000);
+});
