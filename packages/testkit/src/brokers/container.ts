@@ -169,7 +169,18 @@ class ContainerBroker implements BrokerHandle {
     const container = await this.api();
     // A graceful stop (SIGTERM, up to 30 s) lets each broker close its files cleanly.
     if (await this.running()) await container.stop({ t: 30 });
-    await container.start();
+    // Under load podman can answer the stop while the container is still "stopping"; a start
+    // then fails with "container state improper". Wait until it can be started.
+    const deadline = Date.now() + 40_000;
+    for (;;) {
+      try {
+        await container.start();
+        break;
+      } catch (error) {
+        if (!/state improper/.test(String(error)) || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
     await waitUntilServes(this.kind, this.url, this.timeoutMs, async () =>
       (await this.running()) ? undefined : 'container exited',
     );
