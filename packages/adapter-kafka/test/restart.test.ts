@@ -2,7 +2,7 @@ import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/c
 import type { BrokerHandle } from '@plugmq/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { driver } from '../src/index.js';
-import { restartableKafka, TEST_OPTIONS } from './broker.js';
+import { faultLogger, restartableKafka, TEST_OPTIONS } from './broker.js';
 
 registerDriver(driver);
 
@@ -31,28 +31,11 @@ async function manager(): Promise<QueueManager> {
     url: broker.url,
     ...TEST_OPTIONS,
     publishTimeoutMs: 60_000,
-    logger: process.env.FAULT_LOG ? consoleLogger : undefined,
+    logger: faultLogger(),
   });
   managers.push(created);
   return created;
 }
-
-const print =
-  (level: string) =>
-  (fields: unknown, message?: string): void => {
-    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
-  };
-const consoleLogger = {
-  trace() {},
-  debug() {},
-  info: print('info'),
-  warn: print('warn'),
-  error: print('error'),
-  fatal: print('fatal'),
-  child() {
-    return consoleLogger;
-  },
-};
 
 async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

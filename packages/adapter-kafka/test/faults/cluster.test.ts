@@ -10,7 +10,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { driver } from '../../src/index.js';
 import { retryTopic } from '../../src/topics.js';
-import { TEST_OPTIONS } from '../broker.js';
+import { faultLogger, TEST_OPTIONS } from '../broker.js';
 import {
   createTopic,
   idsInLog,
@@ -69,27 +69,11 @@ async function manager(): Promise<QueueManager> {
     url: cluster.url,
     ...TEST_OPTIONS,
     replicationFactor: 3,
-    logger: process.env.FAULT_LOG ? consoleLogger : undefined,
+    logger: faultLogger(),
   });
   managers.push(created);
   return created;
 }
-
-/** FAULT_LOG=1: the driver's warnings with a timestamp, to see what a stalled publish waited for. */
-const print =
-  (level: string) =>
-  (fields: unknown, message?: string): void => {
-    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
-  };
-const consoleLogger = {
-  trace() {},
-  debug() {},
-  info: print('info'),
-  warn: print('warn'),
-  error: print('error'),
-  fatal: print('fatal'),
-  child: () => consoleLogger,
-};
 
 /** Publish `index`'s key: spread round-robin over the partitions, and over each one's keys. */
 function spreadKey(index: number): { key: string; partition: number } {
