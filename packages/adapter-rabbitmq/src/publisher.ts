@@ -83,6 +83,7 @@ export class Publisher implements ConnectionUser {
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
   private opening: Promise<void> | undefined;
+  private openingOn: ChannelModel | undefined;
   private connection: ChannelModel | undefined;
 
   constructor(
@@ -96,6 +97,17 @@ export class Publisher implements ConnectionUser {
 
   get pending(): number {
     return this.calls.size;
+  }
+
+  /** For health(): what waits where. */
+  get state(): Record<string, unknown> {
+    return {
+      channel: this.channel !== undefined,
+      opening: this.opening !== undefined,
+      draining: this.draining,
+      backlog: this.backlog.length,
+      unconfirmed: this.inFlight.size,
+    };
   }
 
   async connected(connection: ChannelModel): Promise<void> {
@@ -147,9 +159,16 @@ export class Publisher implements ConnectionUser {
   }
 
   private openChannel(connection: ChannelModel): Promise<void> {
-    this.opening ??= (async () => {
+    // An opening on another (lost) connection may never settle: it must not hold this one up.
+    if (this.opening && this.openingOn === connection) return this.opening;
+    let opening: Promise<void> | undefined;
+    opening = (async () => {
       try {
         const channel = await connection.createConfirmChannel();
+        if (this.connection !== connection || this.closed) {
+          channel.close().catch(() => {});
+          return;
+        }
         channel.on('error', (error: unknown) => {
           this.logger.warn(
             { err: redactCredentials(String(error)) },
@@ -167,10 +186,15 @@ export class Publisher implements ConnectionUser {
         this.draining = false;
         this.pump();
       } finally {
-        this.opening = undefined;
+        if (this.opening === opening) {
+          this.opening = undefined;
+          this.openingOn = undefined;
+        }
       }
     })();
-    return this.opening;
+    this.opening = opening;
+    this.openingOn = connection;
+    return opening;
   }
 
   private channelClosed(channel: ConfirmChannel): void {

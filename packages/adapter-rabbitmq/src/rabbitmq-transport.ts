@@ -156,6 +156,7 @@ export class RabbitMqTransport implements Transport {
         connects: this.connections.connects,
         blocked: this.connections.blocked,
         pendingPublishes: this.publisher.pending,
+        publisher: this.publisher.state,
         queues: this.status.snapshot(),
         ...(ok || this.connections.lastError === undefined ? {} : { lastError: this.connections.lastError }),
       },
