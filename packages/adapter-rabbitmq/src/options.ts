@@ -65,6 +65,11 @@ export interface RabbitMqTlsOptions {
  *   queue refuses publishes (`x-overflow: reject-publish`) and `publish` waits and tries again,
  *   at most `publishTimeoutMs`, then rejects PUBLISH_FAILED. Queue arguments are fixed when a
  *   queue is first declared: every process of a namespace must use the same value.
+ * - `confirmStallMs` (default 5 000): a publish channel that confirms nothing for this long while
+ *   publishes wait on it (and is neither blocked by the broker nor still flushing) is replaced,
+ *   and its unconfirmed publishes are sent again on the new one (at least once: possibly
+ *   duplicates). A 3.10 cluster can leave a channel unconfirmed forever after a quorum queue's
+ *   leader node dies.
  * - `maxMessageBytes` (default 134 217 728, RabbitMQ's `max_message_size` of 128 MiB): a publish
  *   whose body and headers are larger is refused with INVALID_ARGUMENT before it is sent (the
  *   broker would close the channel). Raise it together with the broker's `max_message_size`.
@@ -86,6 +91,7 @@ export const OPTIONS = [
   'maxLength',
   'maxMessageBytes',
   'queueType',
+  'confirmStallMs',
 ] as const;
 
 /** RabbitMQ's own default `max_message_size` (3.10+): 128 MiB. */
@@ -103,6 +109,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   maxLength?: number;
   maxMessageBytes: number;
   queueType: QueueType;
+  confirmStallMs: number;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -154,5 +161,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     ...(maxLength === undefined ? {} : { maxLength }),
     maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     queueType: queueType as QueueType,
+    confirmStallMs: integer(config, 'confirmStallMs', 5_000, 100),
   };
 }

@@ -1,5 +1,4 @@
 import {
-  abortReason,
   type Envelope,
   type Logger,
   PlugmqError,
@@ -8,6 +7,8 @@ import {
 } from '@plugmq/core';
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionUser } from './connection.js';
+import { InFlight } from './in-flight.js';
+import { type Call, PendingCalls } from './publish-calls.js';
 
 /** What a basic.return (no queue was bound for the routing key) means for one publish. */
 export type OnReturn =
@@ -27,19 +28,9 @@ export interface Outgoing {
   readonly onReturn: OnReturn;
 }
 
-/** One `send` call: resolves once every item of it is confirmed; rejects on the first failure. */
-interface Call {
-  readonly context: TransportPublishContext;
-  readonly startedAt: number;
-  remaining: number;
-  settled: boolean;
-  armed: boolean;
-  disarm: (() => void) | undefined;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 interface Item {
+  /** The message id: basic.return names only that. */
+  readonly id: string;
   readonly outgoing: Outgoing;
   readonly call: Call;
   returned: boolean;
@@ -49,10 +40,12 @@ interface Item {
   nacks: number;
   /** The next in-flight item with the same message id, for matching basic.return. */
   sameId: Item | undefined;
+  /** The channel it was last published on; a confirm from an abandoned channel is ignored. */
+  on: ConfirmChannel | undefined;
 }
 
-/** Unconfirmed publishes older than this start honouring their deadline signal (made lazily by core). */
-const ARM_AFTER_MS = 200;
+/** A channel that only nacks (no length limit configured) is replaced after this long. */
+const REFUSING_STALL_MS = 1_000;
 /** A publish that keeps killing the channel (e.g. its exchange was deleted) fails after this many sends. */
 const MAX_SENDS = 5;
 
@@ -65,6 +58,8 @@ export interface PublisherHooks {
   refusal(outgoing: Outgoing, returned: boolean): Error | undefined;
   /** Before re-sending a returned 'resend' item: declare its wait queue again. */
   resend(outgoing: Outgoing): Promise<void>;
+  /** True while the broker blocks the connection (resource alarm): no confirm can come then. */
+  blocked(): boolean;
 }
 
 /**
@@ -78,9 +73,17 @@ export class Publisher implements ConnectionUser {
   private channel: ConfirmChannel | undefined;
   private draining = false;
   private readonly backlog: Item[] = [];
-  private readonly inFlight = new Map<string, Item>();
-  private readonly calls = new Set<Call>();
-  private sweeper: NodeJS.Timeout | undefined;
+  private readonly inFlight = new InFlight<Item>();
+  /** When the current channel last showed progress: opened, flushed, confirmed, or went from idle to busy. */
+  private progressAt = 0;
+  /** Channels replaced because they confirmed nothing for `confirmStallMs`; health reports it. */
+  private stalls = 0;
+  private acked = 0;
+  /** The channel nacked since its last progress: it is replaced sooner (see checkStall). */
+  private refusing = false;
+  private replacedSinceAck = false;
+  private nacked = 0;
+  private readonly calls = new PendingCalls((now) => this.checkStall(now));
   private closed = false;
   private opening: Promise<void> | undefined;
   private openingOn: ChannelModel | undefined;
@@ -89,6 +92,9 @@ export class Publisher implements ConnectionUser {
   constructor(
     private readonly logger: Logger,
     private readonly hooks: PublisherHooks,
+    private readonly confirmStallMs: number,
+    /** True where group queues have a `maxLength`: a nack then means a full queue. */
+    private readonly nacksMeanFull: boolean,
   ) {}
 
   get ready(): boolean {
@@ -107,6 +113,9 @@ export class Publisher implements ConnectionUser {
       draining: this.draining,
       backlog: this.backlog.length,
       unconfirmed: this.inFlight.size,
+      acked: this.acked,
+      nacked: this.nacked,
+      stalledChannelsReplaced: this.stalls,
     };
   }
 
@@ -122,37 +131,32 @@ export class Publisher implements ConnectionUser {
   send(outgoing: readonly Outgoing[], context: TransportPublishContext): Promise<void> {
     if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
     return new Promise<void>((resolve, reject) => {
-      const call: Call = {
-        context,
-        startedAt: Date.now(),
-        remaining: outgoing.length,
-        settled: false,
-        armed: false,
-        disarm: undefined,
-        resolve,
-        reject,
-      };
-      this.calls.add(call);
-      this.sweeper ??= setInterval(() => this.sweep(), ARM_AFTER_MS).unref();
+      if (this.calls.size === 0) this.progressAt = Date.now();
+      const call = this.calls.start(context, outgoing.length, resolve, reject);
       for (const entry of outgoing) {
-        const item: Item = { outgoing: entry, call, returned: false, sends: 0, nacks: 0, sameId: undefined };
+        const item: Item = {
+          id: entry.envelope.id,
+          outgoing: entry,
+          call,
+          returned: false,
+          sends: 0,
+          nacks: 0,
+          sameId: undefined,
+          on: undefined,
+        };
         if (this.channel && !this.draining && this.backlog.length === 0) this.publish(this.channel, item);
         else this.backlog.push(item);
       }
-      if (!this.channel) this.arm(call);
+      if (!this.channel) this.calls.arm(call);
     });
   }
 
   /** Rejects what is still waiting (the manager waited for its publishes before closing). */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.sweeper) clearInterval(this.sweeper);
-    for (const call of [...this.calls]) {
-      this.fail(
-        call,
-        new PlugmqError('CLOSED', 'the RabbitMQ transport closed before the publish was confirmed'),
-      );
-    }
+    this.calls.failAll(
+      new PlugmqError('CLOSED', 'the RabbitMQ transport closed before the publish was confirmed'),
+    );
     const channel = this.channel;
     this.channel = undefined;
     await channel?.close().catch(() => {});
@@ -178,11 +182,14 @@ export class Publisher implements ConnectionUser {
         channel.on('close', () => this.channelClosed(channel));
         channel.on('drain', () => {
           if (this.channel !== channel) return;
+          this.progressAt = Date.now();
           this.draining = false;
           this.pump();
         });
         channel.on('return', (message: Message) => this.returned(message));
         this.channel = channel;
+        this.progressAt = Date.now();
+        this.refusing = false;
         this.draining = false;
         this.pump();
       } finally {
@@ -200,9 +207,10 @@ export class Publisher implements ConnectionUser {
   private channelClosed(channel: ConfirmChannel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
-    this.inFlight.clear();
+    // Their confirm callbacks fail with 'channel closed' and put them back in the backlog.
+    this.inFlight.drain();
     if (this.closed) return;
-    for (const call of this.calls) this.arm(call);
+    this.calls.armAll();
     // A channel-level error on a live connection (not a lost connection): open a new channel.
     const connection = this.connection;
     if (connection) {
@@ -226,13 +234,8 @@ export class Publisher implements ConnectionUser {
   private publish(channel: ConfirmChannel, item: Item): void {
     const { outgoing } = item;
     item.returned = false;
-    const id = outgoing.envelope.id;
-    const previous = this.inFlight.get(id);
-    if (previous) {
-      let last = previous;
-      while (last.sameId) last = last.sameId;
-      last.sameId = item;
-    } else this.inFlight.set(id, item);
+    item.on = channel;
+    this.inFlight.add(item);
     let accepted: boolean;
     try {
       accepted = channel.publish(
@@ -240,14 +243,26 @@ export class Publisher implements ConnectionUser {
         outgoing.routingKey,
         outgoing.content,
         outgoing.options,
-        (error) => this.confirmed(item, error),
+        (error) => {
+          if (item.on !== channel) return;
+          if (error) this.nacked++;
+          else this.acked++;
+          // A nack is progress only where it means a full queue (back-pressure); without a
+          // length limit it means the channel lost track of a quorum queue's leader.
+          if (!error) this.replacedSinceAck = false;
+          if (!error || this.nacksMeanFull) {
+            this.progressAt = Date.now();
+            this.refusing = false;
+          } else this.refusing = true;
+          this.confirmed(item, error);
+        },
       );
     } catch (error) {
       this.forget(item);
       // The message cannot be encoded (fail now) or the channel closed under us (send again on
       // the next channel; forget this one now so the pump does not spin on it).
       if (error instanceof RangeError || ++item.sends >= MAX_SENDS) {
-        this.fail(
+        this.calls.fail(
           item.call,
           new PlugmqError('PUBLISH_FAILED', `publish to ${outgoing.envelope.type} failed: ${String(error)}`, {
             cause: error,
@@ -277,7 +292,7 @@ export class Publisher implements ConnectionUser {
         // The broker refused to store it, typically a group queue at its `maxLength`: that is
         // back-pressure, so wait and try again until the call's deadline (publishTimeoutMs or
         // the caller's signal) rejects it. Never dropped, never resolved unconfirmed.
-        this.arm(call);
+        this.calls.arm(call);
         const pause = Math.min(1_000, 10 * 2 ** Math.min(item.nacks++, 7));
         setTimeout(() => {
           if (call.settled) return;
@@ -286,7 +301,7 @@ export class Publisher implements ConnectionUser {
         }, pause).unref();
         return;
       }
-      this.fail(
+      this.calls.fail(
         call,
         new PlugmqError(
           'PUBLISH_FAILED',
@@ -297,13 +312,13 @@ export class Publisher implements ConnectionUser {
     }
     const refusal = this.hooks.refusal(item.outgoing, item.returned);
     if (refusal) {
-      this.fail(call, refusal);
+      this.calls.fail(call, refusal);
       return;
     }
     if (item.returned) {
       const { outgoing } = item;
       if (outgoing.onReturn === 'reject') {
-        this.fail(
+        this.calls.fail(
           call,
           new PlugmqError(
             'PUBLISH_FAILED',
@@ -318,74 +333,58 @@ export class Publisher implements ConnectionUser {
             if (this.channel && !this.draining && this.backlog.length === 0) this.publish(this.channel, item);
             else this.backlog.push(item);
           },
-          (resendError: unknown) => this.fail(call, resendError),
+          (resendError: unknown) => this.calls.fail(call, resendError),
         );
         return;
       }
       this.hooks.unrouted(outgoing.envelope);
     }
-    if (--call.remaining === 0) {
-      call.settled = true;
-      this.calls.delete(call);
-      call.disarm?.();
-      call.resolve();
-    }
+    this.calls.confirmOne(call);
   }
 
   private returned(message: Message): void {
     const id = message.properties.messageId as string | undefined;
-    let item = id === undefined ? undefined : this.inFlight.get(id);
-    while (item?.returned) item = item.sameId;
+    const item = id === undefined ? undefined : this.inFlight.find(id, (candidate) => candidate.returned);
     if (item) item.returned = true;
   }
 
   private forget(item: Item): void {
-    const id = item.outgoing.envelope.id;
-    const head = this.inFlight.get(id);
-    if (head === item) {
-      if (item.sameId) this.inFlight.set(id, item.sameId);
-      else this.inFlight.delete(id);
-    } else if (head) {
-      let previous = head;
-      while (previous.sameId && previous.sameId !== item) previous = previous.sameId;
-      if (previous.sameId === item) previous.sameId = item.sameId;
-    }
-    item.sameId = undefined;
+    this.inFlight.remove(item);
+    item.on = undefined;
   }
 
-  private fail(call: Call, error: unknown): void {
-    if (call.settled) return;
-    call.settled = true;
-    this.calls.delete(call);
-    call.disarm?.();
-    call.reject(error);
-  }
-
-  /** From now on the call honours its deadline signal (publishTimeoutMs or the caller's signal). */
-  private arm(call: Call): void {
-    if (call.armed || call.settled) return;
-    call.armed = true;
-    const signal = call.context.signal;
-    const onAbort = () => this.fail(call, abortReason(signal, 'publish to RabbitMQ'));
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    call.disarm = () => signal.removeEventListener('abort', onAbort);
-  }
-
-  private sweep(): void {
-    if (this.calls.size === 0) {
-      if (this.sweeper) clearInterval(this.sweeper);
-      this.sweeper = undefined;
-      return;
-    }
-    const old = Date.now() - ARM_AFTER_MS;
-    // Calls are kept in start order: stop at the first young one.
-    for (const call of this.calls) {
-      if (call.startedAt > old) break;
-      this.arm(call);
+  /**
+   * A channel that confirms nothing while publishes wait on it is replaced, and what it held is
+   * sent again on the new one (possibly duplicates, never losses). Seen on a 3.10 cluster: after
+   * the node leading a quorum queue was SIGKILLed, a channel opened on a survivor nacked every
+   * publish to that queue for as long as it lived (thousands in a row), while a fresh channel
+   * opened a few seconds later had them confirmed.
+   */
+  private checkStall(now: number): void {
+    const channel = this.channel;
+    if (!channel || this.draining || this.calls.size === 0 || this.hooks.blocked()) return;
+    const limit = this.refusing ? Math.min(REFUSING_STALL_MS, this.confirmStallMs) : this.confirmStallMs;
+    if (now - this.progressAt < limit) return;
+    // Once per outage at warn: while the queue has no leader, each new channel may refuse too.
+    const level = this.replacedSinceAck ? 'debug' : 'warn';
+    this.stalls++;
+    this.replacedSinceAck = true;
+    this.logger[level](
+      { unconfirmed: this.inFlight.size, nacked: this.nacked, stalledMs: now - this.progressAt },
+      'plugmq: RabbitMQ refused or left unconfirmed every publish on this channel; sending them again on a new channel',
+    );
+    this.channel = undefined;
+    const waiting = this.inFlight.drain().filter((item) => {
+      item.on = undefined;
+      return !item.call.settled;
+    });
+    this.backlog.unshift(...waiting);
+    channel.close().catch(() => {});
+    const connection = this.connection;
+    if (connection) {
+      this.openChannel(connection).catch((error: unknown) =>
+        this.logger.warn({ err: String(error) }, 'plugmq: replacing the publish channel failed'),
+      );
     }
   }
 }

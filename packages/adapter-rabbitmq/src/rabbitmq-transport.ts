@@ -59,14 +59,20 @@ export class RabbitMqTransport implements Transport {
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
     this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
-    this.publisher = new Publisher(logger, {
-      unrouted: (envelope) => hooks.unrouted(envelope),
-      resend: (outgoing) => this.redeclareWaitQueue(outgoing),
-      refusal: (outgoing, returned) =>
-        outgoing.exchange === this.topology.exchange
-          ? this.status.refusal(outgoing.envelope.type, returned)
-          : undefined,
-    });
+    this.publisher = new Publisher(
+      logger,
+      {
+        unrouted: (envelope) => hooks.unrouted(envelope),
+        resend: (outgoing) => this.redeclareWaitQueue(outgoing),
+        refusal: (outgoing, returned) =>
+          outgoing.exchange === this.topology.exchange
+            ? this.status.refusal(outgoing.envelope.type, returned)
+            : undefined,
+        blocked: () => this.connections.blocked,
+      },
+      config.confirmStallMs,
+      config.maxLength !== undefined,
+    );
     this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
     this.connections.use(new UnroutedQueue(this.topology, config.queueType, logger));
     this.replies = {

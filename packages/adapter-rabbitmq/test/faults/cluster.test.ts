@@ -182,9 +182,12 @@ describe('rabbitmq cluster: a node SIGKILLed', () => {
     expect(ledger.rejectionCodes().every((code) => code === 'PUBLISH_FAILED')).toBe(true);
     const health = await queue.health();
     expect(health.ok).toBe(true);
-    // Not asserted: that publishing resumes. In most runs it does within 0.2-0.6 s, but in some
-    // the publishes after the kill are never confirmed and reject at their deadline (open
-    // finding in docs/GUARANTEES.md; the figures line above says which happened).
+    // Publishing went on: most of the stream resolved after the kill, no pause reached a
+    // publish's 10 s deadline. Before the stalled-channel replacement, in 11 of 18 runs the
+    // channel on the survivor nacked every publish until the end of the stream.
+    expect(afterKill).toBeGreaterThan(STREAM / 2);
+    expect(publishPause).toBeLessThan(10_000);
+    expect(ledger.rejected.size).toBeLessThan(IN_FLIGHT);
   });
 
   test('classic queues: a queue homed on a surviving node goes on; one homed on the dead node fails only its own publishes', async () => {
