@@ -12,29 +12,6 @@ export const TEST_OPTIONS = {
   maxWaitTimeMs: 50,
 } as const;
 
-const print =
-  (level: string) =>
-  (fields: unknown, message?: string): void => {
-    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
-  };
-const timestampedLogger = {
-  trace() {},
-  debug() {},
-  info: print('info'),
-  warn: print('warn'),
-  error: print('error'),
-  fatal: print('fatal'),
-  child: () => timestampedLogger,
-};
-
-/**
- * FAULT_LOG=1: a logger printing the driver's info and warnings with a timestamp, to see what a
- * stalled publish waited for; otherwise undefined (silent).
- */
-export function faultLogger(): typeof timestampedLogger | undefined {
-  return process.env.FAULT_LOG ? timestampedLogger : undefined;
-}
-
 /** PLUGMQ_KAFKA_URL when set, else a broker the testkit starts (container or local process). */
 export function kafkaBroker(): Promise<BrokerHandle> {
   return startBroker('kafka');

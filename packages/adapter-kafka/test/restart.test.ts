@@ -1,8 +1,8 @@
 import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
-import type { BrokerHandle } from '@plugmq/testkit';
+import { type BrokerHandle, faultLogger } from '@plugmq/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { driver } from '../src/index.js';
-import { faultLogger, restartableKafka, TEST_OPTIONS } from './broker.js';
+import { restartableKafka, TEST_OPTIONS } from './broker.js';
 
 registerDriver(driver);
 

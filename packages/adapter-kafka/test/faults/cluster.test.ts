@@ -4,13 +4,14 @@ import {
   DeliveryLedger,
   type FaultFigure,
   FigureBook,
+  faultLogger,
   type KafkaCluster,
   startKafkaCluster,
 } from '@plugmq/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { driver } from '../../src/index.js';
 import { retryTopic } from '../../src/topics.js';
-import { faultLogger, TEST_OPTIONS } from '../broker.js';
+import { TEST_OPTIONS } from '../broker.js';
 import {
   createTopic,
   idsInLog,

@@ -4,6 +4,7 @@ import {
   DeliveryLedger,
   expectPlugmqError,
   FigureBook,
+  faultLogger,
   type RabbitmqCluster,
   startRabbitmqCluster,
   uniqueGroup,
@@ -44,28 +45,12 @@ async function manager(config: Partial<PlugmqConfig>): Promise<QueueManager> {
     driver: 'rabbitmq',
     url: cluster.url,
     reconnectMaxDelayMs: 1_000,
-    ...(process.env.FAULT_LOG ? { logger: timestampedLogger } : {}),
+    logger: faultLogger(),
     ...config,
   });
   managers.push(created);
   return created;
 }
-
-/** FAULT_LOG=1: the driver's info and warnings with a timestamp. */
-const print =
-  (level: string) =>
-  (fields: unknown, message?: string): void => {
-    console.log(new Date().toISOString().slice(11, 23), level, message ?? '', JSON.stringify(fields));
-  };
-const timestampedLogger = {
-  trace() {},
-  debug: print('debug'),
-  info: print('info'),
-  warn: print('warn'),
-  error: print('error'),
-  fatal: print('fatal'),
-  child: () => timestampedLogger,
-};
 
 /** Longest pause between consecutive events (ms): how long publishing or consuming stood still. */
 function longestPause(times: readonly number[]): number {
