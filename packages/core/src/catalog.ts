@@ -18,30 +18,46 @@ export type CatalogInput<S extends CatalogSchemas, K extends string> = K extends
   ? StandardSchemaV1.InferInput<S[K]>
   : unknown;
 
-/** What a handler of `K` receives: the schema's output (after its transforms and defaults). */
+/**
+ * What a handler of `K` receives: the schema's output (after its transforms and defaults);
+ * `unknown` for a type the catalog lacks. A type only known as `string` gets `any`, as the plain
+ * `consume<T>` leaves it open: that keeps a `CatalogQueueManager` assignable to `QueueManager`.
+ */
 export type CatalogBody<S extends CatalogSchemas, K extends string> = K extends keyof S
   ? StandardSchemaV1.InferOutput<S[K]>
-  : unknown;
+  : string extends K
+    ? // biome-ignore lint/suspicious/noExplicitAny: see above; a literal type never gets here.
+      any
+    : unknown;
 
 /** A delivery of one of the types `K`; `message.type` narrows `message.body`. */
 export type CatalogMessage<S extends CatalogSchemas, K extends string> = K extends unknown
   ? Message<CatalogBody<S, K>> & { readonly type: K }
   : never;
 
+/** A handler of the types `K`. */
 export type CatalogHandler<S extends CatalogSchemas, K extends string> = (
   message: CatalogMessage<S, K>,
   context: HandlerContext,
 ) => void | Promise<void>;
 
-/** One item of a typed `publishBatch`: the body is checked against the item's own type. */
-export type CatalogBatchItem<S extends CatalogSchemas> = {
-  [K in keyof S & string]: { type: K; body: CatalogInput<S, K>; options?: PublishOptions };
-}[keyof S & string];
+/**
+ * One item of a typed `publishBatch`: the body is checked against the item's own type. Without
+ * `K`, the items of the declared types only (their literal bodies keep their literal types).
+ */
+export type CatalogBatchItem<
+  S extends CatalogSchemas,
+  K extends string = keyof S & string,
+> = K extends keyof S
+  ? { type: K; body: StandardSchemaV1.InferInput<S[K]>; options?: PublishOptions }
+  : { type: K; body: unknown; options?: PublishOptions };
 
 /** The catalog-typed methods of a `CatalogQueueManager`. */
 export interface CatalogMethods<S extends CatalogSchemas> {
   publish<K extends string>(type: K, body: CatalogInput<S, K>, options?: PublishOptions): Promise<string>;
   publishBatch(items: CatalogBatchItem<S>[]): Promise<string[]>;
+  /** A batch that mixes in types the catalog lacks: compiles, bodies checked at run time only. */
+  publishBatch<K extends string>(items: CatalogBatchItem<S, K>[]): Promise<string[]>;
   consume<K extends string>(
     types: K | K[],
     handler: CatalogHandler<S, K>,
