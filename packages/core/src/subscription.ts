@@ -191,7 +191,7 @@ export class ManagedSubscription implements Subscription {
     return this.settle(delivery, () => delivery.retry(delayMs));
   }
 
-  /** No attempts left (or the body cannot be decoded): dead-letter, then ack. */
+  /** No attempts left (or the body cannot be decoded, or fails its schema): dead-letter, then ack. */
   private async exhaust(
     delivery: Delivery,
     error: unknown,

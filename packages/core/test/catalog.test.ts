@@ -159,6 +159,24 @@ describe('message catalog with zod and valibot', () => {
     );
   });
 
+  it('request/respond on a declared type: the request body is checked, the responder gets the output', async () => {
+    const queue = catalog.attach(await memory());
+    await queue.respond<{ placedAt: Date }, string>('order.placed', (message) =>
+      message.body.placedAt instanceof Date ? 'a Date' : 'not a Date',
+    );
+    await expectPlugmqError(
+      () => queue.request('order.placed', { orderId: 'A', total: 'x' }, { timeoutMs: 2_000 }),
+      'INVALID_ARGUMENT',
+      'body.total',
+    );
+    const answer = await queue.request(
+      'order.placed',
+      { orderId: 'A', total: 1, placedAt: '2026-12-04T10:00:00Z' },
+      { timeoutMs: 2_000 },
+    );
+    expect(answer).toBe('a Date');
+  });
+
   it('publishBatch checks every item before sending any', async () => {
     const queue = catalog.attach(await memory());
     const got = collector<unknown>();
