@@ -5,7 +5,7 @@ import { maskUrl } from './url.js';
 
 const CORE_TIMEOUTS = ['publishTimeoutMs', 'closeTimeoutMs', 'requestTimeoutMs'] as const;
 /** The options core reads itself, valid with every driver. */
-export const CORE_OPTIONS: readonly string[] = ['driver', 'url', ...CORE_TIMEOUTS, 'logger'];
+export const CORE_OPTIONS: readonly string[] = ['driver', 'url', ...CORE_TIMEOUTS, 'logger', 'catalog'];
 
 export function configInvalid(field: string, allowed: string, value: unknown): PlugmqError {
   const shown =

@@ -1,4 +1,5 @@
 import { Container } from 'inversify';
+import { type Catalog, isCatalog } from './catalog.js';
 import type { PlugmqConfig } from './config.js';
 import { checkKnownOptions, validateCoreConfig } from './config-loading.js';
 import { ConsumerManager } from './consumer-manager.js';
@@ -13,6 +14,8 @@ export const TYPES = Object.freeze({
   ConsumerManager: Symbol.for('plugmq.ConsumerManager'),
   Config: Symbol.for('plugmq.Config'),
   Logger: Symbol.for('plugmq.Logger'),
+  /** Bound when the config has a `catalog` (from `defineCatalog`). */
+  Catalog: Symbol.for('plugmq.Catalog'),
 });
 
 function isLogger(value: unknown): value is Logger {
@@ -37,25 +40,46 @@ function loggerFrom(config: PlugmqConfig): Logger {
   return config.logger;
 }
 
-/** Finds the driver for `config.driver`, validates its options and connects. */
+function catalogFrom(config: PlugmqConfig): Catalog | undefined {
+  if (config.catalog === undefined || isCatalog(config.catalog)) return config.catalog as Catalog | undefined;
+  throw new PlugmqError(
+    'CONFIG_INVALID',
+    `catalog must be a catalog made by defineCatalog({ type: schema, … }) (got ${typeof config.catalog})`,
+  );
+}
+
+/**
+ * Finds the driver for `config.driver`, validates its options and connects. With a `catalog`
+ * the manager checks its declared types (`catalog.attach(queue)` gives the typed view).
+ */
 export async function createQueueManager(config: PlugmqConfig): Promise<QueueManager> {
   validateCoreConfig(config);
-  const { logger: _logger, ...options } = config;
+  const catalog = catalogFrom(config);
+  const { logger: _logger, catalog: _catalog, ...options } = config;
   const driver = await resolveDriver(config.driver);
   checkKnownOptions(config, driver.name, driver.options);
   const validated = driver.validate(options as PlugmqConfig);
-  return driver.create(validated, { logger: loggerFrom(config) });
+  const manager = await driver.create(validated, { logger: loggerFrom(config) });
+  if (catalog === undefined) return manager;
+  try {
+    return catalog.attach(manager) as QueueManager;
+  } catch (error) {
+    await manager.close();
+    throw error;
+  }
 }
 
 /**
  * An inversify container with TYPES.Config, TYPES.Logger, TYPES.QueueManager and
- * TYPES.ConsumerManager bound as singletons. Rebinding TYPES.Logger later takes effect for
+ * TYPES.ConsumerManager bound as singletons, and TYPES.Catalog when the config has a `catalog`. Rebinding TYPES.Logger later takes effect for
  * PlugMQ's logs too, since the manager logs through the container's current logger.
  */
 export async function createContainer(config: PlugmqConfig): Promise<Container> {
   validateCoreConfig(config);
+  const catalog = catalogFrom(config);
   const container = new Container({ defaultScope: 'Singleton' });
   container.bind<PlugmqConfig>(TYPES.Config).toConstantValue(config);
+  if (catalog !== undefined) container.bind<Catalog>(TYPES.Catalog).toConstantValue(catalog);
   container.bind<Logger>(TYPES.Logger).toConstantValue(loggerFrom(config));
   const current = (): Logger => container.get<Logger>(TYPES.Logger);
   const level =

@@ -9,6 +9,8 @@ export const ERROR_CODES = [
   'PUBLISH_FAILED',
   'CONNECTION',
   'DECODE_FAILED',
+  /** A delivery whose body fails its catalog schema: dead-lettered at once, never handled. */
+  'INVALID_MESSAGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

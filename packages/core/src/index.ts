@@ -1,4 +1,20 @@
 export {
+  type Catalog,
+  type CatalogBatchItem,
+  type CatalogBody,
+  type CatalogHandler,
+  type CatalogHolder,
+  type CatalogInput,
+  type CatalogLike,
+  type CatalogMessage,
+  type CatalogMethods,
+  type CatalogQueueManager,
+  type CatalogSchemas,
+  defineCatalog,
+  describeIssues,
+  isCatalog,
+} from './catalog.js';
+export {
   type Codec,
   CodecRegistry,
   type EncodedBody,
@@ -62,6 +78,7 @@ export {
 } from './retry.js';
 export { DeliveryScheduler } from './scheduler.js';
 export { abortReason, delay, waitForAbort } from './signals.js';
+export type { StandardSchemaV1 } from './standard-schema.js';
 export type {
   DeliverFn,
   Delivery,

@@ -1,3 +1,4 @@
+import { type CatalogHolder, type CatalogLike, checkPublishBody, SchemaRegistry } from './catalog.js';
 import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
 import { EnvelopeBuilder } from './envelope-builder.js';
@@ -47,7 +48,7 @@ export interface TransportManagerOptions {
  * Core's QueueManager: the whole public contract over a driver's small Transport. Every driver
  * gets validation, codecs, concurrency, retry, dead-lettering and request/reply from here.
  */
-export class TransportQueueManager implements QueueManager {
+export class TransportQueueManager implements QueueManager, CatalogHolder {
   readonly driver: string;
   readonly capabilities: Capabilities;
   /** Instrumentation: `manager.events.on(listener)`; free when nobody listens. */
@@ -66,6 +67,8 @@ export class TransportQueueManager implements QueueManager {
   /** Registered by `use`; undefined (not empty) when none, so publish tests one field. */
   private publishHooks: PublishHook[] | undefined;
   private handleHooks: NonNullable<ManagerMiddleware['handle']>[] | undefined;
+  /** Catalog schemas by type; empty (one size test per publish) until `useCatalog`. */
+  private readonly schemas = new SchemaRegistry();
 
   constructor(capabilities: Capabilities, options: TransportManagerOptions) {
     this.driver = options.driver;
@@ -114,6 +117,14 @@ export class TransportQueueManager implements QueueManager {
     };
   }
 
+  /**
+   * Checks every later publish and delivery of the catalog's types against their schemas (running
+   * subscriptions included). `catalog.attach(queue)` calls this and returns the typed manager.
+   */
+  useCatalog(catalog: CatalogLike): void {
+    this.schemas.add(catalog);
+  }
+
   /** The live subscriptions of this manager, for dashboards. */
   subscriptionInfo(): SubscriptionInfo[] {
     return [...this.subscriptions].map((subscription) => subscription.info());
@@ -121,19 +132,29 @@ export class TransportQueueManager implements QueueManager {
 
   publish<T>(type: string, body: T, options?: PublishOptions): Promise<string> {
     try {
-      const envelope = this.buildEnvelope(type, body, options, 'options');
-      if (this.publishHooks !== undefined) {
-        return this.publishHooked([envelope], options?.signal, type).then((ids) => ids[0] as string);
+      const schema = this.schemas.size === 0 ? undefined : this.schemas.get(type);
+      if (schema !== undefined) {
+        const checking = checkPublishBody(schema, type, body, 'body');
+        if (checking !== undefined) return checking.then(() => this.publishChecked(type, body, options));
       }
-      const id = envelope.id;
-      const stored = () => {
-        this.events.published(type, id);
-        return id;
-      };
-      return this.sender.send([envelope], options?.signal, type, stored) ?? Promise.resolve(stored());
+      return this.publishChecked(type, body, options);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Throws synchronously on bad arguments; `publish` turns that into a rejection. */
+  private publishChecked(type: string, body: unknown, options: PublishOptions | undefined): Promise<string> {
+    const envelope = this.buildEnvelope(type, body, options, 'options');
+    if (this.publishHooks !== undefined) {
+      return this.publishHooked([envelope], options?.signal, type).then((ids) => ids[0] as string);
+    }
+    const id = envelope.id;
+    const stored = () => {
+      this.events.published(type, id);
+      return id;
+    };
+    return this.sender.send([envelope], options?.signal, type, stored) ?? Promise.resolve(stored());
   }
 
   async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
@@ -156,6 +177,7 @@ export class TransportQueueManager implements QueueManager {
         `items[${index}].type`,
       );
     });
+    if (this.schemas.size !== 0) await this.checkBatch(items);
     const signal = items.find((item) => item.options?.signal)?.options?.signal;
     if (this.publishHooks !== undefined) {
       return this.publishHooked(envelopes, signal, `a batch of ${envelopes.length}`);
@@ -199,6 +221,7 @@ export class TransportQueueManager implements QueueManager {
       wrapped,
       {
         codecs: this.codecs,
+        schemas: this.schemas,
         logger: this.logger,
         events: this.events,
         closeTimeoutMs: this.closeTimeoutMs,
@@ -294,6 +317,18 @@ export class TransportQueueManager implements QueueManager {
   ): OutgoingEnvelope {
     this.assertOpen();
     return this.envelopes.build(type, body, options, optionsField, typeField);
+  }
+
+  /** Every item of a batch is checked (in parallel for async schemas) before any is sent. */
+  private async checkBatch(items: readonly PublishBatchItem<unknown>[]): Promise<void> {
+    const pending: Promise<void>[] = [];
+    items.forEach((item, index) => {
+      const schema = this.schemas.get(item.type);
+      if (schema === undefined) return;
+      const checking = checkPublishBody(schema, item.type, item.body, `items[${index}].body`);
+      if (checking !== undefined) pending.push(checking);
+    });
+    await Promise.all(pending);
   }
 
   /** publish/publishBatch when hooks are registered: hooks see (and may extend) each message's headers. */

@@ -1,3 +1,4 @@
+import { invalidMessage, runSchema, type SchemaRegistry } from './catalog.js';
 import type { CodecRegistry } from './codec.js';
 import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 import { describeError, isPlugmqError } from './errors.js';
@@ -5,11 +6,14 @@ import type { ManagerEvents, SubscriptionInfo } from './events.js';
 import type { Logger } from './logger.js';
 import { isExhausted, type RetryPolicy, retryDelayMs } from './retry.js';
 import { DeliveryScheduler } from './scheduler.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Delivery, Envelope, OutgoingEnvelope, TransportSubscription } from './transport.js';
 import type { Handler, Message, Subscription } from './types.js';
 
 export interface SubscriptionDeps {
   readonly codecs: CodecRegistry;
+  /** The manager's catalog schemas: a delivery of a declared type is checked before its handler. */
+  readonly schemas: SchemaRegistry;
   readonly logger: Logger;
   readonly events: ManagerEvents;
   readonly closeTimeoutMs: number;
@@ -129,6 +133,20 @@ export class ManagedSubscription implements Subscription {
     } catch (error) {
       return this.exhaust(delivery, error, 'decode');
     }
+    const schema = this.deps.schemas.size === 0 ? undefined : this.deps.schemas.get(envelope.type);
+    if (schema !== undefined) {
+      let checked: StandardSchemaV1.Result<unknown>;
+      try {
+        checked = await runSchema(schema, body, (result) => result);
+      } catch (error) {
+        // A validator that throws (one that looks something up, say) may succeed later: retried.
+        if (this.shutdown.signal.aborted) return this.settle(delivery, delivery.release);
+        return this.fail(delivery, error);
+      }
+      if (checked.issues)
+        return this.exhaust(delivery, invalidMessage(envelope.type, checked.issues), 'schema');
+      body = checked.value;
+    }
     const message: Message<unknown> = {
       id: envelope.id,
       type: envelope.type,
@@ -173,8 +191,12 @@ export class ManagedSubscription implements Subscription {
     return this.settle(delivery, () => delivery.retry(delayMs));
   }
 
-  /** No attempts left (or the body cannot be decoded): dead-letter, then ack. */
-  private async exhaust(delivery: Delivery, error: unknown, reason: 'handler' | 'decode'): Promise<void> {
+  /** No attempts left (or the body cannot be decoded, or fails its schema): dead-letter, then ack. */
+  private async exhaust(
+    delivery: Delivery,
+    error: unknown,
+    reason: 'handler' | 'decode' | 'schema',
+  ): Promise<void> {
     const { envelope } = delivery;
     const fields = {
       type: envelope.type,

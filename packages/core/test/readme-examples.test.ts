@@ -1,11 +1,13 @@
 import { driver as memoryDriver } from '@plugmq/adapter-memory';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
 import {
   type Consumer,
   type ConsumerManager,
   configFromEnv,
   createContainer,
   createQueueManager,
+  defineCatalog,
   type Message,
   type QueueManager,
   registerDriver,
@@ -65,6 +67,40 @@ describe('core README examples', () => {
         { timeoutMs: 5_000 },
       );
       expect(sum).toBe(5);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('message catalog and schemas', async () => {
+    const catalog = defineCatalog({
+      'order.placed': z.object({
+        orderId: z.string(),
+        total: z.number().nonnegative(),
+        placedAt: z.iso.datetime(),
+      }),
+      'order.shipped': z.object({ orderId: z.string(), carrier: z.enum(['ups', 'dhl']) }),
+    });
+    const queue = catalog.attach(await createQueueManager({ driver: 'memory', namespace: 'readme-catalog' }));
+    try {
+      const totals: number[] = [];
+      await queue.consume(
+        'order.placed',
+        async (message) => {
+          expectTypeOf(message.body.total).toEqualTypeOf<number>();
+          totals.push(message.body.total);
+        },
+        { group: 'billing' },
+      );
+      await queue.publish('order.placed', { orderId: 'A-17', total: 42, placedAt: new Date().toISOString() });
+      await expect(
+        queue.publish('order.placed', { orderId: 'A-18', total: -1, placedAt: '2026-12-04T10:00:00Z' }),
+      ).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/^body does not match the schema of order\.placed: body\.total: /),
+      });
+      for (let i = 0; i < 100 && totals.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(totals).toEqual([42]);
     } finally {
       await queue.close();
     }

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { backpressureScenarios } from './backpressure.js';
+import { catalogScenarios } from './catalog.js';
 import { closeScenarios } from './close.js';
 import { codecScenarios } from './codec.js';
 import { concurrencyScenarios } from './concurrency.js';
@@ -39,6 +40,7 @@ export function runConformance(options: ConformanceOptions): void {
     describe('features and capabilities', () => featureScenarios(env));
     describe('close and drain', () => closeScenarios(env));
     describe('request/reply', () => requestReplyScenarios(env));
+    describe('message catalog and schemas', () => catalogScenarios(env));
     describe('validation and errors', () => validationScenarios(env));
     describe('configuration, connection and back-pressure', () => backpressureScenarios(env));
   });
