@@ -80,13 +80,10 @@ test('two consumers of one group, each with its own client: 40 copies of 10 ids 
   try {
     for (const [index, manager] of managers.entries()) {
       const store = new RedisIdempotencyStore({ client: clients[index] as Redis });
-      const handler = applyMiddleware(
-        async (message) => {
-          await sleep(5);
-          effects.push(message.id);
-        },
-        withIdempotency({ store, group }),
-      );
+      const handler = applyMiddleware(async (message) => {
+        await sleep(5);
+        effects.push(message.id);
+      }, withIdempotency({ store, group }));
       await manager.consume(type, handler, { group, concurrency: 4 });
     }
     const publisher = managers[0];

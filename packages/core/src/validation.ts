@@ -86,7 +86,11 @@ export function validateRetryOptions(retry: RetryOptions | undefined, field = 'r
     throw invalidArgument(`${field}.jitter`, 'a boolean', retry.jitter);
   }
   if (retry.shouldRetry !== undefined && typeof retry.shouldRetry !== 'function') {
-    throw invalidArgument(`${field}.shouldRetry`, 'a function (error, message) => boolean', retry.shouldRetry);
+    throw invalidArgument(
+      `${field}.shouldRetry`,
+      'a function (error, message) => boolean',
+      retry.shouldRetry,
+    );
   }
 }
 

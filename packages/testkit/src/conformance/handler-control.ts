@@ -15,7 +15,8 @@ import { collector, concurrencyProbe, expectPlugmqError, sleep } from './helpers
 function eventLog(manager: QueueManager): (kind: PlugmqEvent['kind']) => string[] {
   const events: PlugmqEvent[] = [];
   instrumentable(manager).events.on((event) => events.push(event));
-  return (kind) => events.filter((event) => event.kind === kind).map((event) => ('id' in event ? event.id : ''));
+  return (kind) =>
+    events.filter((event) => event.kind === kind).map((event) => ('id' in event ? event.id : ''));
 }
 
 /** Issue 18: errors that must not be retried, and idempotent consumers. */
