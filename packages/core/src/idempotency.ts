@@ -32,8 +32,9 @@ export interface IdempotencyOptions {
   readonly ttlMs?: number;
   /**
    * How long a claim holds while the handler runs (default 60 s). Longer than the slowest handler
-   * (bound it with `withTimeout`): a claim that expires lets a duplicate run at the same time, and
-   * a run that crashed blocks its id's redeliveries this long.
+   * (bound it with `withTimeout` listed before this middleware, so a timed-out run that goes on
+   * keeps its claim): a claim that expires lets a duplicate run at the same time, and a run that
+   * crashed blocks its id's redeliveries this long.
    */
   readonly lockTtlMs?: number;
 }

@@ -19,6 +19,7 @@ import {
   resolveRetryPolicy,
   UnrecoverableError,
   withIdempotency,
+  withTimeout,
 } from '../src/index.js';
 
 const toClose: QueueManager[] = [];
@@ -142,6 +143,24 @@ describe('withIdempotency', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(100);
     await handler(message('m-1'), context());
     expect(runs, 'handled ids are skipped').toBe(1);
+  });
+
+  it('withTimeout listed first: a timed-out run that goes on keeps its claim, so its retry is skipped', async () => {
+    const store = new MemoryIdempotencyStore();
+    let effects = 0;
+    const handler = applyMiddleware(
+      async () => {
+        await new Promise((r) => setTimeout(r, 200)); // ignores its signal
+        effects++;
+      },
+      withTimeout(50),
+      withIdempotency({ store, group: 'g', lockTtlMs: 5_000 }),
+    );
+    await expect(handler(message('m-3'), context())).rejects.toThrow(/ran longer than 50 ms/);
+    // The retry, after its back-off: the timed-out run finished meanwhile and recorded the id.
+    await new Promise((r) => setTimeout(r, 250));
+    await handler(message('m-3'), context());
+    expect(effects).toBe(1);
   });
 
   it('a store that fails to claim fails the delivery (so it is retried), without running the handler', async () => {

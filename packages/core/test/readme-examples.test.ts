@@ -104,8 +104,8 @@ describe('core README examples', () => {
         'payments.requested',
         applyMiddleware(
           chargeCard,
-          withIdempotency({ store, group: 'billing', ttlMs: 86_400_000 }),
           withTimeout(30_000),
+          withIdempotency({ store, group: 'billing', ttlMs: 86_400_000 }),
         ),
         { group: 'billing' },
       );
