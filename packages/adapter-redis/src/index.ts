@@ -22,3 +22,4 @@ export { groupKeys, replyKey, typeKeys } from './keys.js';
 export { BODY_FIELD } from './wire.js';
 export { capabilities, DEFAULT_URL, RedisTransport };
 export type { RedisConfig, RedisTlsOptions };
+export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './idempotency-store.js';

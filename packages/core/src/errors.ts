@@ -47,6 +47,34 @@ export function isPlugmqError(error: unknown, code?: ErrorCode): error is Plugmq
 /** A short, single-line description of any thrown value, for logs and dead-letter headers. */
 export function describeError(error: unknown): string {
   if (error instanceof PlugmqError) return `${error.code}: ${error.message}`;
+  // A wrapper by nature: the dead-letter header names what it wraps.
+  if (error instanceof UnrecoverableError && error.cause !== undefined) {
+    return `${error.name}: ${error.message}; cause: ${describeError(error.cause)}`;
+  }
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+const UNRECOVERABLE_BRAND = Symbol.for('plugmq.UnrecoverableError');
+
+/**
+ * Thrown by a handler to say "this message will never succeed": the message skips the remaining
+ * attempts and goes to the dead-letter type at once (or is dropped with `deadLetter: false`),
+ * counted as dead-lettered, not as retried. `cause` keeps the underlying error.
+ */
+export class UnrecoverableError extends Error {
+  /** Branded like PlugmqError, so `instanceof` holds across copies of this package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[UNRECOVERABLE_BRAND] === true
+    );
+  }
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UnrecoverableError';
+    Object.defineProperty(this, UNRECOVERABLE_BRAND, { value: true });
+  }
 }

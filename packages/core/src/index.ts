@@ -41,9 +41,25 @@ export { createContainer, createQueueManager, TYPES } from './container.js';
 export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 export { defineTransportDriver, type TransportDriverSpec } from './define-driver.js';
 export type { DriverDefinition } from './driver.js';
-export { describeError, ERROR_CODES, type ErrorCode, isPlugmqError, PlugmqError } from './errors.js';
+export {
+  describeError,
+  ERROR_CODES,
+  type ErrorCode,
+  isPlugmqError,
+  PlugmqError,
+  UnrecoverableError,
+} from './errors.js';
 export type { PlugmqEvent, PlugmqEventListener, SubscriptionInfo } from './events.js';
 export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } from './hooks.js';
+export {
+  DEFAULT_IDEMPOTENCY_LOCK_TTL_MS,
+  DEFAULT_IDEMPOTENCY_TTL_MS,
+  type IdempotencyClaim,
+  type IdempotencyOptions,
+  type IdempotencyStore,
+  MemoryIdempotencyStore,
+  withIdempotency,
+} from './idempotency.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
 export {
@@ -72,6 +88,7 @@ export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './reques
 export {
   DEFAULT_RETRY_POLICY,
   isExhausted,
+  isRetryable,
   type RetryPolicy,
   resolveRetryPolicy,
   retryDelayMs,

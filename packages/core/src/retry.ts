@@ -1,4 +1,5 @@
-import type { RetryOptions } from './types.js';
+import { UnrecoverableError } from './errors.js';
+import type { Message, RetryOptions } from './types.js';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -6,6 +7,7 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
   readonly factor: number;
   readonly jitter: boolean;
+  readonly shouldRetry?: (error: unknown, message: Message<unknown>) => boolean;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
@@ -43,4 +45,24 @@ export function retryDelayMs(
 /** True when a message that failed on `attempt` has no attempts left. */
 export function isExhausted(policy: RetryPolicy, attempt: number): boolean {
   return attempt >= policy.maxAttempts;
+}
+
+/**
+ * Whether a failure may be retried at all (attempts aside): not for an `UnrecoverableError`, nor
+ * when the policy's `shouldRetry` answers false. `onPredicateError` hears of a predicate that threw.
+ */
+export function isRetryable(
+  policy: RetryPolicy,
+  error: unknown,
+  message: Message<unknown>,
+  onPredicateError?: (predicateError: unknown) => void,
+): boolean {
+  if (error instanceof UnrecoverableError) return false;
+  if (policy.shouldRetry === undefined) return true;
+  try {
+    return policy.shouldRetry(error, message) !== false;
+  } catch (predicateError) {
+    onPredicateError?.(predicateError);
+    return true;
+  }
 }

@@ -4,7 +4,7 @@ import { deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
 import { describeError, isPlugmqError } from './errors.js';
 import type { ManagerEvents, SubscriptionInfo } from './events.js';
 import type { Logger } from './logger.js';
-import { isExhausted, type RetryPolicy, retryDelayMs } from './retry.js';
+import { isExhausted, isRetryable, type RetryPolicy, retryDelayMs } from './retry.js';
 import { DeliveryScheduler } from './scheduler.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Delivery, Envelope, OutgoingEnvelope, TransportSubscription } from './transport.js';
@@ -166,14 +166,17 @@ export class ManagedSubscription implements Subscription {
     } catch (error) {
       this.deps.events.handled(envelope, this.group, 'failed', started);
       if (this.shutdown.signal.aborted) return this.settle(delivery, delivery.release);
-      return this.fail(delivery, error);
+      return this.fail(delivery, message, error);
     }
     this.deps.events.handled(envelope, this.group, 'acked', started);
     return this.settle(delivery, delivery.ack);
   }
 
-  private fail(delivery: Delivery, error: unknown): Promise<void> | undefined {
+  private fail(delivery: Delivery, message: Message<unknown>, error: unknown): Promise<void> | undefined {
     const { envelope } = delivery;
+    if (!isRetryable(this.settings.retry, error, message, this.predicateFailed)) {
+      return this.exhaust(delivery, error, 'unrecoverable');
+    }
     if (isExhausted(this.settings.retry, envelope.attempt)) return this.exhaust(delivery, error, 'handler');
     const delayMs = retryDelayMs(this.settings.retry, envelope.attempt);
     this.deps.logger.debug(
@@ -191,11 +194,11 @@ export class ManagedSubscription implements Subscription {
     return this.settle(delivery, () => delivery.retry(delayMs));
   }
 
-  /** No attempts left (or the body cannot be decoded, or fails its schema): dead-letter, then ack. */
+  /** No attempts left, not to be retried, or the body cannot be decoded or fails its schema: dead-letter, then ack. */
   private async exhaust(
     delivery: Delivery,
     error: unknown,
-    reason: 'handler' | 'decode' | 'schema',
+    reason: 'handler' | 'decode' | 'schema' | 'unrecoverable',
   ): Promise<void> {
     const { envelope } = delivery;
     const fields = {
@@ -249,6 +252,13 @@ export class ManagedSubscription implements Subscription {
       return undefined;
     }
   }
+
+  private readonly predicateFailed = (error: unknown): void => {
+    this.deps.logger.warn(
+      { group: this.group, types: this.types, err: describeError(error) },
+      'plugmq: retry.shouldRetry threw; retrying the message as if it returned true',
+    );
+  };
 
   private readonly settleFailed = (error: unknown): void => {
     const level = isPlugmqError(error, 'CLOSED') ? 'debug' : 'warn';

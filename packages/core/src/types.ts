@@ -52,6 +52,12 @@ export interface RetryOptions {
   factor?: number;
   /** Spread each delay by up to ±20 % (default false, so delays are exact). */
   jitter?: boolean;
+  /**
+   * Asked after each handler failure that has attempts left: `false` sends the message to the
+   * dead-letter type at once, not retried. An `UnrecoverableError` is never retried, whatever this
+   * says. A predicate that throws counts as `true` (the message is retried).
+   */
+  shouldRetry?: (error: unknown, message: Message<unknown>) => boolean;
 }
 
 export interface ConsumeOptions {

@@ -85,6 +85,13 @@ export function validateRetryOptions(retry: RetryOptions | undefined, field = 'r
   if (retry.jitter !== undefined && typeof retry.jitter !== 'boolean') {
     throw invalidArgument(`${field}.jitter`, 'a boolean', retry.jitter);
   }
+  if (retry.shouldRetry !== undefined && typeof retry.shouldRetry !== 'function') {
+    throw invalidArgument(
+      `${field}.shouldRetry`,
+      'a function (error, message) => boolean',
+      retry.shouldRetry,
+    );
+  }
 }
 
 /** Validates consume() arguments and returns the type list. */

@@ -2,16 +2,21 @@ import { driver as memoryDriver } from '@plugmq/adapter-memory';
 import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import {
+  applyMiddleware,
   type Consumer,
   type ConsumerManager,
   configFromEnv,
   createContainer,
   createQueueManager,
   defineCatalog,
+  MemoryIdempotencyStore,
   type Message,
   type QueueManager,
   registerDriver,
   TYPES,
+  UnrecoverableError,
+  withIdempotency,
+  withTimeout,
 } from '../src/index.js';
 
 // The examples of packages/core/README.md, as written there (the environment aside): a reader
@@ -101,6 +106,49 @@ describe('core README examples', () => {
       });
       for (let i = 0; i < 100 && totals.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(totals).toEqual([42]);
+  it('errors that must not be retried, and idempotent consumers', async () => {
+    interface Order {
+      sku?: string;
+    }
+    class ValidationError extends Error {}
+    const queue = await createQueueManager({ driver: 'memory', namespace: 'readme-handler-control' });
+    try {
+      const dead: Message<Order>[] = [];
+      await queue.consume<Order>('orders.created.dlq', (message) => void dead.push(message), {
+        group: 'ops',
+      });
+      await queue.consume<Order>(
+        'orders.created',
+        async (message) => {
+          if (!message.body.sku) throw new UnrecoverableError('order without sku');
+          throw new ValidationError('bad sku');
+        },
+        {
+          group: 'billing',
+          retry: { maxAttempts: 5, shouldRetry: (error) => !(error instanceof ValidationError) },
+        },
+      );
+      const charged: string[] = [];
+      const chargeCard = (message: Message<unknown>) => void charged.push(message.id);
+      const store = new MemoryIdempotencyStore();
+      await queue.consume(
+        'payments.requested',
+        applyMiddleware(
+          chargeCard,
+          withTimeout(30_000),
+          withIdempotency({ store, group: 'billing', ttlMs: 86_400_000 }),
+        ),
+        { group: 'billing' },
+      );
+      await queue.publish('orders.created', {});
+      await queue.publish('orders.created', { sku: 'x' });
+      for (const _ of [1, 2]) await queue.publish('payments.requested', { amount: 5 }, { id: 'pay-1' });
+      for (let i = 0; i < 200 && (dead.length < 2 || charged.length < 1); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      expect(dead.map((m) => m.headers['x-plugmq-attempts'])).toEqual(['1', '1']);
+      expect(charged).toEqual(['pay-1']);
     } finally {
       await queue.close();
     }

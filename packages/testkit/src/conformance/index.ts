@@ -7,6 +7,7 @@ import { concurrencyScenarios } from './concurrency.js';
 import { deliveryScenarios } from './delivery.js';
 import { ConformanceEnv, type ConformanceOptions } from './env.js';
 import { featureScenarios } from './features.js';
+import { handlerControlScenarios } from './handler-control.js';
 import { requestReplyScenarios } from './request-reply.js';
 import { retryScenarios } from './retry.js';
 import { validationScenarios } from './validation.js';
@@ -36,6 +37,7 @@ export function runConformance(options: ConformanceOptions): void {
     describe('delivery', () => deliveryScenarios(env));
     describe('codecs', () => codecScenarios(env));
     describe('retry and dead-letter', () => retryScenarios(env));
+    describe('non-retryable errors and idempotent consumers', () => handlerControlScenarios(env));
     describe('concurrency', () => concurrencyScenarios(env));
     describe('features and capabilities', () => featureScenarios(env));
     describe('close and drain', () => closeScenarios(env));
