@@ -141,21 +141,13 @@ export class ManagedSubscription implements Subscription {
       } catch (error) {
         // A validator that throws (one that looks something up, say) may succeed later: retried.
         if (this.shutdown.signal.aborted) return this.settle(delivery, delivery.release);
-        return this.fail(delivery, error);
+        return this.fail(delivery, messageOf(envelope, body), error);
       }
       if (checked.issues)
         return this.exhaust(delivery, invalidMessage(envelope.type, checked.issues), 'schema');
       body = checked.value;
     }
-    const message: Message<unknown> = {
-      id: envelope.id,
-      type: envelope.type,
-      body,
-      headers: envelope.headers,
-      key: envelope.key,
-      timestamp: envelope.timestamp,
-      attempt: envelope.attempt,
-    };
+    const message = messageOf(envelope, body);
     let started = 0;
     if (this.deps.events.enabled) {
       started = performance.now();
@@ -270,3 +262,15 @@ export class ManagedSubscription implements Subscription {
 }
 
 export type { Envelope };
+
+function messageOf(envelope: Envelope, body: unknown): Message<unknown> {
+  return {
+    id: envelope.id,
+    type: envelope.type,
+    body,
+    headers: envelope.headers,
+    key: envelope.key,
+    timestamp: envelope.timestamp,
+    attempt: envelope.attempt,
+  };
+}

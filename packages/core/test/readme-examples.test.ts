@@ -106,6 +106,11 @@ describe('core README examples', () => {
       });
       for (let i = 0; i < 100 && totals.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(totals).toEqual([42]);
+    } finally {
+      await queue.close();
+    }
+  });
+
   it('errors that must not be retried, and idempotent consumers', async () => {
     interface Order {
       sku?: string;
