@@ -7,6 +7,10 @@ interface BatchLog<T> {
   /** Each handler call's messages, in call order. */
   readonly batches: Message<T>[][];
   readonly calledAt: number[];
+  /** When each call started (performance.now()), parallel to `batches`. */
+  readonly startedAt: number[];
+  /** When each call's handler settled (performance.now()), parallel to `batches`. */
+  readonly endedAt: number[];
   handler(messages: readonly Message<T>[], context: BatchContext<T>): Promise<void>;
   all(): Message<T>[];
   waitForMessages(count: number, timeoutMs: number): Promise<void>;
@@ -17,15 +21,24 @@ function batchLog<T>(
 ): BatchLog<T> {
   const batches: Message<T>[][] = [];
   const calledAt: number[] = [];
+  const startedAt: number[] = [];
+  const endedAt: number[] = [];
   const all = () => batches.flat();
   return {
     batches,
     calledAt,
+    startedAt,
+    endedAt,
     all,
     handler: async (messages, context) => {
-      batches.push([...messages]);
+      const index = batches.push([...messages]) - 1;
       calledAt.push(Date.now());
-      if (onBatch) await onBatch(messages, context);
+      startedAt.push(performance.now());
+      try {
+        if (onBatch) await onBatch(messages, context);
+      } finally {
+        endedAt[index] = performance.now();
+      }
     },
     waitForMessages: (count, timeoutMs) =>
       waitFor(() => all().length >= count, timeoutMs, `${count} messages in batches`),
@@ -163,6 +176,17 @@ export function batchScenarios(env: ConformanceEnv): void {
         .map((message) => message.body);
       expect(bodies, `order of ${key}`).toEqual([...bodies].sort((a, b) => a - b));
       expect(bodies).toHaveLength(count / 3);
+      // A later batch holding this key starts only after the batch before it settled.
+      const holding = log.batches.flatMap((batch, index) =>
+        batch.some((m) => m.key === key) ? [index] : [],
+      );
+      for (let i = 1; i < holding.length; i++) {
+        const [previous, next] = [holding[i - 1]!, holding[i]!];
+        expect(
+          log.startedAt[next],
+          `batch ${next} of ${key} started before batch ${previous} settled`,
+        ).toBeGreaterThanOrEqual(log.endedAt[previous]!);
+      }
     }
     // Three keys, batches of four: a full batch holds one key twice, so same-key messages do share batches.
     expect(log.batches.some((batch) => batch.length === 4)).toBe(true);
