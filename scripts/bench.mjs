@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
-// Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
-// (or one JSON object per line). Never a test: figures vary between runs on shared machines.
+//            [--scenarios throughput,batch] [--batch-messages 2000] [--batch-size 100]
+// Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
+// batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
+// insert), and prints tables (or one JSON object per line). Never a test: figures vary between
+// runs on shared machines.
 import { parseArgs } from 'node:util';
+import { runBatchScenario } from './bench-batch.mjs';
 import { round } from './bench-lib.mjs';
 
 // Each side of a round runs for a few seconds at least: shorter rounds measure start-up and GC
@@ -17,13 +21,16 @@ const { values } = parseArgs({
     url: { type: 'string' },
     concurrency: { type: 'string', default: '1,16' },
     rounds: { type: 'string', default: '7' },
+    scenarios: { type: 'string', default: 'throughput,batch' },
+    'batch-messages': { type: 'string', default: '2000' },
+    'batch-size': { type: 'string', default: '100' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch] [--batch-messages 2000] [--batch-size 100]',
   );
   process.exit(0);
 }
@@ -51,6 +58,18 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
   process.exit(2);
 }
 
+const scenarios = new Set(values.scenarios.split(','));
+if ([...scenarios].some((name) => name !== 'throughput' && name !== 'batch')) {
+  console.error(`bench: --scenarios must list throughput and/or batch (got ${values.scenarios})`);
+  process.exit(2);
+}
+const batchMessages = Number(values['batch-messages']);
+const batchSize = Number(values['batch-size']);
+if (![batchMessages, batchSize].every((n) => Number.isInteger(n) && n >= 1)) {
+  console.error('bench: --batch-messages and --batch-size must be positive integers');
+  process.exit(2);
+}
+
 let module;
 try {
   module = await import(new URL(`../packages/adapter-${driver}/bench/bench.mjs`, import.meta.url).href);
@@ -61,7 +80,7 @@ try {
 
 const url = values.url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`];
 const rows = [];
-for (const concurrency of levels) {
+for (const concurrency of scenarios.has('throughput') ? levels : []) {
   const scenario = `concurrency-${concurrency}`;
   const onProgress = (done) => {
     if (!values.json && process.stderr.isTTY) process.stderr.write(`\r  ${scenario}: ${done}/${messages}`);
@@ -100,7 +119,7 @@ for (const concurrency of levels) {
   if (values.json) console.log(JSON.stringify(row));
 }
 
-if (!values.json) {
+if (!values.json && rows.length > 0) {
   console.table(
     rows.map((r) => ({
       scenario: r.scenario,
@@ -113,4 +132,37 @@ if (!values.json) {
       'p99 ms': r.p99Ms,
     })),
   );
+}
+
+if (scenarios.has('batch')) {
+  if (!values.json) {
+    process.stderr.write(
+      `${driver} batch: ${batchMessages} messages, consumeBatch (maxBatchSize ${batchSize}) vs consume…\n`,
+    );
+  }
+  const batchRows = await runBatchScenario(() => module.batchTarget(url), {
+    driver,
+    messages: batchMessages,
+    // Each round runs both sides, the single side at a few hundred messages a second: 3 rounds
+    // at most keep the scenario to a minute or so.
+    rounds: Math.min(rounds, 3),
+    levels,
+    maxBatchSize: batchSize,
+    maxWaitMs: 10,
+  });
+  if (values.json) for (const row of batchRows) console.log(JSON.stringify(row));
+  else
+    console.table(
+      batchRows.map((r) => ({
+        scenario: r.scenario,
+        messages: r.messages,
+        'batch msgs/s': r.batchMsgsPerSec,
+        'single msgs/s': r.singleMsgsPerSec,
+        ratio: r.ratio,
+        'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
+        'mean batch': r.meanBatch,
+        'batch CPU µs/msg': r.batchCpuUsPerMsg,
+        'single CPU µs/msg': r.singleCpuUsPerMsg,
+      })),
+    );
 }

@@ -209,3 +209,13 @@ async function dropTopics(url, type) {
 }
 
 export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
+
+/** For the batch scenario (scripts/bench-batch.mjs): a throw-away topic and its clean-up. */
+export function batchTarget(url = DEFAULT_URL) {
+  const type = `bench.batch.${randomUUID()}`;
+  return {
+    config: { driver: 'kafka', url, partitions: PARTITIONS },
+    type,
+    drop: () => dropTopics(url, type),
+  };
+}

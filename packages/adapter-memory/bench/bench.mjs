@@ -71,3 +71,12 @@ async function runPlugmq({ messages, concurrency, onProgress }) {
 }
 
 export const run = pairedRounds(runPlugmq, runBaseline);
+
+/** For the batch scenario (scripts/bench-batch.mjs). */
+export function batchTarget() {
+  return {
+    config: { driver: 'memory', namespace: `bench-batch-${Date.now()}` },
+    type: 'bench.batch',
+    drop: async () => {},
+  };
+}

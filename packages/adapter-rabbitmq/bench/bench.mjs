@@ -156,3 +156,14 @@ export async function run(options) {
   const plainBaseline = await runBaseline({ ...options, url: options.url ?? DEFAULT_URL }, true);
   return { ...result, plainBaseline };
 }
+
+/** For the batch scenario (scripts/bench-batch.mjs): a throw-away exchange and its clean-up. */
+export function batchTarget(url = DEFAULT_URL) {
+  const exchange = `bench-batch-${randomUUID()}`;
+  const type = 'bench.batch';
+  return {
+    config: { driver: 'rabbitmq', url, exchange },
+    type,
+    drop: (group) => dropTopology(url, exchange, group, type),
+  };
+}

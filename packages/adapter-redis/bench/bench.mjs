@@ -183,3 +183,13 @@ async function dropKeys(url, keyPrefix) {
 }
 
 export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
+
+/** For the batch scenario (scripts/bench-batch.mjs): a throw-away key prefix and its clean-up. */
+export function batchTarget(url = DEFAULT_URL) {
+  const keyPrefix = `bench-batch-${shortId()}`;
+  return {
+    config: { driver: 'redis', url, keyPrefix },
+    type: 'bench.batch',
+    drop: () => dropKeys(url, keyPrefix),
+  };
+}

@@ -1,3 +1,4 @@
+export { Batcher, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_WAIT_MS } from './batch.js';
 export {
   type Catalog,
   type CatalogBatchItem,

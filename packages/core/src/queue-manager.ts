@@ -1,3 +1,4 @@
+import { Batcher, resolveBatchSettings } from './batch.js';
 import { type CatalogHolder, type CatalogLike, checkPublishBody, SchemaRegistry } from './catalog.js';
 import { type Codec, CodecRegistry } from './codec.js';
 import type { PlugmqConfig } from './config.js';
@@ -18,6 +19,8 @@ import { resolveRetryPolicy } from './retry.js';
 import { ManagedSubscription } from './subscription.js';
 import type { Envelope, OutgoingEnvelope, Transport, TransportHooks } from './transport.js';
 import type {
+  BatchConsumeOptions,
+  BatchHandler,
   Capabilities,
   ConsumeOptions,
   Handler,
@@ -188,10 +191,27 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     return envelopes.map((envelope) => envelope.id);
   }
 
-  async consume<T>(
+  consume<T>(types: string | string[], handler: Handler<T>, options: ConsumeOptions): Promise<Subscription> {
+    return this.subscribe(types, handler as Handler<unknown>, options, options?.concurrency ?? 1, true);
+  }
+
+  async consumeBatch<T>(
     types: string | string[],
-    handler: Handler<T>,
+    handler: BatchHandler<T>,
+    options: BatchConsumeOptions,
+  ): Promise<Subscription> {
+    const settings = resolveBatchSettings(options);
+    validateConsumeArguments(types, handler, options);
+    const batcher = new Batcher(settings, handler as BatchHandler<unknown>);
+    return this.subscribe(types, batcher.handle, options, batcher.concurrency, false);
+  }
+
+  private async subscribe(
+    types: string | string[],
+    handler: Handler<unknown>,
     options: ConsumeOptions,
+    concurrency: number,
+    serialKeys: boolean,
   ): Promise<Subscription> {
     this.assertOpen();
     const list = validateConsumeArguments(types, handler, options);
@@ -204,19 +224,16 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     }
     if (options.signal?.aborted) throw new PlugmqError('CLOSED', 'options.signal is already aborted');
     const wrapped = this.handleHooks
-      ? wrapHandler(handler as Handler<unknown>, this.handleHooks, {
-          driver: this.driver,
-          types: list,
-          group: options.group,
-        })
-      : (handler as Handler<unknown>);
+      ? wrapHandler(handler, this.handleHooks, { driver: this.driver, types: list, group: options.group })
+      : handler;
     const subscription = new ManagedSubscription(
       {
         types: list,
         group: options.group,
-        concurrency: options.concurrency ?? 1,
+        concurrency,
         retry: resolveRetryPolicy(options.retry),
         deadLetter: options.deadLetter ?? '',
+        serialKeys,
       },
       wrapped,
       {
@@ -234,7 +251,7 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     this.subscriptions.add(subscription);
     try {
       const transportSubscription = await this.transport.subscribe(
-        { types: list, group: options.group, concurrency: options.concurrency ?? 1, startFrom },
+        { types: list, group: options.group, concurrency, startFrom },
         subscription.deliver,
       );
       subscription.attach(transportSubscription);

@@ -19,6 +19,8 @@ export class DeliveryScheduler {
   constructor(
     private readonly concurrency: number,
     private readonly run: (delivery: Delivery) => Promise<void>,
+    /** false for batch subscriptions: same-key messages share a batch, whose order keeps theirs. */
+    private readonly serialKeys = true,
   ) {}
 
   get inFlight(): number {
@@ -27,7 +29,7 @@ export class DeliveryScheduler {
 
   /** Resolves when the delivery has been handled and settled. */
   submit(delivery: Delivery): Promise<void> {
-    const key = delivery.envelope.key;
+    const key = this.serialKeys ? delivery.envelope.key : undefined;
     if (
       !this.paused &&
       this.pending.length === 0 &&
@@ -61,7 +63,7 @@ export class DeliveryScheduler {
   }
 
   private start(delivery: Delivery): Promise<void> {
-    const key = delivery.envelope.key;
+    const key = this.serialKeys ? delivery.envelope.key : undefined;
     this.running++;
     if (key !== undefined) this.busyKeys.add(key);
     if (key === undefined) return this.run(delivery).then(this.finishUnkeyed, this.finishUnkeyed);
@@ -87,7 +89,7 @@ export class DeliveryScheduler {
     if (this.paused) return;
     for (let i = 0; i < this.pending.length && this.running < this.concurrency; ) {
       const entry = this.pending[i]!;
-      const key = entry.delivery.envelope.key;
+      const key = this.serialKeys ? entry.delivery.envelope.key : undefined;
       if (key !== undefined && this.busyKeys.has(key)) {
         i++;
         continue;

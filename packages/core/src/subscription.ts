@@ -28,6 +28,8 @@ export interface SubscriptionSettings {
   readonly concurrency: number;
   readonly retry: RetryPolicy;
   readonly deadLetter: string | false;
+  /** false: run same-key deliveries at once (batch subscriptions order them themselves). */
+  readonly serialKeys?: boolean;
 }
 
 /** How long close waits, after aborting handlers' signals, for handlers that honour them. */
@@ -55,7 +57,11 @@ export class ManagedSubscription implements Subscription {
   ) {
     this.types = Object.freeze([...settings.types]);
     this.group = settings.group;
-    this.scheduler = new DeliveryScheduler(settings.concurrency, (delivery) => this.handle(delivery));
+    this.scheduler = new DeliveryScheduler(
+      settings.concurrency,
+      (delivery) => this.handle(delivery),
+      settings.serialKeys,
+    );
   }
 
   /** The function the transport calls for every delivery. */

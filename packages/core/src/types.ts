@@ -73,6 +73,32 @@ export interface ConsumeOptions {
   signal?: AbortSignal;
 }
 
+/** What a batch handler gets beside the messages. */
+export interface BatchContext<T = unknown> extends HandlerContext {
+  /**
+   * Settles one message of the batch as failed: it is retried (or dead-lettered once its attempts
+   * are spent) like a message whose handler threw `error`; the others are acked when the handler
+   * resolves. Call it before the handler returns.
+   */
+  fail(message: Message<T>, error?: unknown): void;
+}
+
+/**
+ * Receives 1 to `maxBatchSize` messages in delivery order. Resolving acks every message not passed
+ * to `context.fail`; throwing fails the whole batch (each message is retried or dead-lettered on its own).
+ */
+export type BatchHandler<T = unknown> = (
+  messages: readonly Message<T>[],
+  context: BatchContext<T>,
+) => void | Promise<void>;
+
+export interface BatchConsumeOptions extends Omit<ConsumeOptions, 'concurrency'> {
+  /** Most messages handed to one handler call (default 100, at most 10 000). */
+  maxBatchSize?: number;
+  /** Longest a partial batch waits for more messages after its first one arrived (default 100 ms). */
+  maxWaitMs?: number;
+}
+
 export interface Subscription {
   readonly types: readonly string[];
   readonly group: string;
@@ -114,6 +140,12 @@ export interface QueueManager {
   publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]>;
   /** Resolves once the subscription is live. */
   consume<T>(types: string | string[], handler: Handler<T>, options: ConsumeOptions): Promise<Subscription>;
+  /** Like consume, but the handler gets messages in batches; one batch runs at a time. */
+  consumeBatch<T>(
+    types: string | string[],
+    handler: BatchHandler<T>,
+    options: BatchConsumeOptions,
+  ): Promise<Subscription>;
   request<Req, Res>(type: string, body: Req, options?: RequestOptions): Promise<Res>;
   respond<Req, Res>(
     type: string,

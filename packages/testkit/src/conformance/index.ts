@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { backpressureScenarios } from './backpressure.js';
+import { batchScenarios } from './batch.js';
 import { catalogScenarios } from './catalog.js';
 import { closeScenarios } from './close.js';
 import { codecScenarios } from './codec.js';
@@ -41,6 +42,7 @@ export function runConformance(options: ConformanceOptions): void {
     describe('concurrency', () => concurrencyScenarios(env));
     describe('features and capabilities', () => featureScenarios(env));
     describe('close and drain', () => closeScenarios(env));
+    describe('batch handlers', () => batchScenarios(env));
     describe('request/reply', () => requestReplyScenarios(env));
     describe('message catalog and schemas', () => catalogScenarios(env));
     describe('validation and errors', () => validationScenarios(env));
