@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
+// pnpm bench --scenario claim-check [--driver …] [--store fs|redis] [--redis-url URL]: 1 MiB bodies
 // Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
 // (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
@@ -18,6 +19,9 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1,16' },
     rounds: { type: 'string', default: '7' },
     help: { type: 'boolean', short: 'h', default: false },
+    scenario: { type: 'string', default: 'throughput' },
+    store: { type: 'string', default: 'fs' },
+    'redis-url': { type: 'string' },
   },
 });
 
@@ -31,6 +35,15 @@ if (values.help) {
 const driver = values.driver;
 if (!(driver in DEFAULT_MESSAGES)) {
   console.error(`bench: --driver must be one of ${Object.keys(DEFAULT_MESSAGES).join(', ')} (got ${driver})`);
+  process.exit(2);
+}
+if (values.scenario === 'claim-check') {
+  const { runScenario } = await import('../packages/claim-check/bench/bench.mjs');
+  await runScenario(driver, values);
+  process.exit(0);
+}
+if (values.scenario !== 'throughput') {
+  console.error(`bench: --scenario must be throughput or claim-check (got ${values.scenario})`);
   process.exit(2);
 }
 const messages = values.messages ? Number(values.messages) : DEFAULT_MESSAGES[driver];
