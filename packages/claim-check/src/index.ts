@@ -7,5 +7,5 @@ export {
   withClaimCheck,
 } from './claim-check.js';
 export { type FilesystemPayloadStoreOptions, filesystemPayloadStore } from './fs-store.js';
-export { type RedisPayloadStoreOptions, redisPayloadStore } from './redis-store.js';
+export { type RedisPayloadClient, type RedisPayloadStoreOptions, redisPayloadStore } from './redis-store.js';
 export { assertPayloadKey, type PayloadStore } from './store.js';

@@ -1,6 +1,15 @@
 import { PlugmqError } from '@plugmq/core';
-import type { Redis } from 'ioredis';
 import { assertPayloadKey, type PayloadStore } from './store.js';
+
+/**
+ * The three ioredis calls the store makes, so that this package's types do not need ioredis
+ * installed: an ioredis `Redis` or `Cluster` fits.
+ */
+export interface RedisPayloadClient {
+  set(key: string, value: Buffer, mode: 'PX', milliseconds: number): Promise<unknown>;
+  getBuffer(key: string): Promise<Buffer | null>;
+  del(key: string): Promise<number>;
+}
 
 export interface RedisPayloadStoreOptions {
   /** Prepended to every key (default `plugmq:payload:`). */
@@ -12,7 +21,7 @@ export interface RedisPayloadStoreOptions {
  * time. Takes the application's ioredis client (or Cluster); closing it stays the caller's job.
  */
 export function redisPayloadStore(
-  redis: Pick<Redis, 'set' | 'getBuffer' | 'del'>,
+  redis: RedisPayloadClient,
   options: RedisPayloadStoreOptions = {},
 ): PayloadStore {
   if (typeof redis?.getBuffer !== 'function') {
