@@ -229,17 +229,24 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
     },
     async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
       if (!Array.isArray(items)) return inner.publishBatch(items);
-      const refs: string[] = [];
+      // allSettled, not all: every payload stored before one put failed must be found and removed.
+      const settled = await Promise.allSettled(
+        items.map(async (item) => {
+          if (typeof item !== 'object' || item === null) return { item, ref: undefined };
+          const checked = await check(item.type, item.body);
+          if (!checked) return { item, ref: undefined };
+          const options = withHeaders(item.options, checked);
+          return { item: { ...item, body: checked.body as T, options }, ref: checked.ref };
+        }),
+      );
+      const refs = settled.flatMap((result) =>
+        result.status === 'fulfilled' && result.value.ref !== undefined ? [result.value.ref] : [],
+      );
       try {
-        const rewritten = await Promise.all(
-          items.map(async (item) => {
-            if (typeof item !== 'object' || item === null) return item;
-            const checked = await check(item.type, item.body);
-            if (!checked) return item;
-            refs.push(checked.ref);
-            return { ...item, body: checked.body as T, options: withHeaders(item.options, checked) };
-          }),
-        );
+        const rewritten = settled.map((result) => {
+          if (result.status === 'rejected') throw result.reason;
+          return result.value.item;
+        });
         return await inner.publishBatch(rewritten);
       } catch (error) {
         await forget(refs);

@@ -216,6 +216,28 @@ describe('withClaimCheck on the memory driver', () => {
     await sleep(50);
     expect(handled).toEqual([]);
   });
+  it('removes the payloads a batch stored when another of its puts failed', async () => {
+    const directory = await tempDir();
+    const fs = filesystemPayloadStore({ directory });
+    const store: PayloadStore = {
+      ...fs,
+      // The second body's put fails at once, while the first one's is still writing its file.
+      put: async (key, bytes, options) => {
+        if (bytes.byteLength > 3_000) throw new Error('quota exceeded');
+        await fs.put(key, bytes, options);
+      },
+    };
+    const raw = await createQueueManager({ driver: 'memory' });
+    cleanups.push(() => raw.close());
+    const queue = withClaimCheck(raw, { store, thresholdBytes: 1024 });
+    await expect(
+      queue.publishBatch([
+        { type: 'cc.batch', body: 'a'.repeat(2_000) },
+        { type: 'cc.batch', body: 'b'.repeat(4_000) },
+      ]),
+    ).rejects.toMatchObject({ code: 'PUBLISH_FAILED', message: expect.stringMatching(/quota exceeded/) });
+    expect(await readdir(directory)).toEqual([]);
+  });
 });
 
 describe('filesystemPayloadStore', () => {
