@@ -6,10 +6,16 @@ import { driver as kafkaDriver } from '@plugmq/adapter-kafka';
 import { driver as memoryDriver } from '@plugmq/adapter-memory';
 import { driver as rabbitDriver } from '@plugmq/adapter-rabbitmq';
 import { driver as redisDriver } from '@plugmq/adapter-redis';
-import { createQueueManager, type Message, type QueueManager, registerDriver } from '@plugmq/core';
+import {
+  createQueueManager,
+  DEAD_LETTER_HEADERS,
+  type Message,
+  type QueueManager,
+  registerDriver,
+} from '@plugmq/core';
 import { type BrokerHandle, describeWithBroker } from '@plugmq/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { filesystemPayloadStore, withClaimCheck } from '../src/index.js';
+import { CLAIM_CHECK_HEADERS, filesystemPayloadStore, withClaimCheck } from '../src/index.js';
 
 for (const driver of [memoryDriver, redisDriver, rabbitDriver, kafkaDriver]) registerDriver(driver);
 
@@ -29,6 +35,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+const DLQ_HEADERS = new Set<string>(Object.values(DEAD_LETTER_HEADERS));
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 async function open(config: Record<string, unknown>): Promise<QueueManager> {
@@ -50,7 +57,8 @@ interface Big {
 /**
  * A 20 MiB JSON body (base64 of random bytes, so nothing compresses it) through claim-check:
  * one message fails its first attempt and succeeds on the retry, the other fails both attempts
- * and is dead-lettered; both handlers see the whole body, and the dead letter keeps its payload.
+ * and is dead-lettered; both handlers see the whole body, and the dead letter keeps its payload,
+ * so replaying it (stub and headers back to a type, as `plugmq dlq replay` does) delivers it whole.
  */
 function roundTrip(config: () => Record<string, unknown>, timeScale: number): void {
   it(
@@ -65,6 +73,7 @@ function roundTrip(config: () => Record<string, unknown>, timeScale: number): vo
       expect(data.length).toBe(20 * MiB);
       const handled: Message<Big>[] = [];
       const dead: Message<Big>[] = [];
+      const replayed: Message<Big>[] = [];
       await queue.consume<Big>(
         type,
         (message) => {
@@ -75,12 +84,25 @@ function roundTrip(config: () => Record<string, unknown>, timeScale: number): vo
         { group: 'cc', retry: { maxAttempts: 2, initialDelayMs: 50 } },
       );
       await queue.consume<Big>(`${type}.dlq`, (message) => void dead.push(message), { group: 'cc-dlq' });
+      await queue.consume<Big>(`${type}.replayed`, (message) => void replayed.push(message), {
+        group: 'cc-replay',
+      });
       await queue.publish(type, { id: 'retried', data });
       await queue.publish(type, { id: 'dead', data });
       await until(() => handled.length >= 1 && dead.length >= 1, 60_000 * timeScale);
       expect(handled.map((m) => [m.body.id, m.attempt])).toEqual([['retried', 2]]);
       expect(dead.map((m) => [m.body.id, m.headers['x-plugmq-attempts']])).toEqual([['dead', '2']]);
-      for (const message of [...handled, ...dead]) expect(digest(message.body.data)).toBe(digest(data));
+      const letter = dead[0] as Message<Big>;
+      const headers = Object.fromEntries(
+        Object.entries(letter.headers).filter(([name]) => !DLQ_HEADERS.has(name)),
+      );
+      // What the dead-letter type holds on the wire is the stub: that is what a replay republishes.
+      await queue.publish(`${type}.replayed`, { claimCheck: headers[CLAIM_CHECK_HEADERS.ref] }, { headers });
+      await until(() => replayed.length >= 1, 30_000 * timeScale);
+      expect(replayed.map((m) => m.body.id)).toEqual(['dead']);
+      for (const message of [...handled, ...dead, ...replayed]) {
+        expect(digest(message.body.data)).toBe(digest(data));
+      }
       // Retention, not delete-on-settle, by default: both payloads are still in the store.
       expect(await readdir(directory)).toHaveLength(2);
     },
