@@ -4,10 +4,12 @@ import {
   DEAD_LETTER_HEADERS,
   describeError,
   type Handler,
+  type HandlerContext,
   type Instrumentable,
   instrumentable,
   JSON_CONTENT_TYPE,
   type Logger,
+  type Message,
   PlugmqError,
   type PublishBatchItem,
   type PublishOptions,
@@ -59,6 +61,11 @@ export interface ClaimCheckedManager extends Instrumentable {
   detach(): void;
 }
 
+interface Encoded {
+  readonly bytes: Uint8Array;
+  readonly contentType: string;
+}
+
 interface Checked {
   readonly ref: string;
   readonly body: unknown;
@@ -105,8 +112,11 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
   const codecs = new Map<string, Codec>((options.codecs ?? []).map((codec) => [codec.contentType, codec]));
   const logger = options.logger ?? silentLogger;
 
-  /** The stored form of a body over the threshold, or undefined to publish it as it is. */
-  const check = async (type: string, body: unknown): Promise<Checked | undefined> => {
+  /**
+   * The encoded body when it is over the threshold, else undefined. Synchronous: a body published
+   * as it is costs no promise of claim-check's own.
+   */
+  const oversized = (type: string, body: unknown): Encoded | undefined => {
     const limit = perType.get(type) ?? threshold;
     if (limit === Number.POSITIVE_INFINITY || body === undefined) return undefined;
     let bytes: Uint8Array;
@@ -128,6 +138,11 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
       if (bytes.byteLength <= limit) return undefined;
       contentType = JSON_CONTENT_TYPE;
     }
+    return { bytes, contentType };
+  };
+
+  /** Puts an oversized body in the store; what to publish instead. */
+  const stash = async (type: string, { bytes, contentType }: Encoded): Promise<Checked> => {
     const ref = randomUUID();
     try {
       await store.put(ref, bytes, { ttlMs: retentionMs });
@@ -175,40 +190,60 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
     return codec.decode(bytes);
   };
 
+  // Not async: a message without a reference goes to the handler with no promise of ours.
   const handle =
     (next: Handler<unknown>): Handler<unknown> =>
-    async (message, context) => {
+    (message, context) => {
       const ref = message.headers[CLAIM_CHECK_HEADERS.ref];
       if (ref === undefined) return next(message, context);
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = await store.get(ref);
-      } catch (error) {
-        throw new PlugmqError(
-          'DECODE_FAILED',
-          `claim-check: fetching payload ${ref} of message ${message.id} failed: ${describeError(error)}`,
-          { cause: error },
-        );
-      }
-      if (bytes === undefined) {
-        throw new PlugmqError(
-          'DECODE_FAILED',
-          `claim-check: payload ${ref} of message ${message.id} (${message.type}) is not in the store: deleted, or older than the retention time`,
-        );
-      }
-      const contentType = message.headers[CLAIM_CHECK_HEADERS.contentType] ?? JSON_CONTENT_TYPE;
-      await next({ ...message, body: decode(contentType, bytes) }, context);
-      // A dead letter's payload stays for a replay; the replayed message deletes it once handled.
-      if (options.deleteAfterHandled && message.headers[DEAD_LETTER_HEADERS.originalType] === undefined) {
-        await store.delete(ref).catch((error: unknown) => {
-          logger.info(
-            { ref, err: describeError(error) },
-            'plugmq: claim-check delete failed; the retention time removes it',
-          );
-        });
-      }
+      return fetchAndHandle(next, message, context, ref);
     };
+
+  const fetchAndHandle = async (
+    next: Handler<unknown>,
+    message: Message<unknown>,
+    context: HandlerContext,
+    ref: string,
+  ): Promise<void> => {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await store.get(ref);
+    } catch (error) {
+      throw new PlugmqError(
+        'DECODE_FAILED',
+        `claim-check: fetching payload ${ref} of message ${message.id} failed: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    if (bytes === undefined) {
+      throw new PlugmqError(
+        'DECODE_FAILED',
+        `claim-check: payload ${ref} of message ${message.id} (${message.type}) is not in the store: deleted, or older than the retention time`,
+      );
+    }
+    const contentType = message.headers[CLAIM_CHECK_HEADERS.contentType] ?? JSON_CONTENT_TYPE;
+    await next({ ...message, body: decode(contentType, bytes) }, context);
+    // A dead letter's payload stays for a replay; the replayed message deletes it once handled.
+    if (options.deleteAfterHandled && message.headers[DEAD_LETTER_HEADERS.originalType] === undefined) {
+      await store.delete(ref).catch((error: unknown) => {
+        logger.info(
+          { ref, err: describeError(error) },
+          'plugmq: claim-check delete failed; the retention time removes it',
+        );
+      });
+    }
+  };
   const detach = inner.use({ handle });
+
+  const publishStashed = async (type: string, encoded: Encoded, publishOptions?: PublishOptions) => {
+    const checked = await stash(type, encoded);
+    try {
+      return await inner.publish(type, checked.body, withHeaders(publishOptions, checked));
+    } catch (error) {
+      await forget([checked.ref]);
+      throw error;
+    }
+  };
 
   return {
     driver: inner.driver,
@@ -217,15 +252,15 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
     use: (middleware) => inner.use(middleware),
     subscriptionInfo: () => inner.subscriptionInfo(),
     detach,
-    async publish<T>(type: string, body: T, publishOptions?: PublishOptions): Promise<string> {
-      const checked = await check(type, body);
-      if (!checked) return inner.publish(type, body, publishOptions);
+    publish<T>(type: string, body: T, publishOptions?: PublishOptions): Promise<string> {
+      let encoded: Encoded | undefined;
       try {
-        return await inner.publish(type, checked.body, withHeaders(publishOptions, checked));
+        encoded = oversized(type, body);
       } catch (error) {
-        await forget([checked.ref]);
-        throw error;
+        return Promise.reject(error);
       }
+      if (!encoded) return inner.publish(type, body, publishOptions);
+      return publishStashed(type, encoded, publishOptions);
     },
     async publishBatch<T>(items: PublishBatchItem<T>[]): Promise<string[]> {
       if (!Array.isArray(items)) return inner.publishBatch(items);
@@ -233,8 +268,9 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
       const settled = await Promise.allSettled(
         items.map(async (item) => {
           if (typeof item !== 'object' || item === null) return { item, ref: undefined };
-          const checked = await check(item.type, item.body);
-          if (!checked) return { item, ref: undefined };
+          const encoded = oversized(item.type, item.body);
+          if (!encoded) return { item, ref: undefined };
+          const checked = await stash(item.type, encoded);
           const options = withHeaders(item.options, checked);
           return { item: { ...item, body: checked.body as T, options }, ref: checked.ref };
         }),
