@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
-//            [--scenarios throughput,batch] [--batch-messages 2000] [--batch-size 100]
+//            [--scenarios throughput,batch,claim-check] [--batch-messages 2000] [--batch-size 100]
+//            [--store fs|redis] [--redis-url URL]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
-// insert), and prints tables (or one JSON object per line). Never a test: figures vary between
-// runs on shared machines.
+// insert) and, when listed, claim-check at 1 MiB bodies (packages/claim-check/bench), and prints
+// tables (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
 import { runBatchScenario } from './bench-batch.mjs';
 import { round } from './bench-lib.mjs';
@@ -25,12 +26,14 @@ const { values } = parseArgs({
     'batch-messages': { type: 'string', default: '2000' },
     'batch-size': { type: 'string', default: '100' },
     help: { type: 'boolean', short: 'h', default: false },
+    store: { type: 'string', default: 'fs' },
+    'redis-url': { type: 'string' },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch] [--batch-messages 2000] [--batch-size 100]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
   );
   process.exit(0);
 }
@@ -59,8 +62,9 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
 }
 
 const scenarios = new Set(values.scenarios.split(','));
-if ([...scenarios].some((name) => name !== 'throughput' && name !== 'batch')) {
-  console.error(`bench: --scenarios must list throughput and/or batch (got ${values.scenarios})`);
+const SCENARIOS = ['throughput', 'batch', 'claim-check'];
+if ([...scenarios].some((name) => !SCENARIOS.includes(name))) {
+  console.error(`bench: --scenarios must list some of ${SCENARIOS.join(', ')} (got ${values.scenarios})`);
   process.exit(2);
 }
 const batchMessages = Number(values['batch-messages']);
@@ -165,4 +169,9 @@ if (scenarios.has('batch')) {
         'single CPU µs/msg': r.singleCpuUsPerMsg,
       })),
     );
+}
+
+if (scenarios.has('claim-check')) {
+  const { runScenario } = await import('../packages/claim-check/bench/bench.mjs');
+  await runScenario(driver, values);
 }
