@@ -290,6 +290,7 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
       }
     },
     consume: (types, handler, consumeOptions) => inner.consume(types, handler, consumeOptions),
+    consumeBatch: (types, handler, batchOptions) => inner.consumeBatch(types, handler, batchOptions),
     request: (type, body, requestOptions) => inner.request(type, body, requestOptions),
     respond: (type, handler, respondOptions) => inner.respond(type, handler, respondOptions),
     health: () => inner.health(),

@@ -238,6 +238,23 @@ describe('withClaimCheck on the memory driver', () => {
     ).rejects.toMatchObject({ code: 'PUBLISH_FAILED', message: expect.stringMatching(/quota exceeded/) });
     expect(await readdir(directory)).toEqual([]);
   });
+
+  it('hands a batch handler the original bodies', async () => {
+    const { queue } = await setup();
+    const bodies: string[] = [];
+    await queue.consumeBatch<{ text: string }>(
+      'cc.batch',
+      async (messages) => {
+        for (const message of messages) bodies.push(message.body.text);
+      },
+      { group: 'g', maxBatchSize: 10, maxWaitMs: 20 },
+    );
+    const big = 'b'.repeat(4096);
+    await queue.publish('cc.batch', { text: big });
+    await queue.publish('cc.batch', { text: 'small' });
+    for (let i = 0; i < 200 && bodies.length < 2; i++) await sleep(10);
+    expect(bodies.sort()).toEqual([big, 'small'].sort());
+  });
 });
 
 describe('filesystemPayloadStore', () => {
