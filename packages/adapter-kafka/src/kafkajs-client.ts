@@ -1,35 +1,21 @@
-import { describeError, type Logger, PlugmqError, redactCredentials } from '@plugmq/core';
-import kafkajs, {
-  type Admin,
-  type Consumer,
-  type EachBatchPayload,
-  type IHeaders,
-  type Message,
-  type Producer,
-  type SASLOptions,
-} from 'kafkajs';
+import { type Logger, PlugmqError } from '@plugmq/core';
+import kafkajs, { type Admin, type IHeaders, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import type {
   AcknowledgedPartition,
-  FetchedRecord,
   GroupMember,
   KafkaClient,
-  MemberHandlers,
   MemberOptions,
   OutgoingRecord,
   TopicLayout,
-  TopicPartitionOffset,
   TopicSpec,
 } from './client.js';
-import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
+import { errorType, RETRY, retrying } from './kafkajs-errors.js';
 import { logCreator } from './kafkajs-log.js';
+import { KafkajsMember } from './kafkajs-member.js';
 import type { KafkaConfig } from './options.js';
 import { SocketWatch } from './socket-watch.js';
 
 const { Kafka, logLevel } = kafkajs;
-
-// Retriable broker errors keep being retried by kafkajs for this long before we see them; our
-// own loops (publish deadline, consumer restart) take over after that.
-const RETRY = { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8, restartOnFailure: async () => true };
 
 // The producer hands a failed send back sooner: the publisher re-groups the records of a partition
 // whose leader died by the new leaders, so one dead broker does not hold the other partitions.
@@ -60,35 +46,6 @@ const RETRIABLE_NAMES = new Set([
   'KafkaJSNoBrokerAvailableError',
 ]);
 
-function isMarkedRetriable(error: unknown): boolean {
-  return (error as { retriable?: unknown } | undefined)?.retriable === true;
-}
-
-function errorType(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    current =
-      (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
-  }
-  return undefined;
-}
-
-function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  // for…in rather than Object.entries: no array of pairs per message (this runs for every record).
-  for (const name in headers) {
-    if (!Object.hasOwn(headers, name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = first.toString();
-  }
-  return out;
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -98,165 +55,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Retries an admin call while the broker answers with a retriable error; right after a topic is
- * created its leader is known to the controller a moment before the broker serves offsets for it.
- */
-async function retrying<T>(call: () => Promise<T>, isRetriable: (error: unknown) => boolean): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!isRetriable(error) || Date.now() + wait > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-}
-
-/**
- * A group member that survives the crashes kafkajs does not restart from by itself (e.g.
- * "group coordinator not found" while a broker restarts): it builds a new kafkajs consumer with
- * the same subscriptions and handlers and joins again, until `disconnect`.
- */
-class KafkajsMember implements GroupMember {
-  private consumer: Consumer;
-  private readonly subscriptions: { topics: string[]; fromBeginning: boolean }[] = [];
-  private handlers: MemberHandlers | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly kafka: InstanceType<typeof Kafka>,
-    private readonly options: MemberOptions,
-    private readonly logger: Logger,
-  ) {
-    this.consumer = this.createConsumer();
-  }
-
-  private createConsumer(): Consumer {
-    const { options } = this;
-    return this.kafka.consumer({
-      groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs,
-      rebalanceTimeout: options.rebalanceTimeoutMs,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      maxWaitTimeInMs: options.maxWaitTimeMs,
-      partitionAssigners: [subscriptionAwareAssigner],
-      retry: RETRY,
-      allowAutoTopicCreation: false,
-    });
-  }
-
-  async subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void> {
-    this.subscriptions.push({ topics: [...topics], fromBeginning });
-    // On a cluster, a topic just created is known to its controller before every broker: the
-    // broker that answers kafkajs' metadata request may not host it yet for a moment.
-    await retrying(
-      () => this.consumer.subscribe({ topics: [...topics], fromBeginning }),
-      (error) => errorType(error) === 'UNKNOWN_TOPIC_OR_PARTITION' || isMarkedRetriable(error),
-    );
-  }
-
-  async run(handlers: MemberHandlers): Promise<void> {
-    this.handlers = handlers;
-    await this.start(this.consumer);
-  }
-
-  private async start(consumer: Consumer): Promise<void> {
-    const handlers = this.handlers!;
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      if (consumer === this.consumer) handlers.onJoin(event.payload.memberAssignment);
-    });
-    consumer.on(consumer.events.CRASH, (event) => {
-      if (consumer !== this.consumer) return;
-      handlers.onCrash(event.payload.error, event.payload.restart);
-      if (!event.payload.restart && !this.stopped) void this.revive();
-    });
-    await consumer.connect();
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConcurrently,
-      eachBatch: (payload) => handlers.onBatch(toBatch(payload)),
-    });
-  }
-
-  private async revive(): Promise<void> {
-    for (let wait = 500; !this.stopped; wait = Math.min(wait * 2, 5_000)) {
-      await new Promise((resolve) => setTimeout(resolve, wait));
-      if (this.stopped) return;
-      const old = this.consumer;
-      await old.disconnect().catch(() => {});
-      const consumer = this.createConsumer();
-      this.consumer = consumer;
-      try {
-        for (const { topics, fromBeginning } of this.subscriptions) {
-          await consumer.subscribe({ topics, fromBeginning });
-        }
-        await this.start(consumer);
-        this.logger.info({ groupId: this.options.groupId }, 'plugmq: kafka consumer recreated after a crash');
-        return;
-      } catch (error) {
-        this.logger.warn(
-          { groupId: this.options.groupId, err: redactCredentials(describeError(error)) },
-          'plugmq: recreating the kafka consumer failed; trying again',
-        );
-      }
-    }
-  }
-
-  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
-    await this.consumer.commitOffsets(
-      offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: String(offset) })),
-    );
-  }
-
-  seek({ topic, partition, offset }: TopicPartitionOffset): void {
-    try {
-      this.consumer.seek({ topic, partition, offset: String(offset) });
-    } catch {
-      // Not running (crashed, being recreated): it starts from the committed offsets anyway.
-    }
-  }
-
-  pause(entries: readonly { topic: string; partitions?: readonly number[] }[]): void {
-    try {
-      this.consumer.pause(
-        entries.map(({ topic, partitions }) =>
-          partitions ? { topic, partitions: [...partitions] } : { topic },
-        ),
-      );
-    } catch {
-      // Not running: nothing is fetched anyway.
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    this.stopped = true;
-    await this.consumer.disconnect();
-  }
-}
-
-function toBatch(payload: EachBatchPayload) {
-  const { batch } = payload;
-  const records: FetchedRecord[] = batch.messages.map((message) => ({
-    offset: Number(message.offset),
-    key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
-    value: message.value ?? Buffer.alloc(0),
-    headers: headersToStrings(message.headers),
-    timestamp: Number(message.timestamp),
-  }));
-  return {
-    topic: batch.topic,
-    partition: batch.partition,
-    records,
-    markFetched: (offset: number) => payload.resolveOffset(String(offset)),
-    heartbeat: () => payload.heartbeat(),
-    isStale: () => payload.isStale(),
-    pause: () => payload.pause(),
-  };
 }
 
 export class KafkajsClient implements KafkaClient {

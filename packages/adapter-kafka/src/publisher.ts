@@ -3,63 +3,24 @@ import {
   describeError,
   type Logger,
   OverdueWatch,
-  OverdueWatched,
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
 } from '@plugmq/core';
 import type { AcknowledgedPartition, KafkaClient, OutgoingRecord } from './client.js';
+import {
+  backoffMs,
+  isAcknowledged,
+  Lane,
+  PendingPublish,
+  publishFailed,
+  randomStart,
+  type TopicState,
+} from './lane.js';
 import { keyPartition } from './partitioner.js';
-
-class PendingPublish extends OverdueWatched {
-  /** Records not yet acknowledged; the publish resolves when this reaches 0. */
-  remaining: number;
-
-  constructor(
-    readonly records: readonly OutgoingRecord[],
-    context: TransportPublishContext,
-    readonly resolve: () => void,
-    readonly reject: (error: unknown) => void,
-  ) {
-    super(context);
-    this.remaining = records.length;
-  }
-}
-
-/**
- * One partition's records in publish order. At most one send of them is in flight, so a
- * partition's records reach the broker in order, and a failed send goes back to the front.
- * Parallel arrays rather than an entry object per record: this is the per-message path.
- */
-class Lane {
-  pendings: PendingPublish[] = [];
-  records: OutgoingRecord[] = [];
-  /** The records of the send in flight (undefined: none). */
-  sentPendings: PendingPublish[] | undefined = undefined;
-  sentRecords: OutgoingRecord[] | undefined = undefined;
-  /** Failed sends in a row; reset by an acknowledged one. */
-  failures = 0;
-  retryAt = 0;
-  /** In the publisher's `ready` list. */
-  queued = false;
-
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-  ) {}
-}
-
-interface TopicState {
-  lanes: Lane[];
-  leaders: readonly number[];
-  loadedAt: number;
-  /** Round-robin position for records without a key. */
-  next: number;
-}
 
 /** Records per produce request; bounded so one request stays well under the broker's limits. */
 const MAX_RECORDS_PER_SEND = 2_000;
-const RETRY_BACKOFF_MS = [100, 250, 500, 1_000];
 /** Partitions added to a topic are picked up this long after the layout was read at the latest. */
 const LAYOUT_MAX_AGE_MS = 300_000;
 
@@ -411,30 +372,4 @@ export class Publisher {
     }
     for (const topic of topics) this.refreshLayout(topic);
   }
-}
-
-function isAcknowledged(lane: Lane, acknowledged: readonly AcknowledgedPartition[]): boolean {
-  for (const entry of acknowledged) {
-    if (entry.partition === lane.partition && entry.topicName === lane.topic) return true;
-  }
-  return false;
-}
-
-function publishFailed(error: unknown): PlugmqError {
-  return new PlugmqError(
-    'PUBLISH_FAILED',
-    `kafka rejected the publish: ${redactCredentials(describeError(error))}`,
-    {
-      cause: error,
-    },
-  );
-}
-
-function backoffMs(attempt: number): number {
-  return RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]!;
-}
-
-/** Keyless records start at a random partition per process, as Kafka clients do. */
-function randomStart(): number {
-  return Math.floor(Math.random() * 0x7fffffff);
 }

@@ -11,6 +11,7 @@ import {
 } from '@plugmq/core';
 import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './client.js';
 import { Slots } from './flow.js';
+import { OffsetCommitter } from './offset-committer.js';
 import { DONE, PartitionTracker, PENDING, type Slot, UNDONE } from './offset-tracker.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -57,8 +58,6 @@ class KafkaDelivery implements Delivery {
 
 /** The default prefetch's floor (`prefetch` option: max(this, 2 × concurrency)). */
 const MIN_PREFETCH = 32;
-/** Settles within this window share one offset commit request. */
-const COMMIT_DELAY_MS = 20;
 const RETRY_PUBLISH_TIMEOUT_MS = 30_000;
 
 /**
@@ -85,13 +84,11 @@ export class KafkaSubscription implements TransportSubscription {
   private finished: Promise<void> | undefined;
   private onJoined: (() => void) | undefined;
   private readonly trackers = new Map<string, PartitionTracker>();
+  private readonly commits: OffsetCommitter;
   /** Start offsets of a new group's partitions, by `partition:topic` (see readPins). */
   private readonly pins = new Map<string, number>();
   private inFlight = 0;
   private onIdle: (() => void) | undefined;
-  private commitTimer: NodeJS.Timeout | undefined;
-  private committing = false;
-  private commitAgain = false;
 
   constructor(
     private readonly request: SubscribeRequest,
@@ -99,6 +96,7 @@ export class KafkaSubscription implements TransportSubscription {
     private readonly deps: SubscriptionDeps,
   ) {
     this.groupId = deps.config.groupPrefix + request.group;
+    this.commits = new OffsetCommitter(this.trackers, () => this.member, deps.logger, request.group);
     for (const type of request.types) {
       const retry = retryTopic(type, request.group);
       this.typeOfTopic.set(type, type);
@@ -298,49 +296,8 @@ export class KafkaSubscription implements TransportSubscription {
       tracker.rewind(slot.offset);
       this.member?.seek({ topic, partition, offset: slot.offset });
     }
-    this.scheduleCommit();
+    this.commits.schedule();
     if (this.inFlight === 0) this.onIdle?.();
-  }
-
-  /** Commits every partition whose committable offset moved, in one request, a few ms later. */
-  private scheduleCommit(): void {
-    if (this.commitTimer || this.committing) {
-      this.commitAgain = true;
-      return;
-    }
-    this.commitTimer = setTimeout(() => {
-      this.commitTimer = undefined;
-      void this.commitNow();
-    }, COMMIT_DELAY_MS);
-  }
-
-  private async commitNow(): Promise<void> {
-    const member = this.member;
-    if (!member) return;
-    const offsets: { topic: string; partition: number; offset: number; tracker: PartitionTracker }[] = [];
-    for (const [id, tracker] of this.trackers) {
-      const offset = tracker.committable();
-      if (offset === undefined) continue;
-      const colon = id.indexOf(':');
-      offsets.push({ topic: id.slice(colon + 1), partition: Number(id.slice(0, colon)), offset, tracker });
-    }
-    if (offsets.length === 0) return;
-    this.committing = true;
-    this.commitAgain = false;
-    try {
-      await member.commit(offsets);
-      for (const entry of offsets) entry.tracker.committed = Math.max(entry.tracker.committed, entry.offset);
-    } catch (error) {
-      // The partition may have moved (rebalance) or the broker is away: those messages are
-      // delivered again to whoever reads the partition next (at least once).
-      this.deps.logger.warn(
-        { group: this.request.group, err: redactCredentials(describeError(error)) },
-        'plugmq: kafka offset commit failed; those messages may be delivered again',
-      );
-    } finally {
-      this.committing = false;
-      if (this.commitAgain) this.scheduleCommit();
-    }
   }
 
   /**
@@ -420,10 +377,7 @@ export class KafkaSubscription implements TransportSubscription {
           this.onIdle = resolve;
         });
       }
-      clearTimeout(this.commitTimer);
-      this.commitTimer = undefined;
-      while (this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
-      await this.commitNow();
+      await this.commits.flush();
       await member.disconnect().catch((error: unknown) => {
         this.deps.logger.debug({ err: describeError(error) }, 'plugmq: kafka consumer disconnect failed');
       });
