@@ -1,4 +1,11 @@
-import { type Capabilities, configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+import {
+  type Capabilities,
+  configInvalid,
+  integerOption,
+  maskUrl,
+  type PlugmqConfig,
+  PlugmqError,
+} from '@plugmq/core';
 import { Secret } from './secret.js';
 
 export const capabilities: Capabilities = Object.freeze({
@@ -82,15 +89,6 @@ export const OPTIONS = [
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
-function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
-  const value = config[field];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw configInvalid(field, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
 const HOST_PORT = /^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
 
 /** `kafka://user:pw@h1:9092,h2:9092` or `h1:9092,h2:9092` → broker list (+ SASL/PLAIN from credentials). */
@@ -154,8 +152,8 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
       'sasl must be an object with a mechanism (got ' + typeof sasl + ')',
     );
   }
-  const sessionTimeoutMs = integer(config, 'sessionTimeoutMs', 10_000, 1_000);
-  const heartbeatIntervalMs = integer(config, 'heartbeatIntervalMs', 1_000, 100);
+  const sessionTimeoutMs = integerOption(config, 'sessionTimeoutMs', 10_000, 1_000);
+  const heartbeatIntervalMs = integerOption(config, 'heartbeatIntervalMs', 1_000, 100);
   if (heartbeatIntervalMs >= sessionTimeoutMs) {
     throw configInvalid(
       'heartbeatIntervalMs',
@@ -163,22 +161,22 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
       heartbeatIntervalMs,
     );
   }
-  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
+  const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
   return {
     ...config,
     brokers: parsed.brokers,
     clientId,
-    partitions: integer(config, 'partitions', 3, 1),
-    replicationFactor: integer(config, 'replicationFactor', 1, 1),
+    partitions: integerOption(config, 'partitions', 3, 1),
+    replicationFactor: integerOption(config, 'replicationFactor', 1, 1),
     groupPrefix,
-    connectTimeoutMs: integer(config, 'connectTimeoutMs', 10_000, 1),
+    connectTimeoutMs: integerOption(config, 'connectTimeoutMs', 10_000, 1),
     sessionTimeoutMs,
-    rebalanceTimeoutMs: integer(config, 'rebalanceTimeoutMs', 30_000, 1_000),
+    rebalanceTimeoutMs: integerOption(config, 'rebalanceTimeoutMs', 30_000, 1_000),
     heartbeatIntervalMs,
-    maxWaitTimeMs: integer(config, 'maxWaitTimeMs', 100, 0),
+    maxWaitTimeMs: integerOption(config, 'maxWaitTimeMs', 100, 0),
     ...(prefetch === undefined ? {} : { prefetch }),
-    replyPartitions: integer(config, 'replyPartitions', 6, 1),
-    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    replyPartitions: integerOption(config, 'replyPartitions', 6, 1),
+    maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     // The URL's password is in `sasl` now; the URL core keeps is masked.
     ...(typeof config.url === 'string' ? { url: maskUrl(config.url) } : {}),
     ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),

@@ -1,4 +1,4 @@
-import { type Capabilities, configInvalid, type PlugmqConfig } from '@plugmq/core';
+import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core';
 
 export const capabilities: Capabilities = Object.freeze({
   persistent: false,
@@ -35,32 +35,18 @@ export interface MemoryConfig extends PlugmqConfig {
   serialize: boolean;
 }
 
-function integer(
-  config: PlugmqConfig,
-  field: string,
-  fallback: number | undefined,
-  min: number,
-): number | undefined {
-  const value = config[field];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw configInvalid(field, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
 export function validateMemoryConfig(config: PlugmqConfig): MemoryConfig {
   const namespace = config.namespace ?? 'default';
   if (typeof namespace !== 'string' || namespace.length === 0) {
     throw configInvalid('namespace', 'a non-empty string', namespace);
   }
-  const prefetch = integer(config, 'prefetch', undefined, 1);
+  const prefetch = integerOption(config, 'prefetch', undefined, 1);
   const serialize = config.serialize ?? true;
   if (typeof serialize !== 'boolean') throw configInvalid('serialize', 'true or false', serialize);
   return {
     ...config,
-    bufferSize: integer(config, 'bufferSize', 1024, 1)!,
-    historySize: integer(config, 'historySize', 1000, 0)!,
+    bufferSize: integerOption(config, 'bufferSize', 1024, 1)!,
+    historySize: integerOption(config, 'historySize', 1000, 0)!,
     ...(prefetch === undefined ? {} : { prefetch }),
     namespace,
     serialize,

@@ -1,4 +1,4 @@
-import { type Capabilities, configInvalid, type PlugmqConfig } from '@plugmq/core';
+import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core';
 import { parseBrokerUrls } from './urls.js';
 
 /**
@@ -114,15 +114,6 @@ export interface RabbitMqConfig extends PlugmqConfig {
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 
-function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
-  const value = config[field];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw configInvalid(field, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
 export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   let urls: string[];
   if (config.urls !== undefined) {
@@ -141,26 +132,26 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
     throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
   }
-  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
-  const reconnectInitialDelayMs = integer(config, 'reconnectInitialDelayMs', 100, 1);
+  const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
+  const reconnectInitialDelayMs = integerOption(config, 'reconnectInitialDelayMs', 100, 1);
   const queueType = config.queueType === undefined ? 'classic' : config.queueType;
   if (typeof queueType !== 'string' || !QUEUE_TYPES.includes(queueType as QueueType)) {
     throw configInvalid('queueType', `one of ${QUEUE_TYPES.map((t) => `'${t}'`).join(', ')}`, queueType);
   }
-  const maxLength = config.maxLength === undefined ? undefined : integer(config, 'maxLength', 1, 1);
+  const maxLength = config.maxLength === undefined ? undefined : integerOption(config, 'maxLength', 1, 1);
   return {
     ...config,
     urls,
     exchange,
     ...(prefetch === undefined ? {} : { prefetch }),
-    connectTimeoutMs: integer(config, 'connectTimeoutMs', 5_000, 1),
-    heartbeatSeconds: integer(config, 'heartbeatSeconds', 10, 0),
+    connectTimeoutMs: integerOption(config, 'connectTimeoutMs', 5_000, 1),
+    heartbeatSeconds: integerOption(config, 'heartbeatSeconds', 10, 0),
     reconnectInitialDelayMs,
-    reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
+    reconnectMaxDelayMs: integerOption(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
     ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
     ...(maxLength === undefined ? {} : { maxLength }),
-    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     queueType: queueType as QueueType,
-    confirmStallMs: integer(config, 'confirmStallMs', 5_000, 100),
+    confirmStallMs: integerOption(config, 'confirmStallMs', 5_000, 100),
   };
 }

@@ -1,5 +1,12 @@
 import { inspect } from 'node:util';
-import { type Capabilities, configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core';
+import {
+  type Capabilities,
+  configInvalid,
+  integerOption,
+  maskUrl,
+  type PlugmqConfig,
+  PlugmqError,
+} from '@plugmq/core';
 
 /**
  * What Redis Streams can honour, and why the false ones are false:
@@ -99,15 +106,6 @@ export interface RedisConfig extends PlugmqConfig {
 
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
 
-function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
-  const value = config[field];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw configInvalid(field, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
 /** Host/port seeds of `url` (one, or several separated by commas for a cluster). */
 export function parseRedisUrls(value: unknown): URL[] {
   if (typeof value !== 'string' || value.length === 0) {
@@ -158,31 +156,31 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
   if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
     throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
   }
-  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
-  const maxLen = config.maxLen === undefined ? undefined : integer(config, 'maxLen', 1, 1);
-  const claimMinIdleMs = integer(config, 'claimMinIdleMs', 30_000, 1);
+  const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
+  const maxLen = config.maxLen === undefined ? undefined : integerOption(config, 'maxLen', 1, 1);
+  const claimMinIdleMs = integerOption(config, 'claimMinIdleMs', 30_000, 1);
   return hideSecrets({
     ...config,
     url,
     cluster,
     keyPrefix,
-    connectTimeoutMs: integer(config, 'connectTimeoutMs', 5_000, 1),
-    reconnectMaxDelayMs: integer(config, 'reconnectMaxDelayMs', 2_000, 1),
+    connectTimeoutMs: integerOption(config, 'connectTimeoutMs', 5_000, 1),
+    reconnectMaxDelayMs: integerOption(config, 'reconnectMaxDelayMs', 2_000, 1),
     ...(prefetch === undefined ? {} : { prefetch }),
-    blockMs: integer(config, 'blockMs', 2_000, 1),
+    blockMs: integerOption(config, 'blockMs', 2_000, 1),
     claimMinIdleMs,
-    claimIntervalMs: integer(
+    claimIntervalMs: integerOption(
       config,
       'claimIntervalMs',
       Math.max(1, Math.min(5_000, Math.floor(claimMinIdleMs / 2))),
       1,
     ),
-    trimIntervalMs: integer(config, 'trimIntervalMs', 30_000, 0),
+    trimIntervalMs: integerOption(config, 'trimIntervalMs', 30_000, 0),
     ...(maxLen === undefined ? {} : { maxLen }),
-    delayPollMs: integer(config, 'delayPollMs', 200, 1),
-    replyTtlMs: integer(config, 'replyTtlMs', 60_000, 1),
+    delayPollMs: integerOption(config, 'delayPollMs', 200, 1),
+    replyTtlMs: integerOption(config, 'replyTtlMs', 60_000, 1),
     ...(tls === undefined ? {} : { tls: tls as RedisTlsOptions }),
-    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
   });
 }
 

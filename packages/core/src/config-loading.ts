@@ -17,6 +17,31 @@ export function configInvalid(field: string, allowed: string, value: unknown): P
   return new PlugmqError('CONFIG_INVALID', `${field} must be ${allowed} (got ${shown})`);
 }
 
+/**
+ * A driver's integer option: `fallback` when absent, else an integer of at least `min`, or
+ * CONFIG_INVALID naming the field.
+ */
+export function integerOption(config: PlugmqConfig, field: string, fallback: number, min: number): number;
+export function integerOption(
+  config: PlugmqConfig,
+  field: string,
+  fallback: number | undefined,
+  min: number,
+): number | undefined;
+export function integerOption(
+  config: PlugmqConfig,
+  field: string,
+  fallback: number | undefined,
+  min: number,
+): number | undefined {
+  const value = config[field];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw configInvalid(field, `an integer >= ${min}`, value);
+  }
+  return value;
+}
+
 /** Checks the fields core owns; drivers check theirs in `validate`. */
 export function validateCoreConfig(config: unknown): PlugmqConfig {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {

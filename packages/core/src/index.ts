@@ -28,7 +28,7 @@ export {
   VALUE_CONTENT_TYPE,
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
-export { configFromEnv, configInvalid, validateCoreConfig } from './config-loading.js';
+export { configFromEnv, configInvalid, integerOption, validateCoreConfig } from './config-loading.js';
 export {
   acceptsConnections,
   type ConnectFailure,
