@@ -1,4 +1,4 @@
-import { type Logger, PlugmqError } from '@plugmq/core';
+import { type Logger, PlugmqError, withDeadline } from '@plugmq/core';
 import kafkajs, { type Admin, type IHeaders, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import type {
   AcknowledgedPartition,
@@ -45,17 +45,6 @@ const RETRIABLE_NAMES = new Set([
   'KafkaJSMetadataNotLoaded',
   'KafkaJSNoBrokerAvailableError',
 ]);
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new PlugmqError('CONNECTION', `${what} did not answer within ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export class KafkajsClient implements KafkaClient {
   private readonly kafka: InstanceType<typeof Kafka>;
@@ -117,10 +106,10 @@ export class KafkajsClient implements KafkaClient {
       this.sockets.onFatal = reject;
     });
     try {
-      await withTimeout(
+      await withDeadline(
         Promise.race([Promise.all([this.admin.connect(), this.producer.connect()]), fatal]),
         ms,
-        `kafka broker ${brokers}`,
+        () => new PlugmqError('CONNECTION', `kafka broker ${brokers} did not answer within ${ms} ms`),
       );
     } catch (error) {
       throw this.sockets.connectError(error, brokers, ms);
@@ -185,7 +174,11 @@ export class KafkajsClient implements KafkaClient {
   }
 
   async ping(timeoutMs: number): Promise<void> {
-    await withTimeout(this.admin.describeCluster(), timeoutMs, 'kafka health check');
+    await withDeadline(
+      this.admin.describeCluster(),
+      timeoutMs,
+      () => new PlugmqError('CONNECTION', `kafka health check did not answer within ${timeoutMs} ms`),
+    );
   }
 
   async topicLayout(topic: string): Promise<TopicLayout> {

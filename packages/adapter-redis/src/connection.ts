@@ -8,6 +8,7 @@ import {
   PlugmqError,
   redactCredentials,
   tlsStalled,
+  withDeadline,
 } from '@plugmq/core';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
@@ -201,16 +202,6 @@ export function buffers(client: RedisClient): BufferCommands {
  * Waits for `work` at most `ms`, then rejects: for clean-up steps (close, hand back) that must not
  * hang while Redis is away. What they leave undone is recovered by claiming later.
  */
-export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(work, ms, () => new Error(`${what} did not finish within ${ms} ms`));
 }

@@ -14,6 +14,7 @@ import {
   type Transport,
   type TransportPublishContext,
   type TransportSubscription,
+  withDeadline,
 } from '@plugmq/core';
 import { ClientFactory, type RedisClient } from './connection.js';
 import { DelayMover } from './delay-mover.js';
@@ -203,20 +204,11 @@ export class RedisTransport implements Transport {
     });
   }
 
-  private async withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        work,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new PlugmqError('CONNECTION', `${what} got no answer from Redis within ${ms} ms`)),
-            ms,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+    return withDeadline(
+      work,
+      ms,
+      () => new PlugmqError('CONNECTION', `${what} got no answer from Redis within ${ms} ms`),
+    );
   }
 }

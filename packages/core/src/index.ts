@@ -95,7 +95,7 @@ export {
   retryDelayMs,
 } from './retry.js';
 export { DeliveryScheduler } from './scheduler.js';
-export { abortReason, delay, waitForAbort } from './signals.js';
+export { abortReason, delay, waitForAbort, withDeadline } from './signals.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
 export type {
   DeliverFn,

@@ -85,3 +85,22 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * `work`, or a rejection with `timedOut()` once `ms` have passed, whichever comes first; the
+ * timer is cleared either way. For steps that must not hang while a broker is away (a close, a
+ * health check); `work` itself goes on in the background.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, timedOut: () => unknown): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timedOut()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
