@@ -12,7 +12,7 @@ import {
 import type { GroupMember, KafkaClient } from './client.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';
-import { REPLY_TOPIC, type TopicRegistry } from './topics.js';
+import { REPLY_TOPIC, type TopicRegistry } from './topology.js';
 import { envelopeToRecord, recordToEnvelope } from './wire.js';
 
 /**

@@ -15,7 +15,7 @@ import { OffsetCommitter } from './offset-committer.js';
 import { DONE, PartitionTracker, PENDING, type Slot, UNDONE } from './offset-tracker.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';
-import { retryTopic, type TopicRegistry } from './topics.js';
+import { retryTopic, type TopicRegistry } from './topology.js';
 import { DUE_HEADER, envelopeToRecord, recordToEnvelope } from './wire.js';
 
 export interface SubscriptionDeps {

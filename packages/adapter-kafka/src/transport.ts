@@ -19,7 +19,7 @@ import { capabilities, type KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { KafkaReplies } from './replies.js';
 import { KafkaSubscription } from './subscription.js';
-import { TopicRegistry } from './topics.js';
+import { TopicRegistry } from './topology.js';
 import { envelopeToRecord, recordBytes } from './wire.js';
 
 /** How long close waits for subscriptions to commit and leave their groups. */

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { DONE, PartitionTracker, UNDONE } from '../src/offset-tracker.js';
 import { validateKafkaConfig } from '../src/options.js';
 import { keyPartition } from '../src/partitioner.js';
-import { retryTopic } from '../src/topics.js';
+import { retryTopic } from '../src/topology.js';
 import { KafkaTransport } from '../src/transport.js';
 
 // Driver logic that needs no broker: configuration, credentials, offsets, naming.

@@ -1,6 +1,6 @@
 import { defineTransportDriver } from '@plugmq/core';
-import { MemoryTransport } from './memory-transport.js';
 import { capabilities, type MemoryConfig, OPTIONS, validateMemoryConfig } from './options.js';
+import { MemoryTransport } from './transport.js';
 
 /** The in-process reference driver: `createQueueManager({ driver: 'memory' })`. */
 export const driver = defineTransportDriver<MemoryConfig>({

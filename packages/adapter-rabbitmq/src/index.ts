@@ -9,7 +9,7 @@ import {
   type RabbitMqTlsOptions,
   validateRabbitMqConfig,
 } from './options.js';
-import { RabbitMqTransport } from './rabbitmq-transport.js';
+import { RabbitMqTransport } from './transport.js';
 
 /** The RabbitMQ driver: `createQueueManager({ driver: 'rabbitmq', url: 'amqp://…' })`. */
 export const driver = defineTransportDriver<RabbitMqConfig>({

@@ -1,7 +1,7 @@
 import type { Envelope, Logger, ReplyChannel } from '@plugmq/core';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
-import { envelopeFromMessage } from './envelope-codec.js';
+import { envelopeFromMessage } from './wire.js';
 
 const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 const PROBE_ATTEMPTS = 50;

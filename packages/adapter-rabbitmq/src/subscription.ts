@@ -12,10 +12,10 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { type AckEntry, AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
 import { pause } from './deadline.js';
-import { envelopeFromMessage } from './envelope-codec.js';
 import type { QueueType } from './options.js';
 import { errorText, isHomeNodeDown, type QueueStatus } from './queue-status.js';
 import { declareGroupQueue, groupQueueName, type Topology } from './topology.js';
+import { envelopeFromMessage } from './wire.js';
 
 export interface SubscriptionDeps {
   readonly connections: ConnectionManager;

@@ -1,6 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
-import type { DelayKeys } from './keys.js';
 import type { Scripts } from './scripts.js';
+import type { DelayKeys } from './topology.js';
 import { FailureStreak } from './transient.js';
 
 /** Entries one PROMOTE call moves at most; a full batch is followed at once by the next. */

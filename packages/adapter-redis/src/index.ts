@@ -7,7 +7,7 @@ import {
   type RedisTlsOptions,
   validateRedisConfig,
 } from './options.js';
-import { RedisTransport } from './redis-transport.js';
+import { RedisTransport } from './transport.js';
 
 /** The Redis Streams driver: `createQueueManager({ driver: 'redis', url: 'redis://…' })`. */
 export const driver = defineTransportDriver<RedisConfig>({
@@ -18,7 +18,7 @@ export const driver = defineTransportDriver<RedisConfig>({
   createTransport: (config, { logger }) => RedisTransport.create(config, logger),
 });
 
-export { groupKeys, replyKey, typeKeys } from './keys.js';
+export { groupKeys, replyKey, typeKeys } from './topology.js';
 export { BODY_FIELD } from './wire.js';
 export { capabilities, DEFAULT_URL, RedisTransport };
 export type { RedisConfig, RedisTlsOptions };

@@ -10,8 +10,8 @@ import {
 } from '@plugmq/core';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.js';
-import { type TypeKeys, typeKeys } from './keys.js';
 import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';
+import { type TypeKeys, typeKeys } from './topology.js';
 import { againWhileTransient, isTransient } from './transient.js';
 import { BODY_FIELD, envelopeToFields, type FieldValue, plainEntryId } from './wire.js';
 

@@ -1,7 +1,7 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core';
 import type { Redis } from 'ioredis';
 import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
-import type { GroupKeys } from './keys.js';
+import type { GroupKeys } from './topology.js';
 import { FailureStreak } from './transient.js';
 
 /** One stream a subscription reads: a type's stream, or its group's retry stream. */

@@ -10,7 +10,7 @@ import {
   waitForAbort,
 } from '@plugmq/core';
 import { type ClientFactory, type RedisClient, within } from './connection.js';
-import { replyKey } from './keys.js';
+import { replyKey } from './topology.js';
 import { FailureStreak } from './transient.js';
 import { envelopeFromFields, envelopeToFields, fieldsToFrame, frameToFields } from './wire.js';
 

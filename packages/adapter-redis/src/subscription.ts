@@ -17,10 +17,10 @@ import { type ClientFactory, isBusyGroup, type RedisClient, within } from './con
 const noop = () => {};
 
 import type { DelayMover } from './delay-mover.js';
-import { groupKeys } from './keys.js';
 import type { RedisConfig } from './options.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
+import { groupKeys } from './topology.js';
 import { againWhileTransient, isTransient } from './transient.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';

@@ -10,7 +10,7 @@ import {
 } from '@plugmq/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { driver } from '../../src/index.js';
-import { retryTopic } from '../../src/topics.js';
+import { retryTopic } from '../../src/topology.js';
 import { TEST_OPTIONS } from '../broker.js';
 import {
   createTopic,

@@ -16,7 +16,6 @@ import {
 } from '@plugmq/core';
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline } from './deadline.js';
-import { envelopeToPublishOptions } from './envelope-codec.js';
 import { capabilitiesFor, type RabbitMqConfig } from './options.js';
 import { type Outgoing, Publisher } from './publisher.js';
 import { QueueStatus, UnroutedQueue } from './queue-status.js';
@@ -31,6 +30,7 @@ import {
   type WaitKind,
   waitQueueName,
 } from './topology.js';
+import { envelopeToPublishOptions } from './wire.js';
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
