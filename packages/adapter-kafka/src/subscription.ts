@@ -4,6 +4,7 @@ import {
   describeError,
   type Envelope,
   type Logger,
+  nextAttempt,
   PlugmqError,
   redactCredentials,
   type SubscribeRequest,
@@ -342,7 +343,7 @@ export class KafkaSubscription implements TransportSubscription {
 
   /** Stores a failed message in this group's retry topic with attempt + 1 and its due time. */
   async storeRetry(envelope: Envelope, delayMs: number): Promise<void> {
-    const retried: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
+    const retried: Envelope = nextAttempt(envelope);
     const topic = this.retryTopicOf.get(envelope.type) ?? retryTopic(envelope.type, this.request.group);
     await this.deps.topics.ensure([topic]);
     let signal: AbortSignal | undefined;

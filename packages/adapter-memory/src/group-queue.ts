@@ -1,4 +1,4 @@
-import type { DeliverFn, Delivery, Envelope } from '@plugmq/core';
+import { type DeliverFn, type Delivery, type Envelope, nextAttempt } from '@plugmq/core';
 import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 
@@ -133,7 +133,7 @@ export class GroupQueue {
   }
 
   retry(envelope: Envelope, delayMs: number): void {
-    this.retries.scheduleRetry(this, { ...envelope, attempt: envelope.attempt + 1 }, delayMs);
+    this.retries.scheduleRetry(this, nextAttempt(envelope), delayMs);
   }
 
   clear(): number {

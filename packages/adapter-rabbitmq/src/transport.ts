@@ -4,6 +4,7 @@ import {
   type DeliverFn,
   type Envelope,
   type Logger,
+  nextAttempt,
   type OutgoingEnvelope,
   PlugmqError,
   type ReplyChannel,
@@ -203,7 +204,7 @@ export class RabbitMqTransport implements Transport {
 
   /** The failing group's copy, attempt + 1: straight to its queue, or through the retry wait queue. */
   private async retry(envelope: Envelope, queue: string, delayMs: number): Promise<void> {
-    const next: Envelope = { ...envelope, attempt: envelope.attempt + 1 };
+    const next: Envelope = nextAttempt(envelope);
     const context = lazyDeadline(this.publishTimeoutMs, `retry of ${envelope.type}`);
     if (delayMs <= 0) {
       await this.publisher.send([this.outgoing(next, '', queue, 'reject')], context);

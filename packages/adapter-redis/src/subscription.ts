@@ -6,6 +6,7 @@ import {
   describeError,
   type Envelope,
   type Logger,
+  nextAttempt,
   redactCredentials,
   type SubscribeRequest,
   type TransportSubscription,
@@ -373,7 +374,7 @@ class EntryDelivery implements Delivery {
   }
 
   retry(delayMs: number): Promise<void> {
-    const next = { ...this.envelope, attempt: this.envelope.attempt + 1 };
+    const next = nextAttempt(this.envelope);
     return this.settleAfter(this.subscription.requeue(this.stream, this.id, next, delayMs));
   }
 

@@ -90,6 +90,7 @@ export {
   DEFAULT_RETRY_POLICY,
   isExhausted,
   isRetryable,
+  nextAttempt,
   type RetryPolicy,
   resolveRetryPolicy,
   retryDelayMs,

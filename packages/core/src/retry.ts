@@ -1,5 +1,11 @@
 import { UnrecoverableError } from './errors.js';
+import type { Envelope } from './transport.js';
 import type { Message, RetryOptions } from './types.js';
+
+/** The envelope a driver stores for a retry: the same message, its next attempt. */
+export function nextAttempt<E extends Envelope>(envelope: E): E {
+  return { ...envelope, attempt: envelope.attempt + 1 };
+}
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
