@@ -350,8 +350,8 @@ export async function startKafkaCluster(options: StartKafkaClusterOptions = {}):
             `${kafkaLibs()}/*`,
             'kafka.tools.StorageTool',
             'format',
-            '-t',
-            clusterId,
+            // `=`: an id that starts with '-' (1 in 64 of them) would be read as an option.
+            `--cluster-id=${clusterId}`,
             '-c',
             join(nodeDir, 'server.properties'),
           ],
