@@ -8,7 +8,10 @@ const packages = fileURLToPath(new URL('./packages/', import.meta.url));
 // @plugmq/testkit, so the order of files does not matter.
 export default defineConfig({
   resolve: {
-    alias: [{ find: /^@plugmq\/([a-z-]+)$/, replacement: `${packages}$1/src/index.ts` }],
+    alias: [
+      { find: /^@plugmq\/core\/driver$/, replacement: `${packages}core/src/kit.ts` },
+      { find: /^@plugmq\/([a-z-]+)$/, replacement: `${packages}$1/src/index.ts` },
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.ts'],

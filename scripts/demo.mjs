@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm demo — the seeds' scenario, step by step, on whichever driver the environment names
 // (PLUGMQ_DRIVER, PLUGMQ_URL; memory by default). The application code is the same on every driver.
-import { configFromEnv, createContainer, maskUrl, PlugmqError, TYPES } from '@plugmq/core';
+import { configFromEnv, createContainer, maskUrl, PlugmqError, TYPES } from '@plugmq/core/driver';
 
 const started = Date.now();
 const say = (step, text) =>

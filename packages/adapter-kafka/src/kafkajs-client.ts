@@ -1,4 +1,4 @@
-import { type Logger, PlugmqError, withDeadline } from '@plugmq/core';
+import { type Logger, PlugmqError, withDeadline } from '@plugmq/core/driver';
 import kafkajs, { type Admin, type IHeaders, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import type {
   AcknowledgedPartition,

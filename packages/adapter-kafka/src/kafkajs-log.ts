@@ -1,4 +1,4 @@
-import { type Logger, redactCredentials } from '@plugmq/core';
+import { type Logger, redactCredentials } from '@plugmq/core/driver';
 import kafkajs from 'kafkajs';
 
 const { logLevel } = kafkajs;

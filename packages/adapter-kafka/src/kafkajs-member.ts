@@ -1,4 +1,4 @@
-import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type kafkajs from 'kafkajs';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 import type {

@@ -4,7 +4,7 @@ import {
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { AcknowledgedPartition, OutgoingRecord } from './client.js';
 
 /** One `publish` call: resolves when every record of it was acknowledged by its partition's leader. */

@@ -1,4 +1,4 @@
-import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type { GroupMember } from './client.js';
 import type { PartitionTracker } from './offset-tracker.js';
 

@@ -5,7 +5,7 @@ import {
   maskUrl,
   type PlugmqConfig,
   PlugmqError,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { Secret } from './secret.js';
 
 export const capabilities: Capabilities = Object.freeze({

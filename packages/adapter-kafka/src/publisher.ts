@@ -6,7 +6,7 @@ import {
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { AcknowledgedPartition, KafkaClient, OutgoingRecord } from './client.js';
 import {
   backoffMs,

@@ -8,7 +8,7 @@ import {
   type ReplyChannel,
   type ReplyTransport,
   type TransportPublishContext,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { GroupMember, KafkaClient } from './client.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';

@@ -1,6 +1,6 @@
 import { isIP, type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { type ConnectFailure, describeConnectFailure, PlugmqError, tlsStalled } from '@plugmq/core';
+import { type ConnectFailure, describeConnectFailure, PlugmqError, tlsStalled } from '@plugmq/core/driver';
 import type { ISocketFactory } from 'kafkajs';
 
 /** As kafkajs' own socket factory: keep-alive probes after a minute of silence. */

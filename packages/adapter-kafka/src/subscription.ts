@@ -9,7 +9,7 @@ import {
   redactCredentials,
   type SubscribeRequest,
   type TransportSubscription,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './client.js';
 import { Slots } from './flow.js';
 import { OffsetCommitter } from './offset-committer.js';

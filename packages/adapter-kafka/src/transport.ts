@@ -12,7 +12,7 @@ import {
   type TransportPublishContext,
   type TransportSubscription,
   waitForAbort,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { KafkaClient } from './client.js';
 import { KafkajsClient } from './kafkajs-client.js';
 import { capabilities, type KafkaConfig } from './options.js';

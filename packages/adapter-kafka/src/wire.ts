@@ -1,4 +1,4 @@
-import { type Envelope, WIRE } from '@plugmq/core';
+import { type Envelope, WIRE } from '@plugmq/core/driver';
 import type { FetchedRecord, OutgoingRecord } from './client.js';
 
 /** Epoch ms before which a message in a retry topic must not be delivered. */

@@ -1,4 +1,4 @@
-import { type DeliverFn, type Delivery, type Envelope, nextAttempt } from '@plugmq/core';
+import { type DeliverFn, type Delivery, type Envelope, nextAttempt } from '@plugmq/core/driver';
 import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 

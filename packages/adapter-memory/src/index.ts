@@ -1,4 +1,4 @@
-import { defineTransportDriver } from '@plugmq/core';
+import { defineTransportDriver } from '@plugmq/core/driver';
 import { capabilities, type MemoryConfig, OPTIONS, validateMemoryConfig } from './options.js';
 import { MemoryTransport } from './transport.js';
 

@@ -7,7 +7,7 @@ import {
   type TransportHooks,
   type TransportPublishContext,
   type TransportSubscription,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { GroupQueue, MemoryConsumer, type RetryScheduler } from './group-queue.js';
 import { Ring } from './ring.js';
 import { TimerHeap } from './timer-heap.js';

@@ -1,4 +1,4 @@
-import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core';
+import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core/driver';
 
 export const capabilities: Capabilities = Object.freeze({
   persistent: false,

@@ -8,8 +8,8 @@ import type {
   TransportHooks,
   TransportPublishContext,
   TransportSubscription,
-} from '@plugmq/core';
-import { PlugmqError } from '@plugmq/core';
+} from '@plugmq/core/driver';
+import { PlugmqError } from '@plugmq/core/driver';
 import { MemoryBroker } from './memory-broker.js';
 import { capabilities, type MemoryConfig } from './options.js';
 

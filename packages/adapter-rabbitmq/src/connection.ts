@@ -5,7 +5,7 @@ import {
   moreTelling,
   PlugmqError,
   redactCredentials,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import * as amqp from 'amqplib';
 import type { RabbitMqConfig } from './options.js';
 import { declareExchanges, type Topology } from './topology.js';

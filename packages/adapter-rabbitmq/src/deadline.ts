@@ -1,4 +1,4 @@
-import { PlugmqError, type TransportPublishContext } from '@plugmq/core';
+import { PlugmqError, type TransportPublishContext } from '@plugmq/core/driver';
 
 /**
  * A publish context for the driver's own publishes (retry copies), shaped like core's: the timer

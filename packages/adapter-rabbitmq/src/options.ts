@@ -1,4 +1,4 @@
-import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core';
+import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core/driver';
 import { parseBrokerUrls } from './urls.js';
 
 /**

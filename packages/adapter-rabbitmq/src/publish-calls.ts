@@ -1,4 +1,4 @@
-import { abortReason, type TransportPublishContext } from '@plugmq/core';
+import { abortReason, type TransportPublishContext } from '@plugmq/core/driver';
 
 /** One `send` call: resolves once every item of it is confirmed; rejects on the first failure. */
 export interface Call {

@@ -4,7 +4,7 @@ import {
   PlugmqError,
   redactCredentials,
   type TransportPublishContext,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionUser } from './connection.js';
 import { InFlight } from './in-flight.js';

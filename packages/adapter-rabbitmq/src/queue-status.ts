@@ -1,4 +1,4 @@
-import { type Logger, PlugmqError, redactCredentials } from '@plugmq/core';
+import { type Logger, PlugmqError, redactCredentials } from '@plugmq/core/driver';
 import type { ChannelModel } from 'amqplib';
 import type { ConnectionUser } from './connection.js';
 import type { QueueType } from './options.js';

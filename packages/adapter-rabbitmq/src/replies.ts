@@ -1,4 +1,4 @@
-import type { Envelope, Logger, ReplyChannel } from '@plugmq/core';
+import type { Envelope, Logger, ReplyChannel } from '@plugmq/core/driver';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
 import { envelopeFromMessage } from './wire.js';

@@ -7,7 +7,7 @@ import {
   redactCredentials,
   type SubscribeRequest,
   type TransportSubscription,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { type AckEntry, AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';

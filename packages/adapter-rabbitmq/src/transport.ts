@@ -14,7 +14,7 @@ import {
   type TransportHooks,
   type TransportPublishContext,
   type TransportSubscription,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline } from './deadline.js';
 import { capabilitiesFor, type RabbitMqConfig } from './options.js';

@@ -1,4 +1,4 @@
-import { maskUrl, parseConnectionUrl } from '@plugmq/core';
+import { maskUrl, parseConnectionUrl } from '@plugmq/core/driver';
 
 const PROTOCOLS = ['amqp:', 'amqps:'] as const;
 

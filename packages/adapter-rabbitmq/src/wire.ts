@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Envelope, WIRE } from '@plugmq/core';
+import { type Envelope, WIRE } from '@plugmq/core/driver';
 import type { Message, Options } from 'amqplib';
 import { WAIT_HEADER } from './topology.js';
 

@@ -1,4 +1,4 @@
-import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import { buffers, isNoGroup, type RedisClient } from './connection.js';
 import type { RedisConfig } from './options.js';
 import type { ReaderHost, StreamRef } from './reader.js';

@@ -9,7 +9,7 @@ import {
   redactCredentials,
   tlsStalled,
   withDeadline,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
 import { isAbortedByClose } from './transient.js';

@@ -1,4 +1,4 @@
-import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type { Scripts } from './scripts.js';
 import type { DelayKeys } from './topology.js';
 import { FailureStreak } from './transient.js';

@@ -1,4 +1,4 @@
-import { type IdempotencyClaim, type IdempotencyStore, PlugmqError } from '@plugmq/core';
+import { type IdempotencyClaim, type IdempotencyStore, PlugmqError } from '@plugmq/core/driver';
 import type { Cluster, Redis } from 'ioredis';
 
 export interface RedisIdempotencyStoreOptions {

@@ -1,4 +1,4 @@
-import { defineTransportDriver } from '@plugmq/core';
+import { defineTransportDriver } from '@plugmq/core/driver';
 import {
   capabilities,
   DEFAULT_URL,

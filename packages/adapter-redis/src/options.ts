@@ -6,7 +6,7 @@ import {
   maskUrl,
   type PlugmqConfig,
   PlugmqError,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 
 /**
  * What Redis Streams can honour, and why the false ones are false:

@@ -7,7 +7,7 @@ import {
   redactCredentials,
   type TransportPublishContext,
   WIRE,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.js';
 import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';

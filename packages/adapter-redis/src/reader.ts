@@ -1,4 +1,4 @@
-import { describeError, type Logger, redactCredentials } from '@plugmq/core';
+import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type { Redis } from 'ioredis';
 import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
 import type { GroupKeys } from './topology.js';

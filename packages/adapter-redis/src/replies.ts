@@ -8,7 +8,7 @@ import {
   redactCredentials,
   type TransportPublishContext,
   waitForAbort,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { type ClientFactory, type RedisClient, within } from './connection.js';
 import { replyKey } from './topology.js';
 import { FailureStreak } from './transient.js';

@@ -10,7 +10,7 @@ import {
   redactCredentials,
   type SubscribeRequest,
   type TransportSubscription,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { AckBatch } from './ack-batch.js';
 import { Claimer } from './claimer.js';
 import { type ClientFactory, isBusyGroup, type RedisClient, within } from './connection.js';

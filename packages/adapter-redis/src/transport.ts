@@ -15,7 +15,7 @@ import {
   type TransportPublishContext,
   type TransportSubscription,
   withDeadline,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import { ClientFactory, type RedisClient } from './connection.js';
 import { DelayMover } from './delay-mover.js';
 import { capabilities, type RedisConfig } from './options.js';

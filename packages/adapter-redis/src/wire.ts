@@ -4,7 +4,7 @@ import {
   type OutgoingEnvelope,
   RAW_CONTENT_TYPE,
   WIRE,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 
 /**
  * A stream entry is a flat list of field/value pairs: PlugMQ's `x-plugmq-*` metadata (core's

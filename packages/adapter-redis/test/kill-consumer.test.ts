@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createQueueManager, registerDriver } from '@plugmq/core';
-import { type BrokerHandle, startBroker, uniqueGroup, uniqueType, waitFor } from '@plugmq/testkit';
+import {
+  type BrokerHandle,
+  coreAliases,
+  startBroker,
+  uniqueGroup,
+  uniqueType,
+  waitFor,
+} from '@plugmq/testkit';
 import { build } from 'tsup';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { driver } from '../src/index.js';
@@ -32,7 +39,7 @@ beforeAll(async () => {
     silent: true,
     config: false,
     esbuildOptions(options) {
-      options.alias = { '@plugmq/core': join(here, '../../core/src/index.ts') };
+      options.alias = coreAliases(join(here, '../../core/src/index.ts'));
     },
   });
   childScript = join(outDir, 'consumer-child.cjs');

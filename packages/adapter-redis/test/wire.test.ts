@@ -1,4 +1,4 @@
-import { JSON_CONTENT_TYPE, type OutgoingEnvelope } from '@plugmq/core';
+import { JSON_CONTENT_TYPE, type OutgoingEnvelope } from '@plugmq/core/driver';
 import { describe, expect, it } from 'vitest';
 import { envelopeFromFields, envelopeToFields, plainEntryId } from '../src/wire.js';
 

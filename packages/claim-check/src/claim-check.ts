@@ -16,7 +16,7 @@ import {
   type QueueManager,
   RAW_CONTENT_TYPE,
   silentLogger,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 import type { PayloadStore } from './store.js';
 
 /** The headers a claim-checked message carries instead of its body. */

@@ -1,4 +1,4 @@
-import { assertMessageType, isPlugmqError } from '@plugmq/core';
+import { assertMessageType, isPlugmqError } from '@plugmq/core/driver';
 import { InvalidArgumentError } from 'commander';
 
 /** Argument parsers for commander: a bad value becomes a usage error (exit code 2). */

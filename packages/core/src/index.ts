@@ -1,60 +1,17 @@
-export { Batcher, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_WAIT_MS } from './batch.js';
-export {
-  type Catalog,
-  type CatalogBatchItem,
-  type CatalogBody,
-  type CatalogHandler,
-  type CatalogHolder,
-  type CatalogInput,
-  type CatalogLike,
-  type CatalogMessage,
-  type CatalogMethods,
-  type CatalogQueueManager,
-  type CatalogSchemas,
-  defineCatalog,
-  describeIssues,
-  isCatalog,
-} from './catalog.js';
-export {
-  type Codec,
-  CodecRegistry,
-  type EncodedBody,
-  type InProcessBodies,
-  JSON_CONTENT_TYPE,
-  JSON_TEXT_CONTENT_TYPE,
-  jsonCodec,
-  RAW_CONTENT_TYPE,
-  rawCodec,
-  VALUE_CONTENT_TYPE,
-} from './codec.js';
-export type { DriverDeps, PlugmqConfig } from './config.js';
-export { configFromEnv, configInvalid, integerOption, validateCoreConfig } from './config-loading.js';
-export {
-  acceptsConnections,
-  type ConnectFailure,
-  type ConnectFailureKind,
-  describeConnectFailure,
-  moreTelling,
-  tlsStalled,
-} from './connect-errors.js';
+// The application surface of PlugMQ. Drivers and integrations import `@plugmq/core/driver`
+// (src/kit.ts), which adds the driver seam and the helpers drivers share.
+export { type Catalog, type CatalogBody, type CatalogQueueManager, defineCatalog } from './catalog.js';
+export { type Codec, JSON_CONTENT_TYPE, jsonCodec, RAW_CONTENT_TYPE, rawCodec } from './codec.js';
+export type { PlugmqConfig } from './config.js';
+export { configFromEnv } from './config-loading.js';
 export { ConsumerManager } from './consumer-manager.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
-export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
-export { defineTransportDriver, type TransportDriverSpec } from './define-driver.js';
+export { DEAD_LETTER_HEADERS } from './dead-letter.js';
 export type { DriverDefinition } from './driver.js';
-export {
-  describeError,
-  ERROR_CODES,
-  type ErrorCode,
-  isPlugmqError,
-  PlugmqError,
-  UnrecoverableError,
-} from './errors.js';
+export { ERROR_CODES, type ErrorCode, isPlugmqError, PlugmqError, UnrecoverableError } from './errors.js';
 export type { PlugmqEvent, PlugmqEventListener, SubscriptionInfo } from './events.js';
 export type { HandleScope, ManagerMiddleware, PublishHook, PublishingMessage } from './hooks.js';
 export {
-  DEFAULT_IDEMPOTENCY_LOCK_TTL_MS,
-  DEFAULT_IDEMPOTENCY_TTL_MS,
   type IdempotencyClaim,
   type IdempotencyOptions,
   type IdempotencyStore,
@@ -62,61 +19,14 @@ export {
   withIdempotency,
 } from './idempotency.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
-export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
-export {
-  assertBodySizes,
-  bodyBytes,
-  type MessageSizeLimit,
-  messageTooLarge,
-} from './message-size.js';
+export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,
   type HandlerMiddleware,
   withConsumerMiddleware,
   withTimeout,
 } from './middleware.js';
-export { OVERDUE_TICK_MS, OverdueWatch, OverdueWatched } from './overdue.js';
-export {
-  createTransportManager,
-  DEFAULT_CLOSE_TIMEOUT_MS,
-  DEFAULT_PUBLISH_TIMEOUT_MS,
-  DEFAULT_REQUEST_TIMEOUT_MS,
-  type TransportManagerOptions,
-  TransportQueueManager,
-} from './queue-manager.js';
-export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';
-export { DEFAULT_RESPONDER_GROUP, REPLY_HEADERS, ResponderError } from './request-reply.js';
-export {
-  DEFAULT_RETRY_POLICY,
-  isExhausted,
-  isRetryable,
-  nextAttempt,
-  type RetryPolicy,
-  resolveRetryPolicy,
-  retryDelayMs,
-} from './retry.js';
-export { DeliveryScheduler } from './scheduler.js';
-export { abortReason, delay, waitForAbort, withDeadline } from './signals.js';
+export { availableDrivers, registerDriver, registeredDrivers } from './registry.js';
+export { ResponderError } from './request-reply.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
-export type {
-  DeliverFn,
-  Delivery,
-  Envelope,
-  OutgoingEnvelope,
-  ReplyChannel,
-  ReplyTransport,
-  SubscribeRequest,
-  Transport,
-  TransportHooks,
-  TransportPublishContext,
-  TransportSubscription,
-} from './transport.js';
 export type * from './types.js';
-export { maskUrl, parseConnectionUrl, redactCredentials } from './url.js';
-export {
-  assertMessageType,
-  invalidArgument,
-  validateConsumeArguments,
-  validatePublishOptions,
-} from './validation.js';
-export { envelopeFromWireHeaders, envelopeToWireHeaders, WIRE } from './wire-headers.js';

@@ -8,12 +8,15 @@ import { nearest } from './suggest.js';
 const drivers = new Map<string, DriverDefinition>();
 const DRIVER_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+/** Set by the build (tsup.config.ts): true in the CommonJS build; absent when running sources. */
+declare const __PLUGMQ_CJS__: boolean | undefined;
+
 /**
- * tsup's CommonJS build leaves `import.meta` empty. There adapters are `require`d, so that they load
- * core's CommonJS build as well: `import()` would load their ESM build and with it a second copy of
- * core (its own driver registry and error classes).
+ * In core's CommonJS build adapters are `require`d, so that they load core's CommonJS build as
+ * well: `import()` would load their ESM build and with it a second copy of core (its own driver
+ * registry and error classes).
  */
-const commonJs = typeof import.meta.url !== 'string';
+const commonJs = typeof __PLUGMQ_CJS__ === 'boolean' && __PLUGMQ_CJS__;
 
 function load(from: NodeJS.Require | undefined, specifier: string): Promise<unknown> {
   if (commonJs) return Promise.resolve().then(() => (from ?? require)(specifier));

@@ -11,7 +11,7 @@ import {
   RAW_CONTENT_TYPE,
   resolveRetryPolicy,
   retryDelayMs,
-} from '../src/index.js';
+} from '../src/kit.js';
 
 describe('codecs', () => {
   const codecs = new CodecRegistry();

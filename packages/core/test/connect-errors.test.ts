@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeConnectFailure, moreTelling } from '../src/index.js';
+import { describeConnectFailure, moreTelling } from '../src/kit.js';
 
 const target = { host: '127.0.0.1', port: 6379 };
 

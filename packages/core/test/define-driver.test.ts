@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Capabilities, defineTransportDriver, type PlugmqConfig, silentLogger } from '../src/index.js';
+import { type Capabilities, defineTransportDriver, type PlugmqConfig, silentLogger } from '../src/kit.js';
 import { expectPlugmqError } from './helpers.js';
 
 const defaults: Capabilities = {

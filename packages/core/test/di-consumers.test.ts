@@ -11,7 +11,7 @@ import {
   type QueueManager,
   registerDriver,
   TYPES,
-} from '../src/index.js';
+} from '../src/kit.js';
 
 const toClose: QueueManager[] = [];
 beforeAll(() => registerDriver(memoryDriver));

@@ -20,7 +20,7 @@ import {
   UnrecoverableError,
   withIdempotency,
   withTimeout,
-} from '../src/index.js';
+} from '../src/kit.js';
 
 const toClose: QueueManager[] = [];
 beforeAll(() => registerDriver(memoryDriver));

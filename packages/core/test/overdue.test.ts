@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OverdueWatch, OverdueWatched, type PlugmqError } from '../src/index.js';
+import { OverdueWatch, OverdueWatched, type PlugmqError } from '../src/kit.js';
 import { LazyDeadline } from '../src/signals.js';
 
 class Waiting extends OverdueWatched {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Delivery, DeliveryScheduler, type Envelope } from '../src/index.js';
+import { type Delivery, DeliveryScheduler, type Envelope } from '../src/kit.js';
 
 function delivery(id: string, key?: string): Delivery {
   const envelope = {

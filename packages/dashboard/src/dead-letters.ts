@@ -9,7 +9,7 @@ import {
   type Subscription,
   type SubscriptionInfo,
   silentLogger,
-} from '@plugmq/core';
+} from '@plugmq/core/driver';
 
 /** One dead-lettered message as the dashboard keeps it. */
 export interface DeadLetterRecord {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../conformance/helpers.js';
+import { coreAliases } from '../core-aliases.js';
 import type { ChildConsumerArgs, ChildReport } from './child-main.js';
 
 export type { ChildConsumerArgs } from './child-main.js';
@@ -50,7 +51,7 @@ export async function bundleChildConsumer(driverModule: string, coreEntry?: stri
     logLevel: 'error',
     // The driver's own dependencies resolve from its package, wherever the temp dir is.
     nodePaths: [join(driverModule, '..', '..', 'node_modules'), join(here, '..', '..', 'node_modules')],
-    ...(coreEntry ? { alias: { '@plugmq/core': coreEntry } } : {}),
+    ...(coreEntry ? { alias: coreAliases(coreEntry) } : {}),
   });
   return { script: outfile, remove: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PlugmqConfig } from '@plugmq/core';
+import { coreAliases } from '../core-aliases.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -55,7 +56,7 @@ export async function connectInChild(
         join(child.driverModule, '..', '..', 'node_modules'),
         join(here, '..', '..', 'node_modules'),
       ],
-      ...(child.coreEntry ? { alias: { '@plugmq/core': child.coreEntry } } : {}),
+      ...(child.coreEntry ? { alias: coreAliases(child.coreEntry) } : {}),
     });
     const started = Date.now();
     return await new Promise<ChildRun>((resolve, reject) => {
