@@ -1,5 +1,6 @@
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { OutgoingEnvelope } from './transport.js';
 import type { Handler } from './types.js';
 
 /** A message about to be published, as a publish hook sees it: `headers` may be changed. */
@@ -76,4 +77,29 @@ export function wrapHandler(
   let wrapped = handler;
   for (let index = hooks.length - 1; index >= 0; index--) wrapped = hooks[index]!(wrapped, scope);
   return wrapped;
+}
+
+/**
+ * Sends `built` through `send` with every publish hook run on a private copy of each message's
+ * headers first (what a hook adds travels with the message); each hook's finisher hears the outcome.
+ */
+export async function sendWithHooks(
+  built: readonly OutgoingEnvelope[],
+  hooks: readonly PublishHook[],
+  logger: Logger,
+  send: (envelopes: OutgoingEnvelope[]) => Promise<void>,
+): Promise<string[]> {
+  const envelopes = built.map((envelope) => ({ ...envelope, headers: { ...envelope.headers } }));
+  const messages: PublishingMessage[] = envelopes.map(({ type, id, key, headers }) =>
+    key === undefined ? { type, id, headers } : { type, id, key, headers },
+  );
+  const finish = runPublishHooks(hooks, messages, logger);
+  try {
+    await send(envelopes);
+  } catch (error) {
+    finish(error);
+    throw error;
+  }
+  finish();
+  return envelopes.map((envelope) => envelope.id);
 }

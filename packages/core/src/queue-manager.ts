@@ -6,13 +6,7 @@ import { EnvelopeBuilder } from './envelope-builder.js';
 import { EnvelopeSender } from './envelope-sender.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type PlugmqEventListener, type SubscriptionInfo } from './events.js';
-import {
-  type ManagerMiddleware,
-  type PublishHook,
-  type PublishingMessage,
-  runPublishHooks,
-  wrapHandler,
-} from './hooks.js';
+import { type ManagerMiddleware, type PublishHook, sendWithHooks, wrapHandler } from './hooks.js';
 import type { Logger } from './logger.js';
 import { RequestReply } from './request-reply.js';
 import { resolveRetryPolicy } from './retry.js';
@@ -349,26 +343,12 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
   }
 
   /** publish/publishBatch when hooks are registered: hooks see (and may extend) each message's headers. */
-  private async publishHooked(
-    built: OutgoingEnvelope[],
-    signal: AbortSignal | undefined,
-    what: string,
-  ): Promise<string[]> {
-    const envelopes = built.map((envelope) => ({ ...envelope, headers: { ...envelope.headers } }));
-    const messages: PublishingMessage[] = envelopes.map(({ type, id, key, headers }) =>
-      key === undefined ? { type, id, headers } : { type, id, key, headers },
-    );
-    const finish = runPublishHooks(this.publishHooks ?? [], messages, this.logger);
-    try {
+  private publishHooked(built: OutgoingEnvelope[], signal: AbortSignal | undefined, what: string) {
+    return sendWithHooks(built, this.publishHooks ?? [], this.logger, async (envelopes) => {
       await this.sendEnvelopes(envelopes, signal, what);
-    } catch (error) {
-      finish(error);
-      throw error;
-    }
-    if (this.events.enabled)
-      for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
-    finish();
-    return envelopes.map((envelope) => envelope.id);
+      if (this.events.enabled)
+        for (const envelope of envelopes) this.events.published(envelope.type, envelope.id);
+    });
   }
 
   /** Every publish path (publish, batch, dead-letter, reply) goes through the sender. */
