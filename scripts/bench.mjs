@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
+// pnpm bench --outbox [--driver memory|redis] [--messages N]: outbox relay throughput (PostgreSQL)
 // Runs each scenario on the driver and on its raw baseline in the same process, and prints a table
 // (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     url: { type: 'string' },
     concurrency: { type: 'string', default: '1,16' },
     rounds: { type: 'string', default: '7' },
+    outbox: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -49,6 +51,11 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
     `bench: --concurrency must be a comma-separated list of positive integers (got ${values.concurrency})`,
   );
   process.exit(2);
+}
+
+if (values.outbox) {
+  await import('./bench-outbox.mjs').then((m) => m.benchOutbox({ driver, messages: values.messages, url: values.url, json: values.json }));
+  process.exit(0);
 }
 
 let module;
