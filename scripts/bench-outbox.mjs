@@ -10,7 +10,11 @@ export async function benchOutbox({ driver, messages, url, json }) {
   }
   const { run } = await import(new URL('../packages/outbox/bench/bench.mjs', import.meta.url).href);
   if (!json) process.stderr.write(`outbox relay → ${driver}: ${count} messages…\n`);
-  const results = await run({ messages: count, driver, url: url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`] });
+  const results = await run({
+    messages: count,
+    driver,
+    url: url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`],
+  });
   const rows = results.map((r) => ({
     driver,
     scenario: `outbox-relays-${r.relays}`,

@@ -54,7 +54,9 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
 }
 
 if (values.outbox) {
-  await import('./bench-outbox.mjs').then((m) => m.benchOutbox({ driver, messages: values.messages, url: values.url, json: values.json }));
+  await import('./bench-outbox.mjs').then((m) =>
+    m.benchOutbox({ driver, messages: values.messages, url: values.url, json: values.json }),
+  );
   process.exit(0);
 }
 

@@ -92,7 +92,9 @@ async function runBaseline(pool, outbox, messages) {
   try {
     while (moved < messages) {
       await client.query('BEGIN');
-      const rows = await client.query(`SELECT seq, id, type, key, body, headers FROM ${t} ORDER BY seq LIMIT ${BATCH}`);
+      const rows = await client.query(
+        `SELECT seq, id, type, key, body, headers FROM ${t} ORDER BY seq LIMIT ${BATCH}`,
+      );
       for (const row of rows.rows) JSON.parse(row.body.toString('utf8'));
       await client.query(`DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`, [rows.rows.map((r) => r.seq)]);
       await client.query('COMMIT');

@@ -178,7 +178,8 @@ export class OutboxRelay {
       } catch (err) {
         this.counters.errors++;
         const text = message(err);
-        if (text !== this.counters.lastError) this.logger.warn({ err: text }, 'outbox relay round failed; retrying');
+        if (text !== this.counters.lastError)
+          this.logger.warn({ err: text }, 'outbox relay round failed; retrying');
         this.counters.lastError = text;
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
@@ -277,7 +278,10 @@ export class OutboxRelay {
    * keys and keyless rows side by side. A key stops at its first failure, so nothing after an
    * unpublished row of that key is recorded as sent.
    */
-  private async publish(rows: Row[], client: RelayClient): Promise<{ published: string[]; failure: unknown }> {
+  private async publish(
+    rows: Row[],
+    client: RelayClient,
+  ): Promise<{ published: string[]; failure: unknown }> {
     const lanes = new Map<string, Row[]>();
     for (const row of rows) {
       const lane = row.key === null ? `\u0000${row.seq}` : row.key;

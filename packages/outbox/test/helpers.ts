@@ -1,7 +1,7 @@
-import { postgresUnavailable, startPostgres, type PostgresHandle, uniqueName } from '@plugmq/testkit';
+import type { Message } from '@plugmq/core';
+import { type PostgresHandle, postgresUnavailable, startPostgres, uniqueName } from '@plugmq/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
-import type { Message } from '@plugmq/core';
 
 /** Why the suite is skipped here, or undefined when a PostgreSQL can be had. */
 export const noPostgres = postgresUnavailable();
@@ -25,7 +25,10 @@ export function usePostgres(): { pool: () => pg.Pool; url: () => string } {
 }
 
 export function uniqueTable(prefix = 'outbox'): string {
-  return uniqueName(prefix).replace(/[^A-Za-z0-9_]/g, '_').toLowerCase().slice(0, 60);
+  return uniqueName(prefix)
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .toLowerCase()
+    .slice(0, 60);
 }
 
 /** Runs `work` inside BEGIN … COMMIT on one pooled client (ROLLBACK when it throws). */

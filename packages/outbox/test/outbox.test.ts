@@ -99,7 +99,9 @@ describe.skipIf(noPostgres)(`outbox on PostgreSQL${noPostgres ? ` [skipped: ${no
          FROM (SELECT seq, row_number() OVER (PARTITION BY key ORDER BY seq) AS n FROM ${outbox.names.table}) r
         WHERE r.seq = o.seq`,
     );
-    const perKey = await db.pool().query(`SELECT key, count(*)::int AS n FROM ${outbox.names.table} GROUP BY key`);
+    const perKey = await db
+      .pool()
+      .query(`SELECT key, count(*)::int AS n FROM ${outbox.names.table} GROUP BY key`);
     expect(perKey.rows.reduce((sum, r) => sum + r.n, 0)).toBe(total);
     const published = [0, 0];
     const slowQueue = (i: number) => ({
@@ -110,7 +112,13 @@ describe.skipIf(noPostgres)(`outbox on PostgreSQL${noPostgres ? ` [skipped: ${no
       },
     });
     for (const i of [0, 1]) {
-      const relay = outbox.relay({ pool: db.pool(), queue: slowQueue(i), batchSize: 10, scanSize: 60, pollIntervalMs: 10 });
+      const relay = outbox.relay({
+        pool: db.pool(),
+        queue: slowQueue(i),
+        batchSize: 10,
+        scanSize: 60,
+        pollIntervalMs: 10,
+      });
       relays.push(relay);
       await relay.start();
     }

@@ -85,7 +85,11 @@ async function startContainer(): Promise<PostgresHandle> {
   try {
     const started = await new GenericContainer(image)
       .withName(name)
-      .withEnvironment({ POSTGRES_USER: 'plugmq', POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'postgres' })
+      .withEnvironment({
+        POSTGRES_USER: 'plugmq',
+        POSTGRES_HOST_AUTH_METHOD: 'trust',
+        POSTGRES_DB: 'postgres',
+      })
       .withExposedPorts(5432)
       .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .withStartupTimeout(START_TIMEOUT_MS)
@@ -129,7 +133,12 @@ async function startLocal(): Promise<PostgresHandle> {
   for (const s of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) {
     args.push('-c', s);
   }
-  const child = spawn(join(bin, 'postgres'), args, { ...as, env, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(join(bin, 'postgres'), args, {
+    ...as,
+    env,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
   const server = new Running(child, logFile);
   const stop = async () => {
     // SIGTERM (smart shutdown) lets clients that are just disconnecting go cleanly: a fast shutdown
@@ -145,9 +154,13 @@ async function startLocal(): Promise<PostgresHandle> {
   };
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    const ready = await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'plugmq'], {
-      timeout: 5_000,
-    }).then(
+    const ready = await run(
+      join(bin, 'pg_isready'),
+      ['-h', '127.0.0.1', '-p', String(port), '-U', 'plugmq'],
+      {
+        timeout: 5_000,
+      },
+    ).then(
       () => true,
       () => false,
     );
