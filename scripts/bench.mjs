@@ -25,7 +25,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--outbox]',
   );
   process.exit(0);
 }

@@ -172,6 +172,39 @@ describe.skipIf(noPostgres)(`outbox on PostgreSQL${noPostgres ? ` [skipped: ${no
     expect(stuck.stats().delivered).toBe(0);
   });
 
+  test('two transactions publishing one key: delivered in the order they committed', async () => {
+    const { outbox } = await setup();
+    const type = uniqueType('outbox');
+    const got = collector<{ key: string; n: number }>();
+    await queue.consume(type, got.handler, { group: uniqueGroup() });
+    const committed: number[] = [];
+    const first = await db.pool().connect();
+    const second = await db.pool().connect();
+    try {
+      await first.query('BEGIN');
+      await outbox.publish(first, type, { key: 'a', n: 1 }, { key: 'a' });
+      await second.query('BEGIN');
+      // The second transaction inserts after the first and would commit first: it waits at publish
+      // for the first one's key lock instead, so its row's place in `seq` matches its commit.
+      const secondDone = outbox
+        .publish(second, type, { key: 'a', n: 2 }, { key: 'a' })
+        .then(() => second.query('COMMIT'))
+        .then(() => committed.push(2));
+      await new Promise((r) => setTimeout(r, 300));
+      await first.query('COMMIT');
+      committed.push(1);
+      await secondDone;
+    } finally {
+      first.release();
+      second.release();
+    }
+    const relay = outbox.relay({ pool: db.pool(), queue });
+    relays.push(relay);
+    expect(await relay.drain()).toBe(2);
+    await got.waitForCount(2, 5_000);
+    expect(got.bodies().map((b) => b.n)).toEqual(committed);
+  });
+
   test('keepSent marks rows instead of deleting them; purgeSent removes them', async () => {
     const { outbox } = await setup();
     const type = uniqueType('outbox');
