@@ -54,7 +54,9 @@ export function resolveTable(name: string | undefined): TableNames {
 /**
  * The table and its indexes. `seq` is the delivery order: a publisher of a key holds that key's
  * advisory lock until it commits, so for one key `seq` order is commit order. The partial indexes
- * cover only pending rows, so rows kept with `keepSent` cost the relay nothing.
+ * cover only pending rows, so rows kept with `keepSent` cost the relay nothing; keyed and keyless
+ * rows each have their own, as the relay reads them apart (without the keyless one, its query for
+ * keyless rows scans the whole table on every round).
  */
 export function migrationSql(t: TableNames): string {
   return `SELECT pg_advisory_xact_lock(${t.migrateLockSpace});
@@ -69,6 +71,7 @@ CREATE TABLE IF NOT EXISTS ${t.table} (
   created_at timestamptz NOT NULL DEFAULT now(),
   sent_at    timestamptz
 );
-CREATE INDEX IF NOT EXISTS "${t.bare}_pending_seq" ON ${t.table} (seq) WHERE sent_at IS NULL;
+CREATE INDEX IF NOT EXISTS "${t.bare}_pending_keyed" ON ${t.table} (seq) WHERE sent_at IS NULL AND key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS "${t.bare}_pending_keyless" ON ${t.table} (seq) WHERE sent_at IS NULL AND key IS NULL;
 CREATE INDEX IF NOT EXISTS "${t.bare}_pending_key" ON ${t.table} (key, seq) WHERE sent_at IS NULL AND key IS NOT NULL;`;
 }
