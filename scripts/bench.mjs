@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
-//            [--scenarios throughput,batch,claim-check] [--batch-messages 2000] [--batch-size 100]
+//            [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100]
 //            [--store fs|redis] [--redis-url URL]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
-// insert) and, when listed, claim-check at 1 MiB bodies (packages/claim-check/bench), and prints
+// insert) and, when listed, claim-check at 1 MiB bodies (packages/claim-check/bench) and outbox relay
+// throughput (scripts/bench-outbox.mjs, PostgreSQL), and prints
 // tables (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
 import { runBatchScenario } from './bench-batch.mjs';
@@ -33,7 +34,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
   );
   process.exit(0);
 }
@@ -62,7 +63,7 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
 }
 
 const scenarios = new Set(values.scenarios.split(','));
-const SCENARIOS = ['throughput', 'batch', 'claim-check'];
+const SCENARIOS = ['throughput', 'batch', 'claim-check', 'outbox'];
 if ([...scenarios].some((name) => !SCENARIOS.includes(name))) {
   console.error(`bench: --scenarios must list some of ${SCENARIOS.join(', ')} (got ${values.scenarios})`);
   process.exit(2);
@@ -174,4 +175,9 @@ if (scenarios.has('batch')) {
 if (scenarios.has('claim-check')) {
   const { runScenario } = await import('../packages/claim-check/bench/bench.mjs');
   await runScenario(driver, values);
+}
+
+if (scenarios.has('outbox')) {
+  const { benchOutbox } = await import('./bench-outbox.mjs');
+  await benchOutbox({ driver, messages: values.messages, url: values.url, json: values.json });
 }

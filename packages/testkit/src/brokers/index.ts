@@ -1,4 +1,12 @@
 export { applyContainerDefaults, imageVariable, PLUGMQ_PODMAN_SOCKET, urlVariable } from './env.js';
+export {
+  localPostgresProblem,
+  type PostgresHandle,
+  postgresBinDir,
+  postgresUnavailable,
+  postgresUrlFromEnv,
+  startPostgres,
+} from './postgres.js';
 export { kafkaBrokers, probeBroker, waitUntilServes } from './probe.js';
 export { proxyRoute } from './proxy-route.js';
 export { stopAllBrokers } from './registry.js';
