@@ -196,8 +196,6 @@ export class Reader {
         'plugmq: reading from Redis failed; retrying',
       );
     }
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(this.failures.count, 6))),
-    );
+    await this.failures.pause();
   }
 }

@@ -74,9 +74,7 @@ export class ListReplyChannel implements ReplyChannel {
             'plugmq: reading replies failed; retrying',
           );
         }
-        await new Promise((resolve) =>
-          setTimeout(resolve, Math.min(2_000, 50 * 2 ** Math.min(failures.count, 6))),
-        );
+        await failures.pause();
       }
     }
   }

@@ -1,3 +1,5 @@
+import { delay } from '@plugmq/core/driver';
+
 /**
  * Which failures are worth sending the same command again for: a connection cut under it, or a
  * reply with which Redis (mostly a Cluster in a failover) says "not now" without running it.
@@ -103,5 +105,10 @@ export class FailureStreak {
   succeeded(): void {
     this.count = 0;
     this.warned = false;
+  }
+
+  /** Waits before the loop's next try: 50 ms doubling with each failure in a row, at most 2 s. */
+  pause(): Promise<void> {
+    return delay(Math.min(2_000, 50 * 2 ** Math.min(this.count, 6)));
   }
 }
