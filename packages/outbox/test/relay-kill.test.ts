@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { driver as redis } from '@plugmq/adapter-redis';
-import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import {
+  applyMiddleware,
+  createQueueManager,
+  MemoryIdempotencyStore,
+  type QueueManager,
+  registerDriver,
+  withIdempotency,
+} from '@plugmq/core';
 import {
   type BrokerHandle,
   collector,
@@ -85,6 +92,18 @@ describe.skipIf(noPostgres)(
       consumerSide = await createQueueManager({ driver: 'redis', url, keyPrefix });
       const got = collector<{ key: string; n: number }>();
       await consumerSide.consume(type, got.handler, { group: uniqueGroup() });
+      // A second group runs its side effect through withIdempotency: once per message id, whatever
+      // the relay sent twice.
+      const effects = new Map<string, number>();
+      const idempotentGroup = uniqueGroup();
+      await consumerSide.consume(
+        type,
+        applyMiddleware(
+          async (message) => void effects.set(message.id, (effects.get(message.id) ?? 0) + 1),
+          withIdempotency({ store: new MemoryIdempotencyStore(), group: idempotentGroup }),
+        ),
+        { group: idempotentGroup },
+      );
 
       // Committed in transactions of 10, one key each; one rolled-back transaction in the middle.
       for (let n = 1; n <= PER_KEY; n += 10) {
@@ -120,12 +139,18 @@ describe.skipIf(noPostgres)(
       await new Promise((resolve) => second.once('exit', resolve));
       expect(second.exitCode).toBe(0);
       await got.expectNoMore(got.messages.length, 300);
+      await waitFor(() => effects.size >= total, 10_000, 'the idempotent group to see every id');
+      // Give any duplicate delivery to the idempotent group time to arrive (and be skipped).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(effects.size).toBe(total);
+      expect([...effects.values()].every((count) => count === 1)).toBe(true);
 
       const duplicates = got.messages.length - total;
       const { inOrder, firstSeen } = orderByKey(got.messages);
       console.log(
         `[outbox] SIGKILL after ${publishedByFirst} publishes (${total - pendingAfterKill} recorded as sent); ` +
-          `restart published ${publishedBySecond}; ${got.messages.length} deliveries of ${total} messages, ${duplicates} duplicates`,
+          `restart published ${publishedBySecond}; ${got.messages.length} deliveries of ${total} messages, ${duplicates} duplicates; ` +
+          `with withIdempotency: ${[...effects.values()].reduce((a, b) => a + b, 0)} side effects`,
       );
       expect(inOrder).toBe(true);
       for (let k = 0; k < KEYS; k++) {
