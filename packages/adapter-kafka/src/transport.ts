@@ -15,7 +15,7 @@ import {
 } from '@plugmq/core/driver';
 import type { KafkaClient } from './client.js';
 import { KafkajsClient } from './kafkajs-client.js';
-import { capabilities, type KafkaConfig } from './options.js';
+import type { KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { KafkaReplies } from './replies.js';
 import { KafkaSubscription } from './subscription.js';
@@ -27,7 +27,6 @@ const CLOSE_WAIT_MS = 15_000;
 
 /** PlugMQ over Kafka: a topic per type, a consumer group per group (see README.md). */
 export class KafkaTransport implements Transport {
-  readonly capabilities = capabilities;
   readonly replies: KafkaReplies;
   private readonly client: KafkaClient;
   private readonly topics: TopicRegistry;

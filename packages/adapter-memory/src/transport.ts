@@ -11,7 +11,7 @@ import type {
 } from '@plugmq/core/driver';
 import { PlugmqError } from '@plugmq/core/driver';
 import { MemoryBroker } from './memory-broker.js';
-import { capabilities, type MemoryConfig } from './options.js';
+import type { MemoryConfig } from './options.js';
 
 interface SharedBroker {
   readonly broker: MemoryBroker;
@@ -43,7 +43,6 @@ function acquire(config: MemoryConfig, logger: Logger): MemoryBroker {
 }
 
 export class MemoryTransport implements Transport {
-  readonly capabilities = capabilities;
   readonly inProcessBodies: InProcessBodies;
   private readonly broker: MemoryBroker;
   private closed = false;

@@ -17,7 +17,7 @@ import {
 } from '@plugmq/core/driver';
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline } from './deadline.js';
-import { capabilitiesFor, type RabbitMqConfig } from './options.js';
+import type { RabbitMqConfig } from './options.js';
 import { type Outgoing, Publisher } from './publisher.js';
 import { QueueStatus, UnroutedQueue } from './queue-status.js';
 import { DirectReplyChannel } from './replies.js';
@@ -39,7 +39,6 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** The RabbitMQ Transport: core's QueueManager drives it; see topology.ts for what it declares. */
 export class RabbitMqTransport implements Transport {
-  readonly capabilities;
   readonly replies: ReplyTransport;
   /** States of the group queues this manager consumes: publishes of their types consult it. */
   private readonly status = new QueueStatus();
@@ -56,7 +55,6 @@ export class RabbitMqTransport implements Transport {
     private readonly logger: Logger,
     hooks: TransportHooks,
   ) {
-    this.capabilities = capabilitiesFor(config);
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
     this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;

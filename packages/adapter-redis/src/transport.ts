@@ -18,7 +18,7 @@ import {
 } from '@plugmq/core/driver';
 import { ClientFactory, type RedisClient } from './connection.js';
 import { DelayMover } from './delay-mover.js';
-import { capabilities, type RedisConfig } from './options.js';
+import type { RedisConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { ListReplyChannel, sendReply } from './replies.js';
 import { Scripts } from './scripts.js';
@@ -34,7 +34,6 @@ const HEALTH_TIMEOUT_MS = 2_000;
  * cluster), one per reply channel. See keys.ts for the key layout.
  */
 export class RedisTransport implements Transport {
-  readonly capabilities = capabilities;
   /** JSON bodies go out as the text core encoded (see wire.ts). */
   readonly writesText = true;
   readonly replies: ReplyTransport;

@@ -1,5 +1,4 @@
 import type { InProcessBodies } from './codec.js';
-import type { Capabilities } from './types.js';
 
 /**
  * The driver seam. A broker adapter implements this small interface; core's QueueManager wraps it
@@ -101,8 +100,11 @@ export interface ReplyTransport {
   sendReply(address: string, envelope: OutgoingEnvelope, context: TransportPublishContext): Promise<void>;
 }
 
+/**
+ * What a driver implements. Its capabilities are declared once, on the driver definition
+ * (`defineTransportDriver({ capabilities, capabilitiesFor })`), not here.
+ */
 export interface Transport {
-  readonly capabilities: Capabilities;
   /**
    * Store every envelope durably (broker-confirmed), then resolve. Honour `context.signal` while
    * waiting. Returning nothing means stored synchronously (the in-process driver's fast path).
