@@ -20,3 +20,11 @@ export {
 } from './types.js';
 export { KAFKA_VERSION, LOCAL_IMAGES, OFFICIAL_IMAGES } from './versions.js';
 export { describeWithBroker } from './vitest.js';
+export {
+  localPostgresProblem,
+  type PostgresHandle,
+  postgresBinDir,
+  postgresUnavailable,
+  postgresUrlFromEnv,
+  startPostgres,
+} from './postgres.js';

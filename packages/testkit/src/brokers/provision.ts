@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { containerProvider } from './container.js';
 import { imageVariable, podmanSocket, urlFromEnv, urlVariable } from './env.js';
 import { kafkaLibs, missingProgram, which } from './local-recipes.js';
+import { provisionPostgres } from './postgres-provision.js';
 import { probeBroker } from './probe.js';
 import {
   blockedMessage,
@@ -143,6 +144,7 @@ const INSTALL_NOTES: Record<string, string> = {
   rabbitmq: 'rabbitmq-server with Erlang (apt, about a minute)',
   kafka: `a JRE and Maven (apt), then Kafka ${KAFKA_VERSION}'s jars from Maven Central (a few minutes)`,
   chromium: 'Debian chromium for the dashboard browser test (apt)',
+  postgresql: "Debian's postgresql server for the outbox tests (apt)",
   'podman-service': `podman's API on unix://${podmanSocket()} (podman and the broker images are there)`,
 };
 
@@ -211,6 +213,7 @@ export async function provisionBrokers(mode: ProvisionMode = provisionMode()): P
   if (mode === 'check') {
     const survey = await surveyMachine();
     for (const k of survey.kinds) console.log(await describeKind(k, mode));
+    console.log(await provisionPostgres(mode, survey.aptProblem, installStep, (m) => new ProvisionError(m)));
     return;
   }
   if (await podmanWorthStarting()) {
@@ -233,6 +236,7 @@ export async function provisionBrokers(mode: ProvisionMode = provisionMode()): P
     }
   }
   for (const k of survey.kinds) console.log(await describeKind(k, mode));
+  console.log(await provisionPostgres(mode, survey.aptProblem, installStep, (m) => new ProvisionError(m)));
   if (mode === 'all') console.log(`[brokers] chromium: ${survey.chromium.path}`);
   console.log(`[brokers] checked in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
