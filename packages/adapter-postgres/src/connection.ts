@@ -67,7 +67,9 @@ export async function openPool(config: PostgresConfig, logger: Logger): Promise<
     max: config.poolSize,
     connectionTimeoutMillis: config.connectTimeoutMs,
   });
-  pool.on('error', (error) => logger.debug('postgres: idle connection lost', { error: describeError(error) }));
+  pool.on('error', (error) =>
+    logger.debug({ error: describeError(error) }, 'postgres: idle connection lost'),
+  );
   try {
     const client = await pool.connect();
     try {
@@ -137,7 +139,7 @@ export class Listener {
         this.onReconnect();
         return;
       } catch (error) {
-        this.logger.debug('postgres: LISTEN reconnect failed', { error: describeError(error) });
+        this.logger.debug({ error: describeError(error) }, 'postgres: LISTEN reconnect failed');
         const client = this.client;
         this.client = undefined;
         await client?.end().catch(() => {});

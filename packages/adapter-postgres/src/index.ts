@@ -1,5 +1,11 @@
 import { defineTransportDriver } from '@plugmq/core';
-import { capabilities, DEFAULT_URL, OPTIONS, type PostgresConfig, validatePostgresConfig } from './options.js';
+import {
+  capabilities,
+  DEFAULT_URL,
+  OPTIONS,
+  type PostgresConfig,
+  validatePostgresConfig,
+} from './options.js';
 import { PostgresTransport } from './transport.js';
 
 /** The PostgreSQL driver: `createQueueManager({ driver: 'postgres', url: 'postgres://…' })`. */

@@ -72,7 +72,7 @@ export class Publisher {
         `no group consumes type ${refused[0]}, and the publish was mandatory: start a consumer of it first; nothing was stored`,
       );
     }
-    if (routed.length === new Set(values[1]).size) return;
+    if (routed.length === new Set(envelopes.map((e) => e.type)).size) return;
     const seen = new Set(routed);
     for (const envelope of envelopes) if (!seen.has(envelope.type)) this.hooks.unrouted(envelope);
   }

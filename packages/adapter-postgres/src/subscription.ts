@@ -132,10 +132,13 @@ export class PostgresSubscription implements TransportSubscription {
       this.arm(ms === null || ms === undefined ? config.pollMs : Math.max(MIN_WAIT_MS, Math.ceil(ms)));
     } catch (error) {
       if (this.stopped) return;
-      this.deps.logger.debug('postgres: claiming failed, trying again', {
-        group,
-        error: describeError(error),
-      });
+      this.deps.logger.debug(
+        {
+          group,
+          error: describeError(error),
+        },
+        'postgres: claiming failed, trying again',
+      );
       this.arm(retryDelayMs(RECONNECT, ++this.failures));
     }
   }
@@ -160,7 +163,7 @@ export class PostgresSubscription implements TransportSubscription {
       release: () => this.settle(seq, this.sql.release, []),
     };
     void this.deliver(delivery).catch((error: unknown) =>
-      this.deps.logger.debug('postgres: delivery failed', { error: describeError(error) }),
+      this.deps.logger.debug({ error: describeError(error) }, 'postgres: delivery failed'),
     );
   }
 
@@ -183,7 +186,7 @@ export class PostgresSubscription implements TransportSubscription {
     this.deps.pool
       .query(this.sql.renew, [[...this.held], this.deps.config.leaseMs, this.token])
       .catch((error: unknown) =>
-        this.deps.logger.debug('postgres: renewing leases failed', { error: describeError(error) }),
+        this.deps.logger.debug({ error: describeError(error) }, 'postgres: renewing leases failed'),
       );
   }
 

@@ -42,7 +42,11 @@ export class PostgresTransport implements Transport {
   }
 
   /** Connects, creates the tables if missing and LISTENs (CONNECTION if any of it fails). */
-  static async create(config: PostgresConfig, logger: Logger, hooks: TransportHooks): Promise<PostgresTransport> {
+  static async create(
+    config: PostgresConfig,
+    logger: Logger,
+    hooks: TransportHooks,
+  ): Promise<PostgresTransport> {
     const pool = await openPool(config, logger);
     let transport: PostgresTransport | undefined;
     const listener = new Listener(
