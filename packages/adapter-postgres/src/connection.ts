@@ -115,11 +115,21 @@ export class Listener {
       connectionTimeoutMillis: this.config.connectTimeoutMs,
     });
     client.on('notification', (message) => this.onNotify(message.payload ?? ''));
+    // Until LISTEN is on, a failure rejects here and the caller's loop retries; after, `lost`.
     client.on('error', () => this.lost(client));
-    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
     this.client = client;
-    await client.connect();
-    await client.query(`LISTEN ${this.channel}`);
+    client.on('end', () => this.lost(client));
     this.failures = 0;
   }
 
@@ -140,9 +150,6 @@ export class Listener {
         return;
       } catch (error) {
         this.logger.debug({ error: describeError(error) }, 'postgres: LISTEN reconnect failed');
-        const client = this.client;
-        this.client = undefined;
-        await client?.end().catch(() => {});
       }
     }
   }

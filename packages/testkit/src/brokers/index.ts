@@ -1,4 +1,13 @@
 export { applyContainerDefaults, imageVariable, PLUGMQ_PODMAN_SOCKET, urlVariable } from './env.js';
+export {
+  localPostgresProblem,
+  type PostgresHandle,
+  postgresBinDir,
+  postgresUnavailable,
+  postgresUrlFromEnv,
+  startLocalPostgres,
+  startPostgres,
+} from './postgres.js';
 export { kafkaBrokers, probeBroker, waitUntilServes } from './probe.js';
 export { proxyRoute } from './proxy-route.js';
 export { stopAllBrokers } from './registry.js';
@@ -20,11 +29,3 @@ export {
 } from './types.js';
 export { KAFKA_VERSION, LOCAL_IMAGES, OFFICIAL_IMAGES } from './versions.js';
 export { describeWithBroker } from './vitest.js';
-export {
-  localPostgresProblem,
-  type PostgresHandle,
-  postgresBinDir,
-  postgresUnavailable,
-  postgresUrlFromEnv,
-  startPostgres,
-} from './postgres.js';

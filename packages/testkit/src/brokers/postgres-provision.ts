@@ -1,5 +1,5 @@
-import { maskUrl, type ProvisionMode } from './provision-plan.js';
 import { localPostgresProblem, postgresBinDir, postgresUnavailable, postgresUrlFromEnv } from './postgres.js';
+import { maskUrl, type ProvisionMode } from './provision-plan.js';
 
 // PostgreSQL's part of the provisioning step (provision.ts): the outbox's tests need one. The same
 // order as the brokers: PLUGMQ_POSTGRES_URL, a container, else the local server, installed with
@@ -18,7 +18,8 @@ export async function provisionPostgres(
   if (wantsLocal && localPostgresProblem() && mode !== 'check') {
     if (aptProblem) {
       const why = `no PostgreSQL for the outbox tests (${localPostgresProblem()}) and ${aptProblem}`;
-      if (mode === 'all') throw fail(`[brokers] postgres: ${why}; install postgresql or set PLUGMQ_POSTGRES_URL`);
+      if (mode === 'all')
+        throw fail(`[brokers] postgres: ${why}; install postgresql or set PLUGMQ_POSTGRES_URL`);
       return `[brokers] postgres: ${why}: the outbox tests are skipped`;
     }
     await install('postgresql');
