@@ -22,19 +22,13 @@ function statements(schema: string) {
   const mine = 'seq = $1 AND locked_by = $2';
   return {
     join: `INSERT INTO ${groups} (type, grp) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING`,
-    claim: `
-UPDATE ${deliveries} SET locked_until = now() + $4 * interval '1 millisecond', locked_by = $5
-WHERE seq IN (
-  SELECT seq FROM ${deliveries}
-  WHERE grp = $1 AND type = ANY($2) AND available_at <= now() AND (locked_until IS NULL OR locked_until < now())
-  ORDER BY priority DESC, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-RETURNING seq, type, priority, attempt, headers, body`,
+    claim: `SELECT * FROM ${schema}.claim($1, $2, $3, $4, $5)`,
     // Milliseconds until the group's next row becomes claimable (a delay, a retry, a lease ending).
     due: `
 SELECT GREATEST(0, EXTRACT(EPOCH FROM min(GREATEST(available_at, COALESCE(locked_until, available_at))) - now()) * 1000)::float8 AS ms
 FROM ${deliveries} WHERE grp = $1 AND type = ANY($2)`,
     renew: `UPDATE ${deliveries} SET locked_until = now() + $2 * interval '1 millisecond' WHERE seq = ANY($1::bigint[]) AND locked_by = $3`,
-    ack: `DELETE FROM ${deliveries} WHERE ${mine}`,
+    ack: `DELETE FROM ${deliveries} WHERE seq = ANY($1::bigint[]) AND locked_by = $2`,
     retry: `UPDATE ${deliveries} SET attempt = attempt + 1, available_at = now() + $3 * interval '1 millisecond', locked_until = NULL, locked_by = NULL WHERE ${mine}`,
     release: `UPDATE ${deliveries} SET locked_until = NULL, locked_by = NULL WHERE ${mine}`,
   };
@@ -56,6 +50,8 @@ export class PostgresSubscription implements TransportSubscription {
   private readonly token = randomUUID();
   private readonly prefetch: number;
   private readonly held = new Set<string>();
+  /** Acks of one event-loop turn, deleted by one statement. */
+  private acks: { seq: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private stopped = false;
   private pumping: Promise<void> | undefined;
   private again = false;
@@ -158,7 +154,7 @@ export class PostgresSubscription implements TransportSubscription {
     }
     const delivery: Delivery = {
       envelope: envelopeFromRow(row),
-      ack: () => this.settle(seq, this.sql.ack, []),
+      ack: () => this.ack(seq),
       retry: (delayMs) => this.settle(seq, this.sql.retry, [Math.max(0, Math.round(delayMs))]),
       release: () => this.settle(seq, this.sql.release, []),
     };
@@ -177,6 +173,32 @@ export class PostgresSubscription implements TransportSubscription {
     } finally {
       this.held.delete(seq);
       this.wake();
+    }
+  }
+
+  private ack(seq: string): Promise<void> {
+    // The slot is free at once: the row stays leased to us until its DELETE lands, so the next
+    // claim (in parallel with the DELETE) cannot take it again.
+    this.held.delete(seq);
+    this.wake();
+    return new Promise((resolve, reject) => {
+      if (this.acks.push({ seq, resolve, reject }) === 1) setImmediate(() => void this.flushAcks());
+    });
+  }
+
+  private async flushAcks(): Promise<void> {
+    const batch = this.acks;
+    this.acks = [];
+    const seqs = batch.map((entry) => entry.seq);
+    try {
+      await withRetry(
+        () => this.deps.pool.query(this.sql.ack, [seqs, this.token]),
+        this.settleSignal(),
+        'acknowledging PostgreSQL rows',
+      );
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      for (const entry of batch) entry.reject(error);
     }
   }
 

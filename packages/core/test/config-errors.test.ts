@@ -41,7 +41,7 @@ describe('an unknown driver', () => {
       'acme-buss',
     );
     expect(error.message).toContain('did you mean "acme-bus"?');
-    expect(error.message).toContain('available drivers: acme-bus, kafka, memory, rabbitmq, redis');
+    expect(error.message).toContain('available drivers: acme-bus, kafka, memory, postgres, rabbitmq, redis');
     await expectPlugmqError(
       () => createQueueManager({ driver: 'Memory' }),
       'DRIVER_NOT_FOUND',
