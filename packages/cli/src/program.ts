@@ -27,7 +27,10 @@ export function buildProgram(output?: CliOutput): Command {
       'PlugMQ from the command line: publish, tail, dead letters, benchmarks, the demo and the dashboard.\nThe broker comes from PLUGMQ_DRIVER / PLUGMQ_URL (memory by default) or --driver / --url.',
     )
     .version('0.1.0')
-    .option('--driver <driver>', 'memory | rabbitmq | redis | kafka (default: PLUGMQ_DRIVER or memory)')
+    .option(
+      '--driver <driver>',
+      'memory | rabbitmq | redis | kafka | postgres (default: PLUGMQ_DRIVER or memory)',
+    )
     .option('--url <url>', 'broker URL (default: PLUGMQ_URL or the driver default)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();

@@ -45,7 +45,7 @@ export function registeredDrivers(): string[] {
 }
 
 /** The adapters PlugMQ publishes; `driver: '<name>'` loads `@plugmq/adapter-<name>` on demand. */
-const KNOWN_ADAPTERS = ['kafka', 'memory', 'rabbitmq', 'redis'] as const;
+const KNOWN_ADAPTERS = ['kafka', 'memory', 'postgres', 'rabbitmq', 'redis'] as const;
 
 function ownRequire(): NodeJS.Require {
   return commonJs ? require : createRequire(import.meta.url);
@@ -128,7 +128,7 @@ export async function resolveDriver(name: unknown): Promise<DriverDefinition> {
   if (typeof name !== 'string' || name.length === 0) {
     throw new PlugmqError(
       'CONFIG_INVALID',
-      `driver must be a driver name such as 'memory', 'rabbitmq', 'kafka' or 'redis' (got ${typeof name})`,
+      `driver must be a driver name such as 'memory', 'rabbitmq', 'kafka', 'redis' or 'postgres' (got ${typeof name})`,
     );
   }
   const registered = drivers.get(name);

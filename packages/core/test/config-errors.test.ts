@@ -24,8 +24,8 @@ describe('an unknown driver', () => {
       '@plugmq/adapter-rabitmq',
     );
     expect(error.message).toContain('did you mean "rabbitmq"?');
-    expect(error.message).toContain('available drivers: kafka, memory, rabbitmq, redis');
-    expect(availableDrivers()).toEqual(['kafka', 'memory', 'rabbitmq', 'redis']);
+    expect(error.message).toContain('available drivers: kafka, memory, postgres, rabbitmq, redis');
+    expect(availableDrivers()).toEqual(['kafka', 'memory', 'postgres', 'rabbitmq', 'redis']);
     await expectPlugmqError(
       () => createQueueManager({ driver: 'rabbit' }),
       'DRIVER_NOT_FOUND',
@@ -41,7 +41,7 @@ describe('an unknown driver', () => {
       'acme-buss',
     );
     expect(error.message).toContain('did you mean "acme-bus"?');
-    expect(error.message).toContain('available drivers: acme-bus, kafka, memory, rabbitmq, redis');
+    expect(error.message).toContain('available drivers: acme-bus, kafka, memory, postgres, rabbitmq, redis');
     await expectPlugmqError(
       () => createQueueManager({ driver: 'Memory' }),
       'DRIVER_NOT_FOUND',

@@ -5,6 +5,7 @@ export {
   postgresBinDir,
   postgresUnavailable,
   postgresUrlFromEnv,
+  startLocalPostgres,
   startPostgres,
 } from './postgres.js';
 export { kafkaBrokers, probeBroker, waitUntilServes } from './probe.js';

@@ -26,6 +26,13 @@ export interface PostgresHandle {
   readonly source: 'env' | 'container' | 'local';
   /** Stops and removes what startPostgres started; nothing for an env URL. */
   stop(): Promise<void>;
+  /**
+   * A local server only (the fault suite's): fast shutdown (if running) and start again on the
+   * same port and data directory; resolves once it accepts connections.
+   */
+  restart?(): Promise<void>;
+  /** A local server only: SIGKILL, leaving it down until restart(). */
+  kill?(): Promise<void>;
 }
 
 export function postgresUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -109,6 +116,11 @@ async function startContainer(): Promise<PostgresHandle> {
   }
 }
 
+/** A local PostgreSQL process this caller owns (never PLUGMQ_POSTGRES_URL's): the fault suite's. */
+export async function startLocalPostgres(): Promise<PostgresHandle> {
+  return startLocal();
+}
+
 async function startLocal(): Promise<PostgresHandle> {
   const bin = postgresBinDir();
   if (!bin) throw new Error(localPostgresProblem());
@@ -128,18 +140,19 @@ async function startLocal(): Promise<PostgresHandle> {
   const logFile = join(dir, 'postgres.log');
   const out = openSync(logFile, 'a');
   if (user) chownSync(logFile, user.uid, user.gid);
-  // Durability settings off: the tests kill relays, never the database.
+  // fsync off: a SIGKILLed server (the fault suite's) loses nothing the OS holds. Commits stay
+  // synchronous, though: with synchronous_commit=off a commit's WAL can still be in the killed
+  // server's memory, and a publish that resolved would be lost.
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1'];
-  for (const s of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) {
+  for (const s of ['fsync=off', 'full_page_writes=off', 'max_connections=200']) {
     args.push('-c', s);
   }
-  const child = spawn(join(bin, 'postgres'), args, {
-    ...as,
-    env,
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
-  const server = new Running(child, logFile);
+  const launch = () =>
+    new Running(
+      spawn(join(bin, 'postgres'), args, { ...as, env, detached: true, stdio: ['ignore', out, out] }),
+      logFile,
+    );
+  let server = launch();
   const stop = async () => {
     // SIGTERM (smart shutdown) lets clients that are just disconnecting go cleanly: a fast shutdown
     // would send them a FATAL that pg raises as an uncaught error. Then fast, then kill.
@@ -152,27 +165,39 @@ async function startLocal(): Promise<PostgresHandle> {
     await rm(dir, { recursive: true, force: true });
     release(dirKey);
   };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    const ready = await run(
-      join(bin, 'pg_isready'),
-      ['-h', '127.0.0.1', '-p', String(port), '-U', 'plugmq'],
-      {
+  const ready = async () => {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const up = await run(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-U', 'plugmq'], {
         timeout: 5_000,
-      },
-    ).then(
-      () => true,
-      () => false,
-    );
-    if (ready) break;
-    if (server.done || Date.now() > deadline) {
-      const log = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
-      await stop();
-      throw new Error(`local PostgreSQL did not start on 127.0.0.1:${port}:\n${log}`);
+      }).then(
+        () => true,
+        () => false,
+      );
+      if (up) return;
+      if (server.done || Date.now() > deadline) {
+        const log = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+        await stop();
+        throw new Error(`local PostgreSQL did not start on 127.0.0.1:${port}:\n${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url: `postgres://plugmq@127.0.0.1:${port}/postgres`, source: 'local', stop };
+  };
+  await ready();
+  const kill = async () => {
+    server.signalGroup('SIGKILL');
+    await server.exited;
+  };
+  const restart = async () => {
+    // Fast shutdown: the clients of a fault test are connected and would hold a smart one open.
+    server.signalGroup('SIGINT');
+    const timer = setTimeout(() => server.signalGroup('SIGKILL'), 10_000);
+    await server.exited;
+    clearTimeout(timer);
+    server = launch();
+    await ready();
+  };
+  return { url: `postgres://plugmq@127.0.0.1:${port}/postgres`, source: 'local', stop, restart, kill };
 }
 
 /**

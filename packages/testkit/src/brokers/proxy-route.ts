@@ -9,9 +9,11 @@ const DIALS_ADVERTISED_ADDRESSES: ReadonlySet<BrokerKind> = new Set(['kafka']);
  * with the proxy's port. A string instead when no proxy can stand in front of this broker: Kafka
  * without the listener of `proxiedListener` (e.g. one from PLUGMQ_KAFKA_URL).
  */
-export function proxyRoute(broker: BrokerHandle): ProxiedListener | string {
+export function proxyRoute(
+  broker: Pick<BrokerHandle, 'url' | 'proxied'> & { kind: string; source: string },
+): ProxiedListener | string {
   if (broker.proxied) return broker.proxied;
-  if (DIALS_ADVERTISED_ADDRESSES.has(broker.kind)) {
+  if (DIALS_ADVERTISED_ADDRESSES.has(broker.kind as BrokerKind)) {
     return (
       `the ${broker.kind} broker (${broker.source}) has no listener advertised at a proxy's port, and its ` +
       'clients dial the advertised address, not the proxy: start it with proxiedListener: true'

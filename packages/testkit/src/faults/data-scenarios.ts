@@ -78,12 +78,12 @@ async function flood(env: FaultEnv, size: number): Promise<void> {
       // Slow while the flood is published, then drains fast. In-process, publish waits for this
       // consumer, so it yields a macrotask per message (a timer each would make 1 000 000 take
       // 20 minutes); against a broker, 1 ms each with 4 at once, far slower than the publishers.
-      if (slow) await (env.options.kind ? sleep(1) : new Promise((resolve) => setImmediate(resolve)));
+      if (slow) await (env.hasBroker ? sleep(1) : new Promise((resolve) => setImmediate(resolve)));
       const index = message.body;
       delivered[index] = Math.min(255, (delivered[index] ?? 0) + 1);
       deliveries++;
     },
-    { group: uniqueGroup('slow'), concurrency: env.options.kind ? 4 : 1 },
+    { group: uniqueGroup('slow'), concurrency: env.hasBroker ? 4 : 1 },
   );
   const rss = new RssSampler();
   const started = Date.now();

@@ -9,6 +9,12 @@ import { startBroker } from '../brokers/start.js';
 import type { BrokerHandle, BrokerKind } from '../brokers/types.js';
 import { FigureBook } from './figures.js';
 
+/** What the broker scenarios need of the server they fault. */
+export type FaultServer = Pick<BrokerHandle, 'url' | 'stop' | 'restart' | 'kill' | 'proxied'> & {
+  readonly kind: string;
+  readonly source: string;
+};
+
 /** Reads the dead letter of an injected message with the broker's own client. */
 export interface DeadLetterProbe {
   /** The dead letter's `x-plugmq-error` header, or undefined if it has not arrived. */
@@ -33,6 +39,11 @@ export interface FaultSuiteOptions {
   readonly driver: DriverDefinition;
   /** The broker the driver needs; absent for in-process drivers (memory). */
   readonly kind?: BrokerKind;
+  /**
+   * For a server that is not a BrokerKind (PostgreSQL): starts one the suite owns, restarts and
+   * kills. Used instead of `kind`.
+   */
+  startServer?(): Promise<FaultServer>;
   /** The driver's configuration for a broker at `url` (JSON-serialisable: the child process gets it). */
   config(url: string | undefined): PlugmqConfig;
   /** Absolute path of the driver's module (exports `driver`), for the child-process consumer. */
@@ -79,13 +90,15 @@ export class FaultEnv {
   readonly figures = new FigureBook();
   readonly streamSize: number;
   readonly floodSize: number;
-  private handle: BrokerHandle | undefined;
+  private handle: FaultServer | undefined;
   private readonly managers = new Set<QueueManager>();
 
   constructor(readonly options: FaultSuiteOptions) {
     registerDriver(options.driver);
     this.streamSize = options.streamSize ?? envNumber('FAULT_STREAM', 10_000);
-    this.floodSize = options.floodSize ?? envNumber('FAULT_FLOOD', options.kind ? 200_000 : 1_000_000);
+    this.floodSize =
+      options.floodSize ??
+      envNumber('FAULT_FLOOD', options.kind || options.startServer ? 200_000 : 1_000_000);
   }
 
   /**
@@ -93,7 +106,8 @@ export class FaultEnv {
    * With a listener for scenario 8's proxy where the kind needs one (Kafka).
    */
   async setup(): Promise<void> {
-    if (this.options.kind) {
+    if (this.options.startServer) this.handle = await this.options.startServer();
+    else if (this.options.kind) {
       this.handle = await startBroker(this.options.kind, {
         source: ['container', 'process'],
         proxiedListener: true,
@@ -101,7 +115,12 @@ export class FaultEnv {
     }
   }
 
-  get broker(): BrokerHandle {
+  /** Whether a broker runs beside the driver (false for in-process drivers). */
+  get hasBroker(): boolean {
+    return Boolean(this.options.kind || this.options.startServer);
+  }
+
+  get broker(): FaultServer {
     if (!this.handle) throw new Error(`${this.options.name}: no broker (see the beforeAll error)`);
     return this.handle;
   }
@@ -151,7 +170,7 @@ export class FaultEnv {
   skipReason(scenario: FaultScenario, needsBroker: boolean): string | undefined {
     const given = this.options.skip?.[scenario];
     if (given) return given;
-    if (needsBroker && !this.options.kind) return `no broker to fault: ${this.options.name} runs in-process`;
+    if (needsBroker && !this.hasBroker) return `no broker to fault: ${this.options.name} runs in-process`;
     return undefined;
   }
 }

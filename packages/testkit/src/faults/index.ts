@@ -6,7 +6,13 @@ import { processScenarios } from './process-scenarios.js';
 
 export { bundleChildConsumer, type ChildBundle, ChildConsumer, type ChildConsumerArgs } from './child.js';
 export { runChildConsumer } from './child-main.js';
-export { type DeadLetterProbe, FaultEnv, type FaultScenario, type FaultSuiteOptions } from './env.js';
+export {
+  type DeadLetterProbe,
+  FaultEnv,
+  type FaultScenario,
+  type FaultServer,
+  type FaultSuiteOptions,
+} from './env.js';
 export { faultLogger } from './fault-logger.js';
 export { type FaultFigure, FigureBook, figuresTable } from './figures.js';
 export { TcpProxy } from './proxy.js';

@@ -1,0 +1,79 @@
+import {
+  type OutgoingEnvelope,
+  PlugmqError,
+  type TransportHooks,
+  type TransportPublishContext,
+  waitForAbort,
+} from '@plugmq/core/driver';
+import type pg from 'pg';
+import { withRetry } from './connection.js';
+import { tables } from './topology.js';
+import { bodyBytes, headersJson } from './wire.js';
+
+/**
+ * One statement per publish call: a row per (message, group registered for its type), written
+ * only if no `mandatory` message of the call lacks a group. It answers which types had a group,
+ * so the rest are reported unrouted, and how many mandatory messages were refused.
+ */
+function insertSql(schema: string): string {
+  const { groups, deliveries } = tables(schema);
+  return `
+WITH m AS (
+  SELECT * FROM unnest($1::int[], $2::text[], $3::jsonb[], $4::bytea[], $5::int[], $6::bigint[], $7::bool[])
+    AS m(n, type, headers, body, priority, delay_ms, mandatory)
+), refused AS (
+  SELECT m.type FROM m WHERE m.mandatory AND NOT EXISTS (SELECT 1 FROM ${groups} g WHERE g.type = m.type)
+), ins AS (
+  INSERT INTO ${deliveries} (grp, type, priority, headers, body, available_at)
+  SELECT g.grp, m.type, m.priority, m.headers, m.body, now() + m.delay_ms * interval '1 millisecond'
+  FROM m JOIN ${groups} g ON g.type = m.type
+  WHERE NOT EXISTS (SELECT 1 FROM refused)
+  ORDER BY m.n, g.grp
+  RETURNING type
+)
+SELECT array(SELECT DISTINCT type FROM ins) AS routed, array(SELECT type FROM refused) AS refused`;
+}
+
+export class Publisher {
+  private readonly sql: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    schema: string,
+    private readonly hooks: TransportHooks,
+  ) {
+    this.sql = insertSql(schema);
+  }
+
+  async publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    const values = [
+      envelopes.map((_, n) => n),
+      envelopes.map((e) => e.type),
+      envelopes.map(headersJson),
+      envelopes.map(bodyBytes),
+      envelopes.map((e) => e.priority ?? 0),
+      envelopes.map((e) => e.delayMs ?? 0),
+      envelopes.map((e) => e.mandatory === true),
+    ];
+    const aborted = waitForAbort(context.signal, 'publish to PostgreSQL');
+    let result: pg.QueryResult<{ routed: string[]; refused: string[] }>;
+    try {
+      result = await Promise.race([
+        withRetry(() => this.pool.query(this.sql, values), context.signal, 'publish to PostgreSQL'),
+        aborted.promise,
+      ]);
+    } finally {
+      aborted.dispose();
+    }
+    const { routed, refused } = result.rows[0] ?? { routed: [], refused: [] };
+    if (refused.length > 0) {
+      throw new PlugmqError(
+        'PUBLISH_FAILED',
+        `no group consumes type ${refused[0]}, and the publish was mandatory: start a consumer of it first; nothing was stored`,
+      );
+    }
+    if (routed.length === new Set(envelopes.map((e) => e.type)).size) return;
+    const seen = new Set(routed);
+    for (const envelope of envelopes) if (!seen.has(envelope.type)) this.hooks.unrouted(envelope);
+  }
+}
