@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import {
   type Capabilities,
   configInvalid,
+  integerOption,
   maskUrl,
   type PlugmqConfig,
   PlugmqError,
@@ -67,15 +68,6 @@ export interface PostgresConfig extends PlugmqConfig {
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
 
-function integer(config: PlugmqConfig, field: string, fallback: number, min: number): number {
-  const value = config[field];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw configInvalid(field, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
 export function validatePostgresConfig(config: PlugmqConfig): PostgresConfig {
   const url = config.url ?? DEFAULT_URL;
   if (typeof url !== 'string') throw configInvalid('url', 'a postgres:// URL string', url);
@@ -92,17 +84,17 @@ export function validatePostgresConfig(config: PlugmqConfig): PostgresConfig {
   if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
     throw configInvalid('schema', 'a lower-case SQL name of [a-z0-9_], at most 41 characters', schema);
   }
-  const prefetch = config.prefetch === undefined ? undefined : integer(config, 'prefetch', 1, 1);
+  const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
   return hideSecrets({
     ...config,
     url,
     schema,
-    poolSize: integer(config, 'poolSize', 10, 1),
-    connectTimeoutMs: integer(config, 'connectTimeoutMs', 5_000, 1),
+    poolSize: integerOption(config, 'poolSize', 10, 1),
+    connectTimeoutMs: integerOption(config, 'connectTimeoutMs', 5_000, 1),
     ...(prefetch === undefined ? {} : { prefetch }),
-    leaseMs: integer(config, 'leaseMs', 30_000, 100),
-    pollMs: integer(config, 'pollMs', 1_000, 10),
-    maxMessageBytes: integer(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    leaseMs: integerOption(config, 'leaseMs', 30_000, 100),
+    pollMs: integerOption(config, 'pollMs', 1_000, 10),
+    maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
   });
 }
 
