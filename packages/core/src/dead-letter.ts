@@ -8,6 +8,13 @@ export const DEAD_LETTER_HEADERS = {
 
 const MAX_ERROR_HEADER_LENGTH = 1024;
 
+/**
+ * The group every dead-letter type has from the moment a consumer that can dead-letter into it
+ * subscribes (`Transport.ensureGroup`): dead letters wait there, at rest, until replayed or
+ * removed, whether or not a dashboard or CLI was running when they arrived.
+ */
+export const DEAD_LETTER_GROUP = 'plugmq.dead-letters';
+
 export function defaultDeadLetterType(type: string): string {
   return `${type}.dlq`;
 }

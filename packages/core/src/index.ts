@@ -18,6 +18,13 @@ export {
   MemoryIdempotencyStore,
   withIdempotency,
 } from './idempotency.js';
+export type {
+  DeadLetterState,
+  GroupState,
+  Inspection,
+  InspectQuery,
+  PartitionLag,
+} from './inspection.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { type Logger, silentLogger } from './logger.js';
 export {

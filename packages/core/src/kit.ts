@@ -45,7 +45,12 @@ export {
 } from './connect-errors.js';
 export { ConsumerManager } from './consumer-manager.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
-export { DEAD_LETTER_HEADERS, deadLetterEnvelope, defaultDeadLetterType } from './dead-letter.js';
+export {
+  DEAD_LETTER_GROUP,
+  DEAD_LETTER_HEADERS,
+  deadLetterEnvelope,
+  defaultDeadLetterType,
+} from './dead-letter.js';
 export { defineTransportDriver, type TransportDriverSpec } from './define-driver.js';
 export type { DriverDefinition } from './driver.js';
 export {
@@ -68,6 +73,7 @@ export {
   withIdempotency,
 } from './idempotency.js';
 export * from './index.js';
+export type { TransportInspection } from './inspection.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
 export {
@@ -115,6 +121,7 @@ export type {
   SubscribeRequest,
   Transport,
   TransportHooks,
+  TransportInspectQuery,
   TransportPublishContext,
   TransportSubscription,
 } from './transport.js';

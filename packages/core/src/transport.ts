@@ -1,4 +1,5 @@
 import type { InProcessBodies } from './codec.js';
+import type { InspectQuery, TransportInspection } from './inspection.js';
 
 /**
  * The driver seam. A broker adapter implements this small interface; core's QueueManager wraps it
@@ -124,4 +125,22 @@ export interface Transport {
    * reads (Redis: ~0.5 µs and ~400 bytes of garbage per publish).
    */
   readonly writesText?: boolean;
+  /**
+   * Broker-side state for `QueueManager.inspect()`: every (type, group) the broker can list, plus
+   * `query.groups`, plus the dead-letter types in `query.deadLetterTypes` and any the broker lists.
+   * Cheap enough to poll every 2 s. A transport without it makes inspect() UNSUPPORTED.
+   */
+  inspect?(query: TransportInspectQuery): Promise<TransportInspection>;
+  /**
+   * Create `group` on `type` without consuming from it: from now on it receives every publish of
+   * `type` and keeps it until taken (how dead letters stay at rest with no consumer). Idempotent.
+   */
+  ensureGroup?(type: string, group: string): Promise<void>;
+  /** Up to `limit` messages waiting for `group` on `type`, oldest first, without taking them. */
+  peek?(type: string, group: string, limit: number): Promise<Envelope[]>;
+}
+
+export interface TransportInspectQuery extends InspectQuery {
+  /** Dead-letter types to report even if the broker cannot list them (those the manager knows). */
+  readonly deadLetterTypes: readonly string[];
 }
