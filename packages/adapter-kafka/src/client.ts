@@ -96,7 +96,56 @@ export interface TopicSpec {
   readonly replicationFactor: number;
 }
 
-export interface KafkaClient {
+/** A consumer group as `describeGroups` tells it: the topics each member subscribes to. */
+export interface GroupDescription {
+  readonly groupId: string;
+  readonly members: readonly { readonly topics: readonly string[] }[];
+}
+
+/** A partition's first offset still in the log (`low`) and the offset the next record gets (`high`). */
+export interface Watermarks {
+  readonly partition: number;
+  readonly low: number;
+  readonly high: number;
+}
+
+/** Records `from` ≤ offset < `to` of one partition. */
+export interface OffsetRange {
+  readonly partition: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** What `inspect`, `ensureGroup` and `peek` need beyond consuming and producing (inspect.ts). */
+export interface KafkaInspectClient {
+  /** Every topic of the cluster. */
+  topicNames(): Promise<string[]>;
+  /** Every consumer group id of the cluster. */
+  groupIds(): Promise<string[]>;
+  describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]>;
+  /** The group's committed offsets on every topic it committed to (one OffsetFetch). */
+  groupOffsets(
+    groupId: string,
+  ): Promise<{ topic: string; partitions: { partition: number; offset: number }[] }[]>;
+  watermarks(topic: string): Promise<Watermarks[]>;
+  /** Commits `offsets` for a group with no member now; rejects when one is running. */
+  setGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: number }[],
+  ): Promise<void>;
+  /**
+   * The records in `ranges` of `topic`, read by a throw-away consumer group that commits
+   * nothing; rejects with TIMEOUT after `timeoutMs`.
+   */
+  readRanges(
+    topic: string,
+    ranges: readonly OffsetRange[],
+    timeoutMs: number,
+  ): Promise<{ partition: number; record: FetchedRecord }[]>;
+}
+
+export interface KafkaClient extends KafkaInspectClient {
   /** Connects the admin and producer; rejects (CONNECTION) after the connect timeout. */
   connect(): Promise<void>;
   /** Creates the missing ones among `specs` and waits for their leaders. */

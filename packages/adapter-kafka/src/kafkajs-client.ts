@@ -2,14 +2,19 @@ import { type Logger, PlugmqError, withDeadline } from '@plugmq/core/driver';
 import kafkajs, { type Admin, type IHeaders, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import type {
   AcknowledgedPartition,
+  FetchedRecord,
+  GroupDescription,
   GroupMember,
   KafkaClient,
   MemberOptions,
+  OffsetRange,
   OutgoingRecord,
   TopicLayout,
   TopicSpec,
+  Watermarks,
 } from './client.js';
 import { errorType, RETRY, retrying } from './kafkajs-errors.js';
+import { KafkajsInspect } from './kafkajs-inspect.js';
 import { logCreator } from './kafkajs-log.js';
 import { KafkajsMember } from './kafkajs-member.js';
 import type { KafkaConfig } from './options.js';
@@ -53,6 +58,7 @@ export class KafkajsClient implements KafkaClient {
   private connected: Promise<void> | undefined;
   private resetting: Promise<void> | undefined;
   private readonly sockets = new SocketWatch();
+  private readonly inspection: KafkajsInspect;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -71,6 +77,7 @@ export class KafkajsClient implements KafkaClient {
     });
     this.admin = this.kafka.admin({ retry: RETRY });
     this.producer = this.createProducer();
+    this.inspection = new KafkajsInspect(this.kafka, this.admin, config, (error) => this.isRetriable(error));
   }
 
   private createProducer(): Producer {
@@ -267,6 +274,44 @@ export class KafkajsClient implements KafkaClient {
         (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
     }
     return false;
+  }
+
+  topicNames(): Promise<string[]> {
+    return this.inspection.topicNames();
+  }
+
+  groupIds(): Promise<string[]> {
+    return this.inspection.groupIds();
+  }
+
+  describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
+    return this.inspection.describeGroups(groupIds);
+  }
+
+  groupOffsets(
+    groupId: string,
+  ): Promise<{ topic: string; partitions: { partition: number; offset: number }[] }[]> {
+    return this.inspection.groupOffsets(groupId);
+  }
+
+  watermarks(topic: string): Promise<Watermarks[]> {
+    return this.inspection.watermarks(topic);
+  }
+
+  setGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: number }[],
+  ): Promise<void> {
+    return this.inspection.setGroupOffsets(groupId, topic, offsets);
+  }
+
+  readRanges(
+    topic: string,
+    ranges: readonly OffsetRange[],
+    timeoutMs: number,
+  ): Promise<{ partition: number; record: FetchedRecord }[]> {
+    return this.inspection.readRanges(topic, ranges, timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -154,7 +154,7 @@ function toBatch(payload: EachBatchPayload) {
   };
 }
 
-function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!headers) return out;
   // for…in rather than Object.entries: no array of pairs per message (this runs for every record).

@@ -1,6 +1,7 @@
 import {
   type DeliverFn,
   describeError,
+  type Envelope,
   type Logger,
   type MessageSizeLimit,
   messageTooLarge,
@@ -9,11 +10,14 @@ import {
   redactCredentials,
   type SubscribeRequest,
   type Transport,
+  type TransportInspection,
+  type TransportInspectQuery,
   type TransportPublishContext,
   type TransportSubscription,
   waitForAbort,
 } from '@plugmq/core/driver';
 import type { KafkaClient } from './client.js';
+import { KafkaInspector } from './inspect.js';
 import { KafkajsClient } from './kafkajs-client.js';
 import type { KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';
@@ -36,6 +40,7 @@ export class KafkaTransport implements Transport {
   private readonly routed = new Set<string>();
   private closed = false;
   private readonly sizeLimit: MessageSizeLimit;
+  private readonly inspector: KafkaInspector;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -51,6 +56,7 @@ export class KafkaTransport implements Transport {
     this.topics = new TopicRegistry(this.client, config.partitions, config.replicationFactor);
     this.publisher = new Publisher(this.client, logger);
     this.replies = new KafkaReplies(this.client, this.topics, this.publisher, config, logger);
+    this.inspector = new KafkaInspector(this.client, this.topics, config);
   }
 
   /** Connects, or fails with CONNECTION after `connectTimeoutMs`. */
@@ -145,6 +151,35 @@ export class KafkaTransport implements Transport {
         void subscription.whenFinished().finally(() => this.subscriptions.delete(subscription));
       },
     };
+  }
+
+  inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    return this.whileOpen(() => this.inspector.inspect(query), 'inspect');
+  }
+
+  ensureGroup(type: string, group: string): Promise<void> {
+    return this.whileOpen(() => this.inspector.ensureGroup(type, group), 'create the group');
+  }
+
+  peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    return this.whileOpen(() => this.inspector.peek(type, group, limit), 'peek');
+  }
+
+  /** Admin calls fail with CONNECTION saying what could not be done (PlugmqErrors pass as they are). */
+  private async whileOpen<T>(work: () => Promise<T>, what: string): Promise<T> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the kafka transport is closed');
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof PlugmqError) throw error;
+      throw new PlugmqError(
+        'CONNECTION',
+        `kafka could not ${what}: ${redactCredentials(describeError(error))}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 
   async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {

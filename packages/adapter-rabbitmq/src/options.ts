@@ -1,4 +1,10 @@
-import { type Capabilities, configInvalid, integerOption, type PlugmqConfig } from '@plugmq/core/driver';
+import {
+  type Capabilities,
+  configInvalid,
+  integerOption,
+  type PlugmqConfig,
+  parseConnectionUrl,
+} from '@plugmq/core/driver';
 import { parseBrokerUrls } from './urls.js';
 
 /**
@@ -77,6 +83,10 @@ export interface RabbitMqTlsOptions {
  *   `'quorum'` replicates them on every node of the cluster (Raft), so they survive the node they
  *   were declared through; they have no priorities (capabilities.priority is false). Like every
  *   queue argument it is fixed at first declaration: one value per namespace (exchange).
+ * - `managementUrl` (default: none): `http(s)://[user:password@]host:15672` of the broker's
+ *   management HTTP API (the `rabbitmq_management` plugin). Only `inspect()` reads it: the groups
+ *   nobody in this process consumed, unacknowledged counts and the oldest waiting message's age,
+ *   which AMQP cannot tell. Credentials default to the AMQP URL's.
  */
 /** Every option the RabbitMQ driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
@@ -92,6 +102,7 @@ export const OPTIONS = [
   'maxMessageBytes',
   'queueType',
   'confirmStallMs',
+  'managementUrl',
 ] as const;
 
 /** RabbitMQ's own default `max_message_size` (3.10+): 128 MiB. */
@@ -110,6 +121,7 @@ export interface RabbitMqConfig extends PlugmqConfig {
   maxMessageBytes: number;
   queueType: QueueType;
   confirmStallMs: number;
+  managementUrl?: string;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -138,6 +150,10 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
   if (typeof queueType !== 'string' || !QUEUE_TYPES.includes(queueType as QueueType)) {
     throw configInvalid('queueType', `one of ${QUEUE_TYPES.map((t) => `'${t}'`).join(', ')}`, queueType);
   }
+  const managementUrl =
+    config.managementUrl === undefined
+      ? undefined
+      : parseConnectionUrl(config.managementUrl, ['http:', 'https:'], 'managementUrl').href;
   const maxLength = config.maxLength === undefined ? undefined : integerOption(config, 'maxLength', 1, 1);
   return {
     ...config,
@@ -153,5 +169,6 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     queueType: queueType as QueueType,
     confirmStallMs: integerOption(config, 'confirmStallMs', 5_000, 100),
+    ...(managementUrl === undefined ? {} : { managementUrl }),
   };
 }

@@ -12,11 +12,14 @@ import {
   type SubscribeRequest,
   type Transport,
   type TransportHooks,
+  type TransportInspection,
+  type TransportInspectQuery,
   type TransportPublishContext,
   type TransportSubscription,
 } from '@plugmq/core/driver';
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline } from './deadline.js';
+import { RabbitInspector } from './inspect.js';
 import type { RabbitMqConfig } from './options.js';
 import { type Outgoing, Publisher } from './publisher.js';
 import { QueueStatus, UnroutedQueue } from './queue-status.js';
@@ -48,6 +51,7 @@ export class RabbitMqTransport implements Transport {
   /** Wait queue name → when it was last declared on the current connection. */
   private readonly waitQueues = new Map<string, number>();
   private readonly publishTimeoutMs: number;
+  private readonly inspector: RabbitInspector;
   private closed = false;
 
   private constructor(
@@ -57,6 +61,7 @@ export class RabbitMqTransport implements Transport {
   ) {
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
+    this.inspector = new RabbitInspector(this.connections, this.topology, config);
     this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
     this.publisher = new Publisher(
       logger,
@@ -147,7 +152,23 @@ export class RabbitMqTransport implements Transport {
       retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
     });
     await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));
+    for (const type of request.types) this.inspector.remember(type, request.group);
     return subscription;
+  }
+
+  inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    return this.inspector.inspect(query);
+  }
+
+  ensureGroup(type: string, group: string): Promise<void> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    return this.inspector.ensureGroup(type, group);
+  }
+
+  peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
+    return this.inspector.peek(type, group, limit);
   }
 
   async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {

@@ -1,0 +1,200 @@
+import {
+  DEAD_LETTER_GROUP,
+  type DeadLetterState,
+  type Envelope,
+  type GroupState,
+  type PartitionLag,
+  PlugmqError,
+  type TransportInspection,
+  type TransportInspectQuery,
+} from '@plugmq/core/driver';
+import type { KafkaClient, Watermarks } from './client.js';
+import { PEEK_GROUP_PREFIX } from './kafkajs-inspect.js';
+import type { KafkaConfig } from './options.js';
+import { REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
+import { recordToEnvelope } from './wire.js';
+
+/** How long a peek may take, joining its throw-away group included. */
+const PEEK_TIMEOUT_MS = 15_000;
+
+type Committed = ReadonlyMap<number, number>;
+
+interface Pair {
+  readonly type: string;
+  readonly group: string;
+}
+
+/**
+ * Where a partition is read from next: the committed offset, or the low watermark where the
+ * group never committed (or its offsets expired, `offsets.retention.minutes`), never below what
+ * retention left in the log.
+ */
+function startOf(mark: Watermarks, committed: Committed | undefined): number {
+  const offset = committed?.get(mark.partition);
+  return offset === undefined || offset < 0 ? mark.low : Math.min(mark.high, Math.max(offset, mark.low));
+}
+
+/**
+ * `inspect`, `ensureGroup` and `peek` on Kafka, from the admin API only (no fetch, so polling is
+ * cheap): a group's backlog is its lag, end offset − committed offset, per partition of the
+ * type's topic; its retry backlog the lag on its retry topic `<type>.retry.<group>`. The lag
+ * counts messages handed to a handler and not committed yet, so `inFlight` is undefined; so is
+ * `oldestWaitingMs` (it would take a fetch per partition).
+ */
+export class KafkaInspector {
+  constructor(
+    private readonly client: KafkaClient,
+    private readonly topics: TopicRegistry,
+    private readonly config: KafkaConfig,
+  ) {}
+
+  /**
+   * Commits the low watermark of every partition the group has no offset on, so it keeps every
+   * record still in the log until taken. A group that has committed (or a member running) is
+   * left as it is. Records stay only as long as the topic's retention (`retention.ms`).
+   */
+  async ensureGroup(type: string, group: string): Promise<void> {
+    await this.topics.ensure([type]);
+    const groupId = this.config.groupPrefix + group;
+    const unset = await this.unsetPartitions(groupId, type);
+    if (unset.size === 0) return;
+    const marks = await this.client.watermarks(type);
+    const offsets = marks
+      .filter((mark) => unset.has(mark.partition))
+      .map(({ partition, low }) => ({ partition, offset: low }));
+    try {
+      await this.client.setGroupOffsets(groupId, type, offsets);
+    } catch (error) {
+      // Another process created it at the same moment (its member is running): it is there.
+      if ((await this.unsetPartitions(groupId, type)).size > 0) throw error;
+    }
+  }
+
+  /** Oldest first by record timestamp, from each partition's committed offset on. */
+  async peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new PlugmqError('INVALID_ARGUMENT', `peek limit must be a positive integer (got ${limit})`);
+    }
+    if (!(await this.client.topicNames()).includes(type)) return [];
+    const groupId = this.config.groupPrefix + group;
+    const committed = toMap(await this.client.committedOffsets(groupId, type));
+    const ranges = (await this.client.watermarks(type)).map((mark) => {
+      const from = startOf(mark, committed);
+      return { partition: mark.partition, from, to: Math.min(mark.high, from + limit) };
+    });
+    const read = await this.client.readRanges(type, ranges, PEEK_TIMEOUT_MS);
+    read.sort(
+      (a, b) =>
+        a.record.timestamp - b.record.timestamp ||
+        a.partition - b.partition ||
+        a.record.offset - b.record.offset,
+    );
+    return read
+      .slice(0, limit)
+      .map(({ partition, record }) => recordToEnvelope(record, type, type, partition));
+  }
+
+  async inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    const { client, config } = this;
+    const wanted = query.types === undefined ? undefined : new Set(query.types);
+    const [topicNames, allIds] = await Promise.all([client.topicNames(), client.groupIds()]);
+    const existing = new Set(topicNames);
+    const ids = allIds.filter((id) => id.startsWith(config.groupPrefix) && !id.startsWith(PEEK_GROUP_PREFIX));
+    const [offsets, described] = await Promise.all([
+      Promise.all(ids.map(async (id) => [id, await client.groupOffsets(id)] as const)),
+      client.describeGroups(ids),
+    ]);
+    /** `groupId` → topic → committed offsets. */
+    const commits = new Map<string, Map<string, Committed>>();
+    const groups = new Map<string, Pair>();
+    const deadLetters = new Set<string>();
+    const add = (pair: Pair, listed: boolean): void => {
+      if (pair.group === DEAD_LETTER_GROUP) deadLetters.add(pair.type);
+      else if (!listed || wanted === undefined || wanted.has(pair.type))
+        groups.set(`${pair.group}\u0000${pair.type}`, pair);
+    };
+    for (const [id, entries] of offsets) {
+      const group = id.slice(config.groupPrefix.length);
+      const byTopic = new Map(entries.map((entry) => [entry.topic, toMap(entry.partitions)]));
+      commits.set(id, byTopic);
+      for (const [topic, partitions] of byTopic) {
+        if (topic === REPLY_TOPIC || ![...partitions.values()].some((offset) => offset >= 0)) continue;
+        // A group's retry topic is reported with its type, not as a type of its own.
+        if ([...byTopic.keys()].some((other) => other !== topic && retryTopic(other, group) === topic))
+          continue;
+        add({ type: topic, group }, true);
+      }
+    }
+    for (const pair of query.groups ?? []) add(pair, false);
+    for (const type of query.deadLetterTypes) deadLetters.add(type);
+    const consumers = new Map<string, number>();
+    for (const { groupId, members } of described) {
+      for (const member of members) {
+        for (const topic of new Set(member.topics)) {
+          const key = `${groupId}\u0000${topic}`;
+          consumers.set(key, (consumers.get(key) ?? 0) + 1);
+        }
+      }
+    }
+    const marks = new Map<string, Promise<Watermarks[]>>();
+    const watermarks = (topic: string): Promise<Watermarks[]> => {
+      let entry = marks.get(topic);
+      if (!entry) {
+        entry = existing.has(topic) ? client.watermarks(topic) : Promise.resolve([]);
+        marks.set(topic, entry);
+      }
+      return entry;
+    };
+    const lagOf = async (groupId: string, topic: string): Promise<PartitionLag[]> => {
+      const committed = commits.get(groupId)?.get(topic);
+      return (await watermarks(topic)).map((mark) => ({
+        partition: mark.partition,
+        lag: mark.high - startOf(mark, committed),
+      }));
+    };
+    const groupStates = await Promise.all(
+      [...groups.values()]
+        .filter(({ type, group }) => existing.has(type) && commits.has(config.groupPrefix + group))
+        .map(async ({ type, group }): Promise<GroupState> => {
+          const groupId = config.groupPrefix + group;
+          const retry = retryTopic(type, group);
+          const [partitions, retries] = await Promise.all([lagOf(groupId, type), lagOf(groupId, retry)]);
+          return {
+            type,
+            group,
+            backlog: sum(partitions),
+            inFlight: undefined,
+            oldestWaitingMs: undefined,
+            consumers: consumers.get(`${groupId}\u0000${type}`) ?? 0,
+            retryBacklog: sum(retries),
+            partitions,
+          };
+        }),
+    );
+    const deadLetterStates = await Promise.all(
+      [...deadLetters].map(
+        async (type): Promise<DeadLetterState> => ({
+          type,
+          count: sum(await lagOf(config.groupPrefix + DEAD_LETTER_GROUP, type)),
+          oldestAgeMs: undefined,
+        }),
+      ),
+    );
+    return { groups: groupStates, deadLetters: deadLetterStates };
+  }
+
+  private async unsetPartitions(groupId: string, topic: string): Promise<Set<number>> {
+    const committed = await this.client.committedOffsets(groupId, topic);
+    return new Set(committed.filter((entry) => entry.offset < 0).map((entry) => entry.partition));
+  }
+}
+
+function toMap(entries: readonly { partition: number; offset: number }[]): Map<number, number> {
+  return new Map(entries.map(({ partition, offset }) => [partition, offset]));
+}
+
+function sum(partitions: readonly PartitionLag[]): number {
+  let total = 0;
+  for (const { lag } of partitions) total += lag;
+  return total;
+}
