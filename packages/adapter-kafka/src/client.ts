@@ -128,12 +128,6 @@ export interface KafkaInspectClient {
     groupId: string,
   ): Promise<{ topic: string; partitions: { partition: number; offset: number }[] }[]>;
   watermarks(topic: string): Promise<Watermarks[]>;
-  /** Commits `offsets` for a group with no member now; rejects when one is running. */
-  setGroupOffsets(
-    groupId: string,
-    topic: string,
-    offsets: readonly { partition: number; offset: number }[],
-  ): Promise<void>;
   /**
    * The records in `ranges` of `topic`, read by a throw-away consumer group that commits
    * nothing; rejects with TIMEOUT after `timeoutMs`.

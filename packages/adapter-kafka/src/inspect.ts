@@ -14,6 +14,8 @@ import type { KafkaConfig } from './options.js';
 import { REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
 import { recordToEnvelope } from './wire.js';
 
+const DEAD_LETTER_SUFFIX = '.dlq';
+
 /** How long a peek may take, joining its throw-away group included. */
 const PEEK_TIMEOUT_MS = 15_000;
 
@@ -49,25 +51,14 @@ export class KafkaInspector {
   ) {}
 
   /**
-   * Commits the low watermark of every partition the group has no offset on, so it keeps every
-   * record still in the log until taken. A group that has committed (or a member running) is
-   * left as it is. Records stay only as long as the topic's retention (`retention.ms`).
+   * Creates the type's topic and nothing else: a group that never committed reads from the low
+   * watermark (`startOf`, and a replay subscribes with `startFrom: 'earliest'`), so from now on
+   * it has every record still in the log, without the consumer-group join (seconds) that
+   * committing offsets for a group with no member takes in kafkajs. Records stay as long as the
+   * topic's retention (`retention.ms`, 7 days by default).
    */
-  async ensureGroup(type: string, group: string): Promise<void> {
+  async ensureGroup(type: string, _group: string): Promise<void> {
     await this.topics.ensure([type]);
-    const groupId = this.config.groupPrefix + group;
-    const unset = await this.unsetPartitions(groupId, type);
-    if (unset.size === 0) return;
-    const marks = await this.client.watermarks(type);
-    const offsets = marks
-      .filter((mark) => unset.has(mark.partition))
-      .map(({ partition, low }) => ({ partition, offset: low }));
-    try {
-      await this.client.setGroupOffsets(groupId, type, offsets);
-    } catch (error) {
-      // Another process created it at the same moment (its member is running): it is there.
-      if ((await this.unsetPartitions(groupId, type)).size > 0) throw error;
-    }
   }
 
   /** Oldest first by record timestamp, from each partition's committed offset on. */
@@ -127,6 +118,8 @@ export class KafkaInspector {
     }
     for (const pair of query.groups ?? []) add(pair, false);
     for (const type of query.deadLetterTypes) deadLetters.add(type);
+    // Dead-letter types by the default name: their reserved group commits only once replayed.
+    for (const topic of topicNames) if (topic.endsWith(DEAD_LETTER_SUFFIX)) deadLetters.add(topic);
     const consumers = new Map<string, number>();
     for (const { groupId, members } of described) {
       for (const member of members) {
@@ -181,11 +174,6 @@ export class KafkaInspector {
       ),
     );
     return { groups: groupStates, deadLetters: deadLetterStates };
-  }
-
-  private async unsetPartitions(groupId: string, topic: string): Promise<Set<number>> {
-    const committed = await this.client.committedOffsets(groupId, topic);
-    return new Set(committed.filter((entry) => entry.offset < 0).map((entry) => entry.partition));
   }
 }
 

@@ -298,14 +298,6 @@ export class KafkajsClient implements KafkaClient {
     return this.inspection.watermarks(topic);
   }
 
-  setGroupOffsets(
-    groupId: string,
-    topic: string,
-    offsets: readonly { partition: number; offset: number }[],
-  ): Promise<void> {
-    return this.inspection.setGroupOffsets(groupId, topic, offsets);
-  }
-
   readRanges(
     topic: string,
     ranges: readonly OffsetRange[],

@@ -65,19 +65,6 @@ export class KafkajsInspect implements KafkaInspectClient {
     return offsets.map(({ partition, low, high }) => ({ partition, low: Number(low), high: Number(high) }));
   }
 
-  async setGroupOffsets(
-    groupId: string,
-    topic: string,
-    offsets: readonly { partition: number; offset: number }[],
-  ): Promise<void> {
-    if (offsets.length === 0) return;
-    await this.admin.setOffsets({
-      groupId,
-      topic,
-      partitions: offsets.map(({ partition, offset }) => ({ partition, offset: String(offset) })),
-    });
-  }
-
   /**
    * kafkajs has no group-less consumer: a member of a fresh group joins (the broker's
    * `group.initial.rebalance.delay.ms`, 3 s by default, is most of the cost), seeks each

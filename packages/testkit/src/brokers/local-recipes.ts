@@ -21,6 +21,8 @@ export interface Recipe {
   url: string;
   /** Kafka's listener for a TCP proxy, when asked for (see StartBrokerOptions.proxiedListener). */
   proxied?: ProxiedListener;
+  /** RabbitMQ's management API, when asked for (StartBrokerOptions.management). */
+  managementUrl?: string;
   /** Long-lived helpers started once (RabbitMQ's private epmd), before the broker. */
   helpers: Launch[];
   /** One-time preparation of the data dir (Kafka's storage format). */
@@ -89,8 +91,23 @@ export async function recipeFor(kind: BrokerKind, dir: string, options: StartBro
   // A private epmd: Erlang would otherwise start a daemonized one that outlives the test run.
   const epmdPort = await freePort();
   const distPort = await freePort();
-  await writeFile(join(dir, 'enabled_plugins'), '[].\n');
-  await writeFile(join(dir, 'rabbitmq.conf'), 'loopback_users = none\n');
+  const managementPort = options.management ? await freePort() : undefined;
+  await writeFile(
+    join(dir, 'enabled_plugins'),
+    managementPort === undefined ? '[].\n' : '[rabbitmq_management].\n',
+  );
+  await writeFile(
+    join(dir, 'rabbitmq.conf'),
+    managementPort === undefined
+      ? 'loopback_users = none\n'
+      : [
+          'loopback_users = none',
+          'management.tcp.ip = 127.0.0.1',
+          `management.tcp.port = ${managementPort}`,
+          'collect_statistics_interval = 500',
+          '',
+        ].join('\n'),
+  );
   await writeFile(join(dir, 'rabbitmq-env.conf'), '');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -110,6 +127,7 @@ export async function recipeFor(kind: BrokerKind, dir: string, options: StartBro
   };
   return {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
+    ...(managementPort === undefined ? {} : { managementUrl: `http://127.0.0.1:${managementPort}` }),
     helpers: [{ command: 'epmd', args: ['-port', String(epmdPort), '-address', '127.0.0.1'] }],
     broker: { command: RABBITMQ_SERVER, args: [], env },
   };

@@ -93,6 +93,7 @@ class ProcessBroker implements BrokerHandle {
   readonly source = 'process' as const;
   readonly url: string;
   readonly proxied: ProxiedListener | undefined;
+  readonly managementUrl: string | undefined;
   private helpers: Running[] = [];
   private broker: Running | undefined;
   private stopped = false;
@@ -106,6 +107,7 @@ class ProcessBroker implements BrokerHandle {
   ) {
     this.url = recipe.url;
     this.proxied = recipe.proxied;
+    this.managementUrl = recipe.managementUrl;
   }
 
   async startAll(): Promise<void> {

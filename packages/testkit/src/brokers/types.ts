@@ -31,6 +31,11 @@ export interface BrokerHandle {
    * (Kafka, started by the testkit). Same ports across restart() and kill().
    */
   readonly proxied?: ProxiedListener;
+  /**
+   * RabbitMQ started with `management: true` as a local process: `http://127.0.0.1:<port>` of its
+   * management HTTP API (user guest/guest, statistics every 500 ms). Absent otherwise.
+   */
+  readonly managementUrl?: string;
   /** Stops the broker and removes its container or process and data. Idempotent. */
   stop(): Promise<void>;
   /**
@@ -61,6 +66,12 @@ export interface StartBrokerOptions {
    * works), as does a broker from `PLUGMQ_<KIND>_URL` (not the testkit's to configure).
    */
   proxiedListener?: boolean;
+  /**
+   * RabbitMQ as a local process: also enable the management plugin (`handle.managementUrl`).
+   * It costs a few seconds of startup, so only tests of the management API ask for it; other
+   * sources and kinds ignore it.
+   */
+  management?: boolean;
 }
 
 /** Internal contract every source implements. */
