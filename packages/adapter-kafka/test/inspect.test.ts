@@ -66,7 +66,9 @@ describe('kafka inspect()', () => {
     await queue.consume(type, got.handler, { group: running, concurrency: 4 });
     await (await queue.consume(type, () => {}, { group: stopped })).close();
     const n = 30;
-    await queue.publishBatch(Array.from({ length: n }, (_, i) => ({ type, body: i, key: `k${i}` })));
+    await queue.publishBatch(
+      Array.from({ length: n }, (_, i) => ({ type, body: i, options: { key: `k${i}` } })),
+    );
     await got.waitForCount(n, 20_000);
     // A manager that never consumed: Kafka lists every group by itself.
     const observer = await manager();
@@ -102,7 +104,11 @@ describe('kafka inspect()', () => {
       { group, retry: { maxAttempts: 2, initialDelayMs: 60_000 } },
     );
     await queue.publish(type, 'once');
-    const inspection = await until(queue, { types: [type] }, (state) => groupOf(state, group)?.retryBacklog === 1);
+    const inspection = await until(
+      queue,
+      { types: [type] },
+      (state) => groupOf(state, group)?.retryBacklog === 1 && groupOf(state, group)?.backlog === 0,
+    );
     expect(groupOf(inspection, group)).toMatchObject({ backlog: 0, retryBacklog: 1 });
   }, 90_000);
 });
@@ -121,7 +127,9 @@ describe('kafka dead letters at rest', () => {
       { group, retry: { maxAttempts: 1 } },
     );
     const k = 3;
-    await first.publishBatch(Array.from({ length: k }, (_, i) => ({ type, body: `m${i}`, key: 'one' })));
+    await first.publishBatch(
+      Array.from({ length: k }, (_, i) => ({ type, body: `m${i}`, options: { key: 'one' } })),
+    );
     const counted = await until(first, { types: [deadLetterType] }, (state) =>
       state.deadLetters.some((dead) => dead.type === deadLetterType && dead.count === k),
     );
