@@ -1,3 +1,5 @@
+import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
+
 /** A message as application code sees it: decoded, immutable. */
 export interface Message<T = unknown> {
   /** Unique; publish generates one when none is given. */
@@ -153,6 +155,14 @@ export interface QueueManager {
     options?: RespondOptions,
   ): Promise<Subscription>;
   health(): Promise<HealthReport>;
+  /**
+   * What the broker holds, whichever process put it there: backlog, in-flight and oldest waiting
+   * message per (type, group), and dead letters at rest per dead-letter type. Cheap enough to
+   * poll every few seconds. UNSUPPORTED where the driver cannot tell.
+   */
+  inspect(query?: InspectQuery): Promise<Inspection>;
+  /** Dead letters at rest: browse and replay them (UNSUPPORTED where the driver cannot keep them). */
+  readonly deadLetters: DeadLetters;
   /** Stop consuming, finish in-flight handlers, flush publishes, disconnect; idempotent. */
   close(): Promise<void>;
 }
