@@ -8,7 +8,8 @@ import {
 } from '@plugmq/core/driver';
 import { Cluster, type Redis } from 'ioredis';
 import { isBusyGroup, type RedisClient } from './connection.js';
-import { type GroupKeys, groupKeys, typeKeys } from './topology.js';
+import { LuaScript, type Scripts } from './scripts.js';
+import { groupKeys, typeKeys } from './topology.js';
 import { envelopeFromFields, timestampOfId } from './wire.js';
 
 /** SCAN page size: one call walks the keyspace in pages of this many keys. */
@@ -81,26 +82,67 @@ function entriesAfter(client: RedisClient, stream: string, after: string, count:
   return client.xrangeBuffer(stream, `(${after}`, '+', 'COUNT', count) as Promise<Entry[]>;
 }
 
-/** Waiting entries of a stream for a group: its lag, or counted where Redis cannot tell. */
-async function waitingCount(client: RedisClient, stream: string, info: GroupInfo): Promise<number> {
-  if (info.lag !== null) return info.lag;
-  return (await entriesAfter(client, stream, info.lastDeliveredId, COUNT_CAP)).length;
-}
+/**
+ * Everything inspect() needs of one type, in one call (one slot: the retry keys share the type's
+ * hash tag). KEYS: the type's stream. Per group: name, consumers, pending, lag (-1 where Redis
+ * cannot tell), last-delivered-id, first waiting id, oldest pending id, then its retry stream's
+ * length, pending and first waiting id, and its retry delay set's size.
+ */
+const INSPECT_TYPE = `if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local function fields(flat)
+  local f = {}
+  for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
+  return f
+end
+local function firstAfter(key, last)
+  local first = redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', 1)[1]
+  if first then return first[1] end
+  return false
+end
+local out = {}
+for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local g = fields(flat)
+  local lag = g['lag']
+  if not lag then lag = -1 end
+  local oldestPending = false
+  if g['pending'] > 0 then oldestPending = redis.call('XPENDING', KEYS[1], g['name'])[2] end
+  local retry = KEYS[1] .. ':retry:' .. g['name']
+  local retryLength, retryPending, retryFirst = 0, 0, false
+  if redis.call('EXISTS', retry) == 1 then
+    retryLength = redis.call('XLEN', retry)
+    for _, rflat in ipairs(redis.call('XINFO', 'GROUPS', retry)) do
+      local r = fields(rflat)
+      if r['name'] == g['name'] then
+        retryPending = r['pending']
+        retryFirst = firstAfter(retry, r['last-delivered-id'])
+      end
+    end
+  end
+  out[#out + 1] = {g['name'], g['consumers'], g['pending'], lag, g['last-delivered-id'],
+    firstAfter(KEYS[1], g['last-delivered-id']), oldestPending,
+    retryLength, retryPending, retryFirst, redis.call('ZCARD', retry .. ':delay')}
+end
+return out`;
 
-/** Age of the first entry after the group's cursor, by its id (when Redis stored it). */
-async function oldestAfter(client: RedisClient, stream: string, info: GroupInfo, now: number) {
-  const [first] = await entriesAfter(client, stream, info.lastDeliveredId, 1);
-  const at = first === undefined ? undefined : timestampOfId(first[0].toString());
-  return at === undefined ? undefined : Math.max(0, now - at);
-}
+const INSPECT_TYPE_SCRIPT = new LuaScript(INSPECT_TYPE, 1);
 
-function olderOf(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.max(a, b);
-}
+type TypeReply = [
+  name: string,
+  consumers: number,
+  pending: number,
+  lag: number,
+  lastDeliveredId: string,
+  firstWaitingId: string | null,
+  oldestPendingId: string | null,
+  retryLength: number,
+  retryPending: number,
+  retryFirstId: string | null,
+  retryDelayed: number,
+][];
 
 interface GroupFigures {
+  readonly name: string;
+  readonly consumers: number;
   /** Waiting for delivery: main stream lag + retry stream entries not delivered. */
   readonly waiting: number;
   readonly pending: number;
@@ -110,55 +152,57 @@ interface GroupFigures {
   readonly retryBacklog: number;
 }
 
-/**
- * One group's figures: the main stream (XINFO GROUPS gave `info`) and the group's own retry
- * stream, whose acked entries are deleted, so its length is exactly pending + not delivered.
- */
-async function groupFigures(
-  client: RedisClient,
-  keys: GroupKeys,
-  info: GroupInfo,
-  now: number,
-): Promise<GroupFigures> {
-  const [retryGroups, retryLength, retryDelayed, waitingMain, oldestMain, pendingMain] = await Promise.all([
-    groupsOf(client, keys.retry),
-    client.xlen(keys.retry),
-    client.zcard(keys.retryDelay.schedule),
-    waitingCount(client, keys.stream, info),
-    oldestAfter(client, keys.stream, info, now),
-    info.pending > 0
-      ? (client.xpending(keys.stream, info.name) as Promise<[number, string | null, ...unknown[]]>)
-      : undefined,
-  ]);
-  const retryInfo = retryGroups.find((group) => group.name === info.name);
-  const retryPending = retryInfo?.pending ?? 0;
-  const retryWaiting = Math.max(0, retryLength - retryPending);
-  const oldestRetry =
-    retryInfo !== undefined && retryWaiting > 0
-      ? await oldestAfter(client, keys.retry, retryInfo, now)
-      : undefined;
-  const oldestPendingAt = pendingMain?.[1] ? timestampOfId(pendingMain[1]) : undefined;
-  const oldestWaitingMs = olderOf(oldestMain, oldestRetry);
-  return {
-    waiting: waitingMain + retryWaiting,
-    pending: info.pending + retryPending,
-    oldestWaitingMs,
-    oldestStoredMs: olderOf(
-      oldestWaitingMs,
-      oldestPendingAt === undefined ? undefined : Math.max(0, now - oldestPendingAt),
-    ),
-    retryBacklog: retryDelayed,
-  };
+function ageOf(id: string | null, now: number): number | undefined {
+  const at = id === null ? undefined : timestampOfId(id);
+  return at === undefined ? undefined : Math.max(0, now - at);
+}
+
+function olderOf(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.max(a, b);
 }
 
 /**
- * Backlog per (type, group) from the streams themselves: XINFO GROUPS (lag, pending, consumers,
- * last-delivered-id), the group's retry stream (XLEN, its own XINFO GROUPS) and retry delay set
- * (ZCARD), the first entry after the cursor (XRANGE … COUNT 1) for the oldest waiting message.
- * Dead letters are the reserved group's figures on each dead-letter type.
+ * The groups of one type. A retry stream's acked entries are deleted, so its length is exactly
+ * pending + not delivered; a lag Redis cannot tell (entries deleted after the cursor) is counted.
+ */
+async function typeFigures(
+  client: RedisClient,
+  scripts: Scripts,
+  stream: string,
+  now: number,
+): Promise<GroupFigures[]> {
+  const reply = await scripts.run<TypeReply>(INSPECT_TYPE_SCRIPT, [stream]);
+  return Promise.all(
+    reply.map(async (row) => {
+      const [name, consumers, pending, lag, lastId, firstId, oldestPendingId] = row;
+      const [, , , , , , , retryLength, retryPending, retryFirstId, retryDelayed] = row;
+      const waitingMain = lag >= 0 ? lag : (await entriesAfter(client, stream, lastId, COUNT_CAP)).length;
+      const oldestWaitingMs = olderOf(ageOf(firstId, now), ageOf(retryFirstId, now));
+      return {
+        name,
+        consumers,
+        waiting: waitingMain + Math.max(0, retryLength - retryPending),
+        pending: pending + retryPending,
+        oldestWaitingMs,
+        oldestStoredMs: olderOf(oldestWaitingMs, ageOf(oldestPendingId, now)),
+        retryBacklog: retryDelayed,
+      };
+    }),
+  );
+}
+
+/**
+ * Backlog per (type, group) from the streams themselves, one script call per type (INSPECT_TYPE:
+ * XINFO GROUPS for lag, pending, consumers and cursor; the first entry after the cursor for the
+ * oldest waiting message; the group's retry stream and retry delay set). Dead letters are the
+ * reserved group's figures on each dead-letter type. On a Cluster the types are read one after
+ * the other: auto-pipelined commands for several slots would fail together on one MOVED.
  */
 export async function inspectRedis(
   client: RedisClient,
+  scripts: Scripts,
   prefix: string,
   query: TransportInspectQuery,
 ): Promise<TransportInspection> {
@@ -166,43 +210,47 @@ export async function inspectRedis(
   const types = new Set(query.types ?? (await scanTypes(client, prefix)));
   if (query.types === undefined) for (const type of query.deadLetterTypes) types.add(type);
   for (const { type } of query.groups ?? []) types.add(type);
-  const perType = await Promise.all(
-    [...types].map(async (type) => {
-      const infos = await groupsOf(client, typeKeys(prefix, type).stream);
-      return Promise.all(
-        infos.map(async (info) => ({
-          type,
-          info,
-          figures: await groupFigures(client, groupKeys(prefix, type, info.name), info, now),
-        })),
-      );
-    }),
-  );
+  const read = async (type: string) => ({
+    type,
+    figures: await typeFigures(client, scripts, typeKeys(prefix, type).stream, now),
+  });
+  const perType =
+    client instanceof Cluster
+      ? await sequentially([...types], read)
+      : await Promise.all([...types].map(read));
   const groups: GroupState[] = [];
   const deadLetters = new Map<string, DeadLetterState>();
-  for (const { type, info, figures } of perType.flat()) {
-    if (info.name === DEAD_LETTER_GROUP) {
-      deadLetters.set(type, {
+  for (const { type, figures } of perType) {
+    for (const group of figures) {
+      if (group.name === DEAD_LETTER_GROUP) {
+        deadLetters.set(type, {
+          type,
+          count: group.waiting + group.pending,
+          oldestAgeMs: group.oldestStoredMs,
+        });
+        continue;
+      }
+      groups.push({
         type,
-        count: figures.waiting + figures.pending,
-        oldestAgeMs: figures.oldestStoredMs,
+        group: group.name,
+        backlog: group.waiting,
+        inFlight: group.pending,
+        oldestWaitingMs: group.oldestWaitingMs,
+        consumers: group.consumers,
+        retryBacklog: group.retryBacklog,
       });
-      continue;
     }
-    groups.push({
-      type,
-      group: info.name,
-      backlog: figures.waiting,
-      inFlight: figures.pending,
-      oldestWaitingMs: figures.oldestWaitingMs,
-      consumers: info.consumers,
-      retryBacklog: figures.retryBacklog,
-    });
   }
   for (const type of query.deadLetterTypes) {
     if (!deadLetters.has(type)) deadLetters.set(type, { type, count: 0, oldestAgeMs: undefined });
   }
   return { groups, deadLetters: [...deadLetters.values()] };
+}
+
+async function sequentially<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await work(item));
+  return results;
 }
 
 /**

@@ -118,7 +118,9 @@ export class RedisTransport implements Transport {
   }
 
   inspect(query: TransportInspectQuery): Promise<TransportInspection> {
-    return this.command(`inspecting`, () => inspectRedis(this.client, this.config.keyPrefix, query));
+    return this.command(`inspecting`, () =>
+      inspectRedis(this.client, this.scripts, this.config.keyPrefix, query),
+    );
   }
 
   ensureGroup(type: string, group: string): Promise<void> {

@@ -7,7 +7,7 @@ import type {
   DeadLetters,
   ReplayDeadLettersOptions,
 } from './inspection.js';
-import type { Delivery, Envelope, OutgoingEnvelope, Transport } from './transport.js';
+import type { Delivery, Envelope, OutgoingEnvelope, Transport, TransportSubscription } from './transport.js';
 import { assertMessageType, invalidArgument, isInteger } from './validation.js';
 
 const DEFAULT_BROWSE_LIMIT = 100;
@@ -41,6 +41,7 @@ function applicationHeaders(headers: Readonly<Record<string, string>>): Record<s
 export class DeadLetterStore implements DeadLetters {
   /** Aborted by the manager's close: a running replay stops between messages. */
   private readonly closed = new AbortController();
+  private readonly replays = new Set<Promise<number>>();
 
   constructor(private readonly deps: DeadLetterStoreDeps) {}
 
@@ -53,7 +54,15 @@ export class DeadLetterStore implements DeadLetters {
     return envelopes.map((envelope) => this.record(type, envelope));
   }
 
-  async replay(type: string, options?: ReplayDeadLettersOptions): Promise<number> {
+  replay(type: string, options?: ReplayDeadLettersOptions): Promise<number> {
+    const replaying = this.replayAll(type, options);
+    this.replays.add(replaying);
+    const forget = () => this.replays.delete(replaying);
+    replaying.then(forget, forget);
+    return replaying;
+  }
+
+  private async replayAll(type: string, options: ReplayDeadLettersOptions | undefined): Promise<number> {
     this.deps.assertOpen();
     assertMessageType(type);
     const limit = limitOption(options, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
@@ -73,9 +82,10 @@ export class DeadLetterStore implements DeadLetters {
     return replayed;
   }
 
-  /** Called by the manager's close. */
-  close(): void {
+  /** Called by the manager's close: stops running replays and waits for them to hand back. */
+  async close(): Promise<void> {
     this.closed.abort();
+    await Promise.allSettled([...this.replays]);
   }
 
   private async peek(type: string, limit: number, what: string): Promise<Envelope[]> {
@@ -91,7 +101,9 @@ export class DeadLetterStore implements DeadLetters {
 
   /**
    * Takes up to `count` dead letters through one transport subscription of the reserved group,
-   * one at a time so the original order is kept; deliveries past `count` are handed back.
+   * one at a time so the original order is kept. Deliveries past `count` (or after a failure) are
+   * held and handed back once the subscription stopped, as core does on close: handed back at
+   * once, they would come straight back to this subscription.
    */
   private replayChunk(type: string, count: number, signal: AbortSignal | undefined): Promise<number> {
     return new Promise<number>((resolve, reject) => {
@@ -101,68 +113,82 @@ export class DeadLetterStore implements DeadLetters {
       let finished = false;
       let chain: Promise<void> = Promise.resolve();
       let idle: NodeJS.Timeout | undefined;
-      let stop: (() => Promise<void>) | undefined;
+      let subscribing: Promise<TransportSubscription> | undefined;
+      const held: { delivery: Delivery; settled: () => void }[] = [];
+      const handBack = async () => {
+        for (const { delivery, settled } of held.splice(0)) {
+          await Promise.resolve()
+            .then(() => delivery.release())
+            .catch(() => {});
+          settled();
+        }
+      };
       const finish = () => {
         if (finished) return;
         finished = true;
         clearTimeout(idle);
         signal?.removeEventListener('abort', finish);
         this.closed.signal.removeEventListener('abort', finish);
-        // Settles what was taken before stopping, so no dead letter is left half-replayed.
-        const stopping = chain.then(() => stop?.());
-        stopping.then(
-          () => (failure === undefined ? resolve(replayed) : reject(failure)),
-          (error: unknown) => reject(failure ?? error),
-        );
+        void chain
+          .then(() => subscribing?.then((subscription) => subscription.stop()))
+          .catch((error: unknown) => {
+            failure ??= error;
+          })
+          .then(handBack)
+          .then(() => (failure === undefined ? resolve(replayed) : reject(failure)));
       };
       const armIdle = () => {
         clearTimeout(idle);
         idle = setTimeout(finish, REPLAY_IDLE_MS);
         idle.unref?.();
       };
-      const replayOne = async (delivery: Delivery): Promise<void> => {
-        if (finished || failure !== undefined) return void (await delivery.release());
+      const replayOne = async (delivery: Delivery, settled: () => void): Promise<void> => {
+        if (finished || failure !== undefined) {
+          held.push({ delivery, settled });
+          return;
+        }
         try {
           await this.deps.send(replayEnvelope(type, delivery.envelope), signal);
         } catch (error) {
           failure = error;
-          await delivery.release();
+          held.push({ delivery, settled });
           return finish();
         }
-        await delivery.ack();
+        try {
+          await delivery.ack();
+        } catch (error) {
+          // Published but still stored: a later replay sends it again (at least once).
+          failure = error;
+          settled();
+          return finish();
+        }
+        settled();
         replayed++;
         if (replayed >= count) finish();
         else armIdle();
       };
-      const deliver = (delivery: Delivery): Promise<void> => {
-        if (finished || taken >= count) return Promise.resolve(delivery.release()).then(() => {});
-        taken++;
-        const next = chain.then(() => replayOne(delivery));
-        chain = next.catch((error: unknown) => {
-          failure ??= error;
-          finish();
+      const deliver = (delivery: Delivery): Promise<void> =>
+        new Promise<void>((settled) => {
+          if (finished || taken >= count) {
+            held.push({ delivery, settled });
+            return;
+          }
+          taken++;
+          chain = chain.then(() => replayOne(delivery, settled));
         });
-        return next.catch(() => {});
-      };
       signal?.addEventListener('abort', finish, { once: true });
       this.closed.signal.addEventListener('abort', finish, { once: true });
       armIdle();
-      this.deps
+      subscribing = this.deps
         .transport()
         .subscribe(
           { types: [type], group: DEAD_LETTER_GROUP, concurrency: 1, startFrom: 'earliest' },
           deliver,
-        )
-        .then(
-          (subscription) => {
-            stop = () => subscription.stop();
-            if (finished) void chain.then(() => subscription.stop()).catch(() => {});
-          },
-          (error: unknown) => {
-            failure ??= error;
-            finish();
-          },
         );
+      subscribing.catch((error: unknown) => {
+        failure ??= error;
+        finish();
+      });
     });
   }
 

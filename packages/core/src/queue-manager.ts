@@ -322,7 +322,7 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
   }
 
   private async shutdown(): Promise<void> {
-    this.inspector.deadLetters.close();
+    await this.inspector.deadLetters.close();
     await this.requestReply.close();
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
     await this.sender.flush();

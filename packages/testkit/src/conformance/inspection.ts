@@ -199,4 +199,31 @@ export function inspectionScenarios(env: ConformanceEnv): void {
     expect(await dashboard.deadLetters.replay(dlq)).toBe(0);
     await got.expectNoMore(4, env.quiet);
   });
+
+  test('replay with a limit takes exactly that many, oldest first; the rest stay stored', async (context) => {
+    const app = await env.create();
+    await inspectable(context, app);
+    const type = env.type();
+    const dlq = `${type}.dlq`;
+    let broken = true;
+    const got = collector<number>(() => {
+      if (broken) throw new Error('not yet');
+    });
+    await app.consume(type, got.handler, { group: env.group(), retry: noRetry });
+    const ids: string[] = [];
+    for (let index = 0; index < 12; index++) ids.push(await app.publish(type, index));
+    await got.waitForCount(12, env.patience);
+    await inspectUntil(app, [dlq], (state) => deadCount(state, dlq) === 12, `12 dead letters of ${dlq}`);
+    broken = false;
+    const replayer = await env.create();
+    expect(await replayer.deadLetters.replay(dlq, { limit: 7 })).toBe(7);
+    const replayed = (await got.waitForCount(19, env.patience)).slice(12);
+    expect(replayed.map((message) => message.body)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    const left = await replayer.deadLetters.browse(dlq);
+    expect(left.map((record) => record.id)).toEqual(ids.slice(7));
+    expect(await replayer.deadLetters.replay(dlq)).toBe(5);
+    const rest = (await got.waitForCount(24, env.patience)).slice(19);
+    expect(rest.map((message) => message.body).sort((a, b) => a - b)).toEqual([7, 8, 9, 10, 11]);
+    await got.expectNoMore(24, env.quiet);
+  });
 }
