@@ -8,7 +8,7 @@ import {
   type TransportInspection,
   type TransportInspectQuery,
 } from '@plugmq/core/driver';
-import type { KafkaClient, Watermarks } from './client.js';
+import type { FetchedRecord, KafkaClient, Watermarks } from './client.js';
 import { PEEK_GROUP_PREFIX } from './kafkajs-inspect.js';
 import type { KafkaConfig } from './options.js';
 import { REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
@@ -56,12 +56,20 @@ export class KafkaInspector {
    * it has every record still in the log, without the consumer-group join (seconds) that
    * committing offsets for a group with no member takes in kafkajs. Records stay as long as the
    * topic's retention (`retention.ms`, 7 days by default).
+   *
+   * A dead-letter topic created here has one partition: its records are then one log in the order
+   * they were dead-lettered, which browse shows and replay follows (with several partitions a
+   * replay would interleave them partition by partition). Dead letters are few; one partition
+   * carries them.
    */
-  async ensureGroup(type: string, _group: string): Promise<void> {
-    await this.topics.ensure([type]);
+  async ensureGroup(type: string, group: string): Promise<void> {
+    await this.topics.ensure([type], group === DEAD_LETTER_GROUP ? 1 : undefined);
   }
 
-  /** Oldest first by record timestamp, from each partition's committed offset on. */
+  /**
+   * From each partition's committed offset on, merged oldest first by record timestamp; within a
+   * partition always in log order (the order a consumer of the group gets them).
+   */
   async peek(type: string, group: string, limit: number): Promise<Envelope[]> {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new PlugmqError('INVALID_ARGUMENT', `peek limit must be a positive integer (got ${limit})`);
@@ -74,15 +82,9 @@ export class KafkaInspector {
       return { partition: mark.partition, from, to: Math.min(mark.high, from + limit) };
     });
     const read = await this.client.readRanges(type, ranges, PEEK_TIMEOUT_MS);
-    read.sort(
-      (a, b) =>
-        a.record.timestamp - b.record.timestamp ||
-        a.partition - b.partition ||
-        a.record.offset - b.record.offset,
+    return mergeOldestFirst(read, limit).map(({ partition, record }) =>
+      recordToEnvelope(record, type, type, partition),
     );
-    return read
-      .slice(0, limit)
-      .map(({ partition, record }) => recordToEnvelope(record, type, type, partition));
   }
 
   async inspect(query: TransportInspectQuery): Promise<TransportInspection> {
@@ -175,6 +177,41 @@ export class KafkaInspector {
     );
     return { groups: groupStates, deadLetters: deadLetterStates };
   }
+}
+
+type Read = { partition: number; record: FetchedRecord };
+
+/** A k-way merge of the partitions' records by timestamp, each partition kept in offset order. */
+function mergeOldestFirst(read: readonly Read[], limit: number): Read[] {
+  const lanes = new Map<number, Read[]>();
+  for (const entry of read) {
+    let lane = lanes.get(entry.partition);
+    if (!lane) {
+      lane = [];
+      lanes.set(entry.partition, lane);
+    }
+    lane.push(entry);
+  }
+  for (const lane of lanes.values()) lane.sort((a, b) => a.record.offset - b.record.offset);
+  const heads = [...lanes.values()].map((lane) => ({ lane, next: 0 }));
+  const out: Read[] = [];
+  while (out.length < limit) {
+    let best: (typeof heads)[number] | undefined;
+    for (const head of heads) {
+      const candidate = head.lane[head.next];
+      if (!candidate) continue;
+      const current = best?.lane[best.next];
+      if (
+        !current ||
+        candidate.record.timestamp < current.record.timestamp ||
+        (candidate.record.timestamp === current.record.timestamp && candidate.partition < current.partition)
+      )
+        best = head;
+    }
+    if (!best) break;
+    out.push(best.lane[best.next++]!);
+  }
+  return out;
 }
 
 function toMap(entries: readonly { partition: number; offset: number }[]): Map<number, number> {
