@@ -193,8 +193,9 @@ export class RabbitInspector {
   }
 }
 
+/** Undefined when nothing waits (as on every driver), or when the management API cannot tell. */
 function oldest(ready: number, extra: ManagedQueue | undefined, now: number): number | undefined {
-  if (ready === 0) return 0;
+  if (ready === 0) return undefined;
   const head = extra?.headTimestampMs;
   return head === undefined ? undefined : Math.max(0, now - head);
 }
