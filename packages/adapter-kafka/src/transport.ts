@@ -59,7 +59,6 @@ export class KafkaTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
     const records = envelopes.map((envelope) => envelopeToRecord(envelope, envelope.type));
     const limit = this.config.maxMessageBytes;
     for (let index = 0; index < records.length; index++) {
@@ -117,7 +116,6 @@ export class KafkaTransport implements Transport {
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the kafka transport is closed');
     const subscription = new KafkaSubscription(request, deliver, {
       client: this.client,
       topics: this.topics,

@@ -9,7 +9,6 @@ import type {
   TransportPublishContext,
   TransportSubscription,
 } from '@plugmq/core/driver';
-import { PlugmqError } from '@plugmq/core/driver';
 import { MemoryBroker } from './memory-broker.js';
 import type { MemoryConfig } from './options.js';
 
@@ -60,12 +59,10 @@ export class MemoryTransport implements Transport {
     envelopes: readonly OutgoingEnvelope[],
     context: TransportPublishContext,
   ): Promise<void> | undefined {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
     return this.broker.publish(envelopes, context, this.hooks);
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
     return this.broker.subscribe(request, deliver, this.config.prefetch);
   }
 

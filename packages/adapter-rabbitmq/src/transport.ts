@@ -6,7 +6,6 @@ import {
   type Logger,
   nextAttempt,
   type OutgoingEnvelope,
-  PlugmqError,
   type ReplyChannel,
   type ReplyTransport,
   type SubscribeRequest,
@@ -101,7 +100,6 @@ export class RabbitMqTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
     try {
       assertBodySizes(envelopes, {
         driver: 'rabbitmq',
@@ -135,7 +133,6 @@ export class RabbitMqTransport implements Transport {
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the RabbitMQ transport is closed');
     const subscription = new RabbitSubscription(request, deliver, {
       connections: this.connections,
       topology: this.topology,

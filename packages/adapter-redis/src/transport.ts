@@ -80,7 +80,6 @@ export class RedisTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the Redis transport is closed'));
     try {
       assertBodySizes(envelopes, {
         driver: 'redis',
@@ -94,7 +93,6 @@ export class RedisTransport implements Transport {
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
     const subscription = new RedisSubscription(request, deliver, {
       client: this.client,
       scripts: this.scripts,
@@ -171,7 +169,6 @@ export class RedisTransport implements Transport {
   }
 
   private async openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
     const channel = new ListReplyChannel(
       this.config.keyPrefix,
       this.factory,

@@ -34,7 +34,14 @@ export {
   VALUE_CONTENT_TYPE,
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
-export { configFromEnv, configInvalid, integerOption, validateCoreConfig } from './config-loading.js';
+export {
+  configFromEnv,
+  configInvalid,
+  integerOption,
+  type TlsOptions,
+  tlsOption,
+  validateCoreConfig,
+} from './config-loading.js';
 export {
   acceptsConnections,
   type ConnectFailure,
@@ -126,11 +133,18 @@ export type {
   TransportSubscription,
 } from './transport.js';
 
-export { maskUrl, parseConnectionUrl, redactCredentials } from './url.js';
+export { maskUrl, parseConnectionUrl, parseUrlList, redactCredentials } from './url.js';
 export {
   assertMessageType,
   invalidArgument,
   validateConsumeArguments,
   validatePublishOptions,
 } from './validation.js';
-export { envelopeFromWireHeaders, envelopeToWireHeaders, WIRE } from './wire-headers.js';
+export {
+  envelopeFromWireHeaders,
+  envelopeToWireHeaders,
+  WIRE,
+  wireAttempt,
+  wirePriority,
+  wireTimestamp,
+} from './wire-headers.js';
