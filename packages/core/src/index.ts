@@ -25,7 +25,6 @@ export type {
   InspectQuery,
   PartitionLag,
 } from './inspection.js';
-export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,

@@ -97,11 +97,9 @@ export {
 } from './middleware.js';
 export { OVERDUE_TICK_MS, OverdueWatch, OverdueWatched } from './overdue.js';
 export {
-  createTransportManager,
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
-  type TransportManagerOptions,
   TransportQueueManager,
 } from './queue-manager.js';
 export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';

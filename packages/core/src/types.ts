@@ -1,3 +1,5 @@
+import type { PlugmqEventListener, SubscriptionInfo } from './events.js';
+import type { ManagerMiddleware } from './hooks.js';
 /** A message as application code sees it: decoded, immutable. */
 export interface Message<T = unknown> {
   /** Unique; publish generates one when none is given. */
@@ -153,8 +155,24 @@ export interface QueueManager {
     options?: RespondOptions,
   ): Promise<Subscription>;
   health(): Promise<HealthReport>;
+  /**
+   * Manager-wide middleware (tracing, metrics): `publish` runs for every later publish (it may add
+   * headers), `handle` wraps the handler of every later consume. Returns a remover.
+   */
+  use(middleware: ManagerMiddleware): () => void;
+  /** What happens inside the manager, for observers: `queue.events.on(listener)`; free when nobody listens. */
+  readonly events: ManagerEventSource;
+  /** The live subscriptions of this manager (types, group, concurrency, in flight). */
+  subscriptionInfo(): SubscriptionInfo[];
   /** Stop consuming, finish in-flight handlers, flush publishes, disconnect; idempotent. */
   close(): Promise<void>;
+}
+
+export interface ManagerEventSource {
+  /** Adds a listener (published, delivered, handled, retried, dead-lettered, …); returns a remover. */
+  on(listener: PlugmqEventListener): () => void;
+  /** True while at least one listener is registered. */
+  readonly enabled: boolean;
 }
 
 export interface Consumer<T = unknown> {

@@ -1,4 +1,4 @@
-import { instrumentable, type PlugmqEvent, type QueueManager } from '@plugmq/core';
+import type { PlugmqEvent, QueueManager } from '@plugmq/core';
 import { register as globalRegistry, type Registry } from 'prom-client';
 import { storeFor } from './collectors.js';
 import type { MetricsStore } from './store.js';
@@ -34,7 +34,7 @@ export class PlugmqMetrics {
 
   /** Starts counting `queue`'s events; returns a function that stops. */
   observe(queue: QueueManager): () => void {
-    return instrumentable(queue).events.on(this.record);
+    return queue.events.on(this.record);
   }
 
   /** The exposition text for `/metrics` (the whole registry). */
