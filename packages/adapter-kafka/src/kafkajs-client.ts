@@ -8,7 +8,7 @@ import type {
   OutgoingRecord,
   TopicLayout,
   TopicSpec,
-} from './client.js';
+} from './connection.js';
 import { errorType, RETRY, retrying } from './kafkajs-errors.js';
 import { logCreator } from './kafkajs-log.js';
 import { KafkajsMember } from './kafkajs-member.js';

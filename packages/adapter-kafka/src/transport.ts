@@ -13,7 +13,7 @@ import {
   type TransportSubscription,
   waitForAbort,
 } from '@plugmq/core/driver';
-import type { KafkaClient } from './client.js';
+import type { KafkaClient } from './connection.js';
 import { KafkajsClient } from './kafkajs-client.js';
 import type { KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';

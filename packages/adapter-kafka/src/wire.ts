@@ -1,5 +1,5 @@
 import { type Envelope, WIRE, wireAttempt, wirePriority, wireTimestamp } from '@plugmq/core/driver';
-import type { FetchedRecord, OutgoingRecord } from './client.js';
+import type { FetchedRecord, OutgoingRecord } from './connection.js';
 
 /** Epoch ms before which a message in a retry topic must not be delivered. */
 export const DUE_HEADER = 'x-plugmq-due';
