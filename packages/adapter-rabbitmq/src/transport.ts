@@ -1,9 +1,9 @@
 import {
-  assertBodySizes,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   type DeliverFn,
   type Envelope,
   type Logger,
+  type MessageSizeLimit,
   nextAttempt,
   type OutgoingEnvelope,
   type ReplyChannel,
@@ -49,11 +49,17 @@ export class RabbitMqTransport implements Transport {
   private readonly publishTimeoutMs: number;
   private closed = false;
 
+  readonly messageSizeLimit: MessageSizeLimit;
   private constructor(
     private readonly config: RabbitMqConfig,
     private readonly logger: Logger,
     hooks: TransportHooks,
   ) {
+    this.messageSizeLimit = {
+      driver: 'rabbitmq',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "the broker's max_message_size",
+    };
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
     this.publishTimeoutMs = config.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
@@ -100,15 +106,6 @@ export class RabbitMqTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    try {
-      assertBodySizes(envelopes, {
-        driver: 'rabbitmq',
-        maxBytes: this.config.maxMessageBytes,
-        brokerSetting: "the broker's max_message_size",
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
     let delayed = false;
     const outgoing = envelopes.map((envelope) => {
       if (envelope.delayMs && envelope.delayMs > 0) {

@@ -1,10 +1,10 @@
 import { inspect } from 'node:util';
 import {
-  assertBodySizes,
   type DeliverFn,
   describeError,
   type Envelope,
   type Logger,
+  type MessageSizeLimit,
   type OutgoingEnvelope,
   PlugmqError,
   type ReplyChannel,
@@ -48,10 +48,16 @@ export class RedisTransport implements Transport {
   private connects = 0;
   private closed = false;
 
+  readonly messageSizeLimit: MessageSizeLimit;
   private constructor(
     private readonly config: RedisConfig,
     private readonly logger: Logger,
   ) {
+    this.messageSizeLimit = {
+      driver: 'redis',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "the server's proto-max-bulk-len",
+    };
     this.factory = new ClientFactory(config, logger);
     this.client = this.factory.create('command');
     this.scripts = new Scripts(this.client);
@@ -80,15 +86,6 @@ export class RedisTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    try {
-      assertBodySizes(envelopes, {
-        driver: 'redis',
-        maxBytes: this.config.maxMessageBytes,
-        brokerSetting: "the server's proto-max-bulk-len",
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
     return this.publisher.publish(envelopes, context);
   }
 

@@ -1,4 +1,5 @@
 import { describeError, PlugmqError } from './errors.js';
+import { assertBodySizes } from './message-size.js';
 import { LazyDeadline } from './signals.js';
 import type { OutgoingEnvelope, Transport } from './transport.js';
 
@@ -39,7 +40,9 @@ export class EnvelopeSender {
     const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
     let sending: Promise<void> | void;
     try {
-      sending = this.transport().publish(envelopes, deadline);
+      const transport = this.transport();
+      if (transport.messageSizeLimit !== undefined) assertBodySizes(envelopes, transport.messageSizeLimit);
+      sending = transport.publish(envelopes, deadline);
     } catch (error) {
       deadline.dispose();
       throw asPublishError(error, what);
