@@ -1,4 +1,10 @@
-import { type DeliverFn, type Delivery, type Envelope, nextAttempt } from '@plugmq/core/driver';
+import {
+  DEAD_LETTER_GROUP,
+  type DeliverFn,
+  type Delivery,
+  type Envelope,
+  nextAttempt,
+} from '@plugmq/core/driver';
 import { Deque } from './deque.js';
 import { PriorityBuffer } from './priority-buffer.js';
 
@@ -51,6 +57,10 @@ export class GroupQueue {
   private next = 0;
   private pumping = false;
   private readonly lowWater: number;
+  /** Delivered and not settled yet, for inspect(). */
+  inFlight = 0;
+  /** Waiting for their retry delay, for inspect(). */
+  retrying = 0;
 
   constructor(
     readonly type: string,
@@ -69,8 +79,17 @@ export class GroupQueue {
     return this.consumers.length;
   }
 
+  /**
+   * The reserved dead-letter group never holds publishers back: nothing consumes it until a
+   * replay, and a full one would stall every consumer that dead-letters into its type.
+   */
   get isFull(): boolean {
-    return this.buffer.length >= this.capacity;
+    return this.buffer.length >= this.capacity && this.group !== DEAD_LETTER_GROUP;
+  }
+
+  /** Waiting messages in delivery order, without taking them. */
+  waiting(): Iterable<Envelope> {
+    return this.buffer;
   }
 
   /** Resolves when there is room (the caller re-checks: another publisher may have taken it). */
@@ -125,6 +144,7 @@ export class GroupQueue {
         const envelope = this.buffer.shift()!;
         if (this.spaceWaiters.length > 0 && this.buffer.length <= this.lowWater) this.wakePublishers();
         consumer.inFlight++;
+        this.inFlight++;
         consumer.deliver(new MemoryDelivery(this, envelope)).then(consumer.settled);
       }
     } finally {
@@ -133,7 +153,12 @@ export class GroupQueue {
   }
 
   retry(envelope: Envelope, delayMs: number): void {
+    this.inFlight--;
     this.retries.scheduleRetry(this, nextAttempt(envelope), delayMs);
+  }
+
+  settledOne(): void {
+    this.inFlight--;
   }
 
   clear(): number {
@@ -172,13 +197,16 @@ class MemoryDelivery implements Delivery {
     readonly envelope: Envelope,
   ) {}
 
-  ack(): void {}
+  ack(): void {
+    this.queue.settledOne();
+  }
 
   retry(delayMs: number): void {
     this.queue.retry(this.envelope, delayMs);
   }
 
   release(): void {
+    this.queue.settledOne();
     this.queue.requeueFront(this.envelope);
   }
 }

@@ -94,8 +94,32 @@ export class MemoryBroker implements RetryScheduler {
   }
 
   scheduleRetry(queue: GroupQueue, envelope: Envelope, delayMs: number): void {
-    if (delayMs <= 0) queue.enqueue(envelope);
-    else this.timers.schedule(delayMs, () => queue.enqueue(envelope));
+    if (delayMs <= 0) {
+      queue.enqueue(envelope);
+      return;
+    }
+    queue.retrying++;
+    this.timers.schedule(delayMs, () => {
+      queue.retrying--;
+      queue.enqueue(envelope);
+    });
+  }
+
+  /** A group that keeps every later publish of `type` with nobody consuming it yet. */
+  ensureGroup(type: string, group: string): void {
+    const state = this.stateOf(type);
+    if (!state.groups.has(group)) {
+      state.groups.set(group, new GroupQueue(type, group, this.options.bufferSize, this));
+    }
+  }
+
+  queue(type: string, group: string): GroupQueue | undefined {
+    return this.types.get(type)?.groups.get(group);
+  }
+
+  /** Every (type, group) queue, for inspect(). */
+  *queues(): IterableIterator<GroupQueue> {
+    for (const state of this.types.values()) yield* state.groups.values();
   }
 
   stats(): Record<string, unknown> {

@@ -33,6 +33,14 @@ export class PriorityBuffer<T extends { readonly priority?: number }> {
     return undefined;
   }
 
+  /** In delivery order (highest priority first, FIFO within a level), without taking anything. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let index = this.top; index >= 0; index--) {
+      const deque = this.levels[index];
+      if (deque) yield* deque;
+    }
+  }
+
   clear(): void {
     this.levels.length = 0;
     this.top = -1;

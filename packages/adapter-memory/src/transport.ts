@@ -1,14 +1,19 @@
 import type {
   DeliverFn,
+  Envelope,
   InProcessBodies,
   Logger,
   OutgoingEnvelope,
   SubscribeRequest,
   Transport,
   TransportHooks,
+  TransportInspection,
+  TransportInspectQuery,
   TransportPublishContext,
   TransportSubscription,
 } from '@plugmq/core/driver';
+import { PlugmqError } from '@plugmq/core/driver';
+import { inspectMemory, peekMemory } from './inspect.js';
 import { MemoryBroker } from './memory-broker.js';
 import type { MemoryConfig } from './options.js';
 
@@ -64,6 +69,25 @@ export class MemoryTransport implements Transport {
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
     return this.broker.subscribe(request, deliver, this.config.prefetch);
+  }
+
+  async inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    this.assertOpen();
+    return inspectMemory(this.broker, query);
+  }
+
+  async ensureGroup(type: string, group: string): Promise<void> {
+    this.assertOpen();
+    this.broker.ensureGroup(type, group);
+  }
+
+  async peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    this.assertOpen();
+    return peekMemory(this.broker, type, group, limit);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
   }
 
   async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {

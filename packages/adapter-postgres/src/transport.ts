@@ -2,19 +2,24 @@ import { inspect } from 'node:util';
 import {
   type DeliverFn,
   describeError,
+  type Envelope,
   type Logger,
   type MessageSizeLimit,
   maskUrl,
   type OutgoingEnvelope,
+  PlugmqError,
   redactCredentials,
   type SubscribeRequest,
   type Transport,
   type TransportHooks,
+  type TransportInspection,
+  type TransportInspectQuery,
   type TransportPublishContext,
   type TransportSubscription,
 } from '@plugmq/core/driver';
 import type pg from 'pg';
 import { connectionError, Listener, openPool } from './connection.js';
+import { PostgresInspector } from './inspect.js';
 import type { PostgresConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { PostgresSubscription } from './subscription.js';
@@ -27,6 +32,7 @@ import { tables } from './topology.js';
  */
 export class PostgresTransport implements Transport {
   private readonly publisher: Publisher;
+  private readonly inspector: PostgresInspector;
   private readonly subscriptions = new Set<PostgresSubscription>();
   private closed = false;
 
@@ -44,6 +50,7 @@ export class PostgresTransport implements Transport {
       brokerSetting: "PostgreSQL's 1 GB field limit (it cannot be raised)",
     };
     this.publisher = new Publisher(pool, config.schema, hooks);
+    this.inspector = new PostgresInspector(pool, config.schema);
   }
 
   /** Connects, creates the tables if missing and LISTENs (CONNECTION if any of it fails). */
@@ -93,6 +100,29 @@ export class PostgresTransport implements Transport {
         await subscription.stop();
       },
     };
+  }
+
+  inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    return this.statement('inspecting', () => this.inspector.inspect(query));
+  }
+
+  ensureGroup(type: string, group: string): Promise<void> {
+    return this.statement(`creating group ${group} on ${type}`, () =>
+      this.inspector.ensureGroup(type, group),
+    );
+  }
+
+  peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    return this.statement(`reading ${type} for ${group}`, () => this.inspector.peek(type, group, limit));
+  }
+
+  private async statement<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the PostgreSQL transport is closed');
+    try {
+      return await work();
+    } catch (error) {
+      throw connectionError(this.config.url, error, what);
+    }
   }
 
   private wake(group?: string): void {

@@ -12,12 +12,15 @@ import {
   redactCredentials,
   type SubscribeRequest,
   type Transport,
+  type TransportInspection,
+  type TransportInspectQuery,
   type TransportPublishContext,
   type TransportSubscription,
   withDeadline,
 } from '@plugmq/core/driver';
 import { ClientFactory, type RedisClient } from './connection.js';
 import { DelayMover } from './delay-mover.js';
+import { ensureRedisGroup, inspectRedis, peekRedis } from './inspect.js';
 import type { RedisConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { ListReplyChannel, sendReply } from './replies.js';
@@ -107,6 +110,30 @@ export class RedisTransport implements Transport {
     }
     this.subscriptions.add(subscription);
     return subscription;
+  }
+
+  inspect(query: TransportInspectQuery): Promise<TransportInspection> {
+    return this.command(`inspecting`, () =>
+      inspectRedis(this.client, this.scripts, this.config.keyPrefix, query),
+    );
+  }
+
+  ensureGroup(type: string, group: string): Promise<void> {
+    return this.command(`creating group ${group} on ${type}`, () =>
+      ensureRedisGroup(this.client, this.config.keyPrefix, type, group),
+    );
+  }
+
+  peek(type: string, group: string, limit: number): Promise<Envelope[]> {
+    return this.command(`reading ${type} for ${group}`, () =>
+      peekRedis(this.client, this.config.keyPrefix, type, group, limit),
+    );
+  }
+
+  /** A read-only or idempotent command sequence, bounded like a subscribe's setup. */
+  private async command<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
+    return this.withConnectDeadline(work(), what);
   }
 
   async health(): Promise<{ ok: boolean; details?: Record<string, unknown> }> {

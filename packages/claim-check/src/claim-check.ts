@@ -249,6 +249,9 @@ export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions):
     events: inner.events,
     use: (middleware) => inner.use(middleware),
     subscriptionInfo: () => inner.subscriptionInfo(),
+    // Dead letters keep the reference body: the payload stays in the store until its retention ends.
+    inspect: (query) => inner.inspect(query),
+    deadLetters: inner.deadLetters,
     detach,
     publish<T>(type: string, body: T, publishOptions?: PublishOptions): Promise<string> {
       let encoded: Encoded | undefined;

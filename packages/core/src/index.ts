@@ -18,13 +18,6 @@ export {
   MemoryIdempotencyStore,
   withIdempotency,
 } from './idempotency.js';
-export type {
-  DeadLetterState,
-  GroupState,
-  Inspection,
-  InspectQuery,
-  PartitionLag,
-} from './inspection.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,

@@ -60,3 +60,53 @@ export interface TransportInspection {
   readonly groups: readonly GroupState[];
   readonly deadLetters: readonly DeadLetterState[];
 }
+
+/** One dead letter at rest, as `queue.deadLetters.browse` returns it. */
+export interface DeadLetterRecord {
+  readonly id: string;
+  /** The dead-letter type it is stored under. */
+  readonly type: string;
+  /** The type it was consumed from (`x-plugmq-original-type`); replay publishes it there. */
+  readonly originalType: string | undefined;
+  /** Why it was dead-lettered (`x-plugmq-error`). */
+  readonly error: string | undefined;
+  /** Deliveries it had before it was dead-lettered (`x-plugmq-attempts`). */
+  readonly attempts: number | undefined;
+  readonly key?: string;
+  /** Application headers (the three dead-letter headers are the fields above). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The decoded body; the raw bytes where no codec could decode it (see `decodeError`). */
+  readonly body: unknown;
+  readonly decodeError?: string;
+  /** When the original message was published (epoch ms). */
+  readonly timestamp: number;
+}
+
+export interface BrowseDeadLettersOptions {
+  /** Oldest first, at most this many (1 to 1000, default 100). */
+  readonly limit?: number;
+}
+
+export interface ReplayDeadLettersOptions {
+  /** Replay at most this many, oldest first (positive integer; default: all stored now). */
+  readonly limit?: number;
+  /** Stops the replay between messages; what was replayed stays replayed. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Dead letters at rest in the broker (`queue.deadLetters`): kept in the group
+ * `plugmq.dead-letters` of each dead-letter type from the moment a consumer that can dead-letter
+ * into it subscribed, whichever process reads them later.
+ */
+export interface DeadLetters {
+  /** Stored dead letters of `type` (e.g. `orders.dlq`), oldest first, without taking them. */
+  browse(type: string, options?: BrowseDeadLettersOptions): Promise<DeadLetterRecord[]>;
+  /**
+   * Publishes stored dead letters of `type` back to their original type (attempt 1, same id,
+   * body, key and application headers) and removes them; resolves with how many were replayed.
+   * A publish that fails (no group consumes the original type: PUBLISH_FAILED) leaves that dead
+   * letter and the later ones stored, and rejects.
+   */
+  replay(type: string, options?: ReplayDeadLettersOptions): Promise<number>;
+}

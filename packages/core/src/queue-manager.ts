@@ -7,6 +7,8 @@ import { EnvelopeSender } from './envelope-sender.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type SubscriptionInfo } from './events.js';
 import { type ManagerMiddleware, type PublishHook, sendWithHooks, wrapHandler } from './hooks.js';
+import { BrokerInspector } from './inspect.js';
+import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
 import type { Logger } from './logger.js';
 import { RequestReply } from './request-reply.js';
 import { resolveRetryPolicy } from './retry.js';
@@ -66,6 +68,8 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
   private handleHooks: NonNullable<ManagerMiddleware['handle']>[] | undefined;
   /** Catalog schemas by type; empty (one size test per publish) until `useCatalog`. */
   private readonly schemas = new SchemaRegistry();
+  /** inspect() and `deadLetters`: the broker's side, read from any process. */
+  private readonly inspector: BrokerInspector;
 
   constructor(capabilities: Capabilities, options: TransportManagerOptions) {
     this.driver = options.driver;
@@ -87,6 +91,21 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
       sendEnvelope: async (envelope, signal) => this.sendEnvelopes([envelope], signal, envelope.type),
       transport: () => this.transport,
     });
+    this.inspector = new BrokerInspector({
+      driver: this.driver,
+      transport: () => this.transport,
+      codecs: this.codecs,
+      send: (envelope, signal) => this.sendEnvelopes([envelope], signal, envelope.type),
+      assertOpen: () => this.assertOpen(),
+    });
+  }
+
+  get deadLetters(): DeadLetters {
+    return this.inspector.deadLetters;
+  }
+
+  inspect(query?: InspectQuery): Promise<Inspection> {
+    return this.inspector.inspect(query);
   }
 
   /** Called once by `createTransportManager` before the manager is handed out. */
@@ -240,6 +259,7 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     );
     this.subscriptions.add(subscription);
     try {
+      await this.inspector.keepDeadLetters(list, options.deadLetter);
       const transportSubscription = await this.transport.subscribe(
         { types: list, group: options.group, concurrency, startFrom },
         subscription.deliver,
@@ -298,6 +318,7 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
   }
 
   private async shutdown(): Promise<void> {
+    await this.inspector.deadLetters.close();
     await this.requestReply.close();
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
     await this.sender.flush();

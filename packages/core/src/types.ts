@@ -1,5 +1,20 @@
 import type { PlugmqEventListener, SubscriptionInfo } from './events.js';
 import type { ManagerMiddleware } from './hooks.js';
+import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
+
+// The types of inspect() and deadLetters belong to the API like PublishOptions does.
+export type {
+  BrowseDeadLettersOptions,
+  DeadLetterRecord,
+  DeadLetterState,
+  DeadLetters,
+  GroupState,
+  Inspection,
+  InspectQuery,
+  PartitionLag,
+  ReplayDeadLettersOptions,
+} from './inspection.js';
+
 /** A message as application code sees it: decoded, immutable. */
 export interface Message<T = unknown> {
   /** Unique; publish generates one when none is given. */
@@ -164,6 +179,14 @@ export interface QueueManager {
   readonly events: ManagerEventSource;
   /** The live subscriptions of this manager (types, group, concurrency, in flight). */
   subscriptionInfo(): SubscriptionInfo[];
+  /**
+   * What the broker holds, whichever process put it there: backlog, in-flight and oldest waiting
+   * message per (type, group), and dead letters at rest per dead-letter type. Cheap enough to
+   * poll every few seconds. UNSUPPORTED where the driver cannot tell.
+   */
+  inspect(query?: InspectQuery): Promise<Inspection>;
+  /** Dead letters at rest: browse and replay them (UNSUPPORTED where the driver cannot keep them). */
+  readonly deadLetters: DeadLetters;
   /** Stop consuming, finish in-flight handlers, flush publishes, disconnect; idempotent. */
   close(): Promise<void>;
 }

@@ -158,4 +158,41 @@ describe('core README examples', () => {
       await queue.close();
     }
   });
+
+  it('dead letters at rest: browse and replay from a manager started later', async () => {
+    const app = await createQueueManager({ driver: 'memory', namespace: 'readme-dlq' });
+    let fixed = false;
+    const handled: string[] = [];
+    try {
+      await app.consume(
+        'orders.created',
+        (message) => {
+          if (!fixed) throw new Error('downstream unavailable');
+          handled.push(message.id);
+        },
+        { group: 'billing', retry: { maxAttempts: 1 } },
+      );
+      const id = await app.publish('orders.created', { orderId: 'o-1' });
+      for (let i = 0; i < 200 && (await app.inspect()).deadLetters.every((d) => d.count === 0); i++) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      fixed = true;
+      const logged: unknown[][] = [];
+      const console = { log: (...values: unknown[]) => void logged.push(values) };
+
+      // as in the README:
+      const dashboard = await createQueueManager(configFromEnv({ PLUGMQ_NAMESPACE: 'readme-dlq' }));
+      for (const dead of await dashboard.deadLetters.browse('orders.created.dlq', { limit: 20 }))
+        console.log(dead.id, dead.error);
+      const replayed = await dashboard.deadLetters.replay('orders.created.dlq'); // all stored now
+
+      expect(logged).toEqual([[id, 'Error: downstream unavailable']]);
+      expect(replayed).toBe(1);
+      for (let i = 0; i < 200 && handled.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(handled).toEqual([id]);
+      await dashboard.close();
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -29,6 +29,9 @@ export const METRIC_NAMES = {
   unrouted: 'plugmq_messages_unrouted_total',
   duration: 'plugmq_handler_duration_seconds',
   inFlight: 'plugmq_in_flight',
+  backlog: 'plugmq_group_backlog',
+  oldestAge: 'plugmq_group_oldest_age_seconds',
+  deadLetters: 'plugmq_dead_letters',
 } as const;
 
 function collector(
@@ -69,6 +72,53 @@ function histogramValues(
 
 const perGroup = (store: MetricsStore, pick: (row: GroupRow) => Value[]) => () =>
   [...store.groupRows()].flatMap(pick);
+
+/** Broker-side gauges from the latest inspect() of each driver (empty until one ran). */
+function inspectionCollectors(store: MetricsStore): Collector[] {
+  const groups = () =>
+    [...store.inspections].flatMap(([driver, inspection]) =>
+      inspection.groups.map((state) => ({ driver, state })),
+    );
+  return [
+    collector(
+      store,
+      METRIC_NAMES.backlog,
+      'Messages waiting for a group on the broker, not yet delivered (from inspect()).',
+      'gauge',
+      () =>
+        groups().map(({ driver, state }) => ({
+          labels: { driver, type: state.type, group: state.group },
+          value: state.backlog,
+        })),
+    ),
+    collector(
+      store,
+      METRIC_NAMES.oldestAge,
+      'Age of the oldest message waiting for a group, where the broker can tell (from inspect()).',
+      'gauge',
+      () =>
+        groups()
+          .filter(({ state }) => state.oldestWaitingMs !== undefined)
+          .map(({ driver, state }) => ({
+            labels: { driver, type: state.type, group: state.group },
+            value: (state.oldestWaitingMs as number) / 1000,
+          })),
+    ),
+    collector(
+      store,
+      METRIC_NAMES.deadLetters,
+      'Dead letters stored at rest per dead-letter type (from inspect()).',
+      'gauge',
+      () =>
+        [...store.inspections].flatMap(([driver, inspection]) =>
+          inspection.deadLetters.map((state) => ({
+            labels: { driver, type: state.type },
+            value: state.count,
+          })),
+        ),
+    ),
+  ];
+}
 
 /**
  * The store of `registry`: PlugMQ's collectors registered once per registry and shared by every
@@ -152,6 +202,7 @@ export function storeFor(registry: Registry, buckets: readonly number[]): Metric
       'gauge',
       perGroup(store, (row) => [{ labels: row.labels, value: row.inFlight }]),
     ),
+    ...inspectionCollectors(store),
   ];
   for (const metric of collectors)
     registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);

@@ -1,4 +1,4 @@
-import type { PlugmqEvent, QueueManager } from '@plugmq/core';
+import { PlugmqError, type PlugmqEvent, type QueueManager } from '@plugmq/core';
 import { register as globalRegistry, type Registry } from 'prom-client';
 import { storeFor } from './collectors.js';
 import type { MetricsStore } from './store.js';
@@ -10,6 +10,13 @@ export interface PlugmqMetricsOptions {
   readonly registry?: Registry;
   /** Handler duration buckets in seconds (the first PlugmqMetrics on a registry decides). */
   readonly buckets?: readonly number[];
+  /**
+   * Reads each observed manager's `inspect()` this often (ms) for the broker-side gauges
+   * (`plugmq_group_backlog`, `plugmq_group_oldest_age_seconds`, `plugmq_dead_letters`). Default:
+   * off (one inspect() is a few broker round trips); a manager whose driver cannot inspect is
+   * skipped.
+   */
+  readonly inspectIntervalMs?: number;
 }
 
 /** Default buckets: sub-millisecond in-process handlers up to slow I/O-bound ones. */
@@ -26,15 +33,58 @@ export const DEFAULT_DURATION_BUCKETS = [
 export class PlugmqMetrics {
   readonly registry: Registry;
   private readonly store: MetricsStore;
+  private readonly inspectIntervalMs: number | undefined;
+  /** Observed managers that can inspect (UNSUPPORTED ones are dropped at their first refusal). */
+  private readonly inspected = new Set<QueueManager>();
 
   constructor(options: PlugmqMetricsOptions = {}) {
     this.registry = options.registry ?? globalRegistry;
     this.store = storeFor(this.registry, options.buckets ?? DEFAULT_DURATION_BUCKETS);
+    const interval = options.inspectIntervalMs;
+    if (interval !== undefined && !(Number.isInteger(interval) && interval > 0)) {
+      throw new PlugmqError(
+        'INVALID_ARGUMENT',
+        `options.inspectIntervalMs must be a positive integer (got ${String(interval)})`,
+      );
+    }
+    this.inspectIntervalMs = interval;
   }
 
-  /** Starts counting `queue`'s events; returns a function that stops. */
+  /** Starts counting `queue`'s events (and inspecting it, see inspectIntervalMs); returns a function that stops. */
   observe(queue: QueueManager): () => void {
-    return queue.events.on(this.record);
+    const stopEvents = queue.events.on(this.record);
+    if (this.inspectIntervalMs === undefined) return stopEvents;
+    this.inspected.add(queue);
+    void this.refreshOne(queue);
+    const timer = setInterval(() => {
+      if (this.inspected.has(queue)) void this.refreshOne(queue);
+      else clearInterval(timer);
+    }, this.inspectIntervalMs);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      this.inspected.delete(queue);
+      stopEvents();
+    };
+  }
+
+  /** Reads inspect() of every observed manager now (the interval does it by itself). */
+  async refreshInspection(): Promise<void> {
+    await Promise.all([...this.inspected].map((queue) => this.refreshOne(queue)));
+  }
+
+  /**
+   * A failed read keeps the previous figures: a scrape shows the last known broker state. A
+   * manager that cannot inspect, or was closed, is not asked again.
+   */
+  private async refreshOne(queue: QueueManager): Promise<void> {
+    try {
+      const inspection = await queue.inspect();
+      this.store.inspections.set(inspection.driver, inspection);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'UNSUPPORTED' || code === 'CLOSED') this.inspected.delete(queue);
+    }
   }
 
   /** The exposition text for `/metrics` (the whole registry). */

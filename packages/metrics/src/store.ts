@@ -1,3 +1,5 @@
+import type { Inspection } from '@plugmq/core';
+
 /**
  * Plain counters per label set, updated on every event with no hashing or allocation: nested maps
  * driver → type → group, and fixed bucket arrays for durations. The registry reads them only when
@@ -33,6 +35,8 @@ export interface GroupRow {
 export class MetricsStore {
   readonly types = new Map<string, Map<string, TypeRow>>();
   readonly groups = new Map<string, Map<string, Map<string, GroupRow>>>();
+  /** The latest `inspect()` per driver: the broker's view, whichever manager read it last. */
+  readonly inspections = new Map<string, Inspection>();
 
   constructor(readonly buckets: readonly number[]) {}
 

@@ -106,3 +106,63 @@ describe('@plugmq/metrics', () => {
     expect(() => createPlugmqMetrics({ registry })).toThrow(/plugmq_messages_handled_total/);
   });
 });
+
+describe('@plugmq/metrics broker-side gauges', () => {
+  it('/metrics shows backlog, oldest age and dead letters as inspect() reports them', async () => {
+    const registry = new Registry();
+    const metrics = createPlugmqMetrics({ registry, inspectIntervalMs: 60_000 });
+    const queue = await createQueueManager({ driver: 'memory', namespace: 'metrics-inspect' });
+    toClose.push(queue);
+    const stop = metrics.observe(queue);
+    await (await queue.consume('g.orders', () => {}, { group: 'paused' })).close();
+    const failing = await queue.consume(
+      'g.orders',
+      () => {
+        throw new Error('broken');
+      },
+      { group: 'failing', retry: { maxAttempts: 1 } },
+    );
+    await queue.publish('g.orders', { n: 1 });
+    await queue.publish('g.orders', { n: 2 });
+    await until(async () => (await queue.inspect()).deadLetters.some((d) => d.count === 2));
+    await metrics.refreshInspection();
+    const inspection = await queue.inspect({ types: ['g.orders', 'g.orders.dlq'] });
+    const paused = inspection.groups.find((g) => g.group === 'paused');
+    expect(paused?.backlog).toBe(2);
+    const text = await metrics.text();
+    expect(text).toContain('# TYPE plugmq_group_backlog gauge');
+    expect(text).toContain('plugmq_group_backlog{driver="memory",type="g.orders",group="paused"} 2');
+    expect(text).toContain('plugmq_group_backlog{driver="memory",type="g.orders",group="failing"} 0');
+    expect(text).toContain('plugmq_dead_letters{driver="memory",type="g.orders.dlq"} 2');
+    const age =
+      /plugmq_group_oldest_age_seconds\{driver="memory",type="g.orders",group="paused"\} ([\d.e-]+)/.exec(
+        text,
+      );
+    expect(Number(age?.[1])).toBeGreaterThanOrEqual(0);
+    expect(Number(age?.[1])).toBeLessThan(60);
+    // Replayed (into groups with no consumer now): the next refresh follows the broker.
+    await failing.close();
+    expect(await queue.deadLetters.replay('g.orders.dlq', { limit: 1 })).toBe(1);
+    await metrics.refreshInspection();
+    const after = await metrics.text();
+    expect(after).toContain('plugmq_dead_letters{driver="memory",type="g.orders.dlq"} 1');
+    expect(after).toContain('plugmq_group_backlog{driver="memory",type="g.orders",group="paused"} 3');
+    expect(after).toContain('plugmq_group_backlog{driver="memory",type="g.orders",group="failing"} 1');
+    stop();
+  });
+
+  it('refuses a bad inspectIntervalMs; without it nothing is inspected', async () => {
+    expect(() => createPlugmqMetrics({ registry: new Registry(), inspectIntervalMs: 0 })).toThrow(
+      /inspectIntervalMs/,
+    );
+    const registry = new Registry();
+    const metrics = createPlugmqMetrics({ registry });
+    const queue = await createQueueManager({ driver: 'memory', namespace: 'metrics-no-inspect' });
+    toClose.push(queue);
+    metrics.observe(queue);
+    await (await queue.consume('g.idle', () => {}, { group: 'paused' })).close();
+    await queue.publish('g.idle', 1);
+    await metrics.refreshInspection();
+    expect(await metrics.text()).not.toContain('plugmq_group_backlog{');
+  });
+});

@@ -9,6 +9,7 @@ import { deliveryScenarios } from './delivery.js';
 import { ConformanceEnv, type ConformanceOptions } from './env.js';
 import { featureScenarios } from './features.js';
 import { handlerControlScenarios } from './handler-control.js';
+import { inspectionScenarios } from './inspection.js';
 import { requestReplyScenarios } from './request-reply.js';
 import { retryScenarios } from './retry.js';
 import { validationScenarios } from './validation.js';
@@ -46,6 +47,7 @@ export function runConformance(options: ConformanceOptions): void {
     describe('request/reply', () => requestReplyScenarios(env));
     describe('message catalog and schemas', () => catalogScenarios(env));
     describe('validation and errors', () => validationScenarios(env));
+    describe('inspection and dead letters at rest', () => inspectionScenarios(env));
     describe('configuration, connection and back-pressure', () => backpressureScenarios(env));
   });
 }
