@@ -15,6 +15,26 @@ export function latencyStats(latencies, count) {
   return { p50Ms: round(at(0.5)), p99Ms: round(at(0.99)) };
 }
 
+/**
+ * Starts measuring one side of a round: wall time and this process's CPU time (user + system,
+ * `process.cpuUsage`). The sides of a round run one after the other, so each side's CPU delta is
+ * its own; the broker's CPU is in neither (it runs in another process).
+ */
+export function startMeter() {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return {
+    stop(handled) {
+      const used = process.cpuUsage(cpu);
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        msgsPerSec: handled / seconds,
+        cpuUsPerMsg: handled > 0 ? (used.user + used.system) / handled : Number.NaN,
+      };
+    },
+  };
+}
+
 export function round(value, digits = 3) {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;

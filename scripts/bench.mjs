@@ -110,6 +110,11 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
     scenario,
     messages,
     rounds,
+    // CPU per message leads: on a shared machine it varies far less than msgs/s, and it is what
+    // the library costs the application whatever else runs beside it.
+    cpuUsPerMsg: round(adapter.cpuUsPerMsg, 2),
+    baselineCpuUsPerMsg: round(baseline.cpuUsPerMsg, 2),
+    cpuRatio: round(adapter.cpuUsPerMsg / baseline.cpuUsPerMsg),
     msgsPerSec: Math.round(adapter.msgsPerSec),
     baselineMsgsPerSec: Math.round(baseline.msgsPerSec),
     ratio: round(adapter.msgsPerSec / baseline.msgsPerSec),
@@ -129,6 +134,9 @@ if (!values.json && rows.length > 0) {
     rows.map((r) => ({
       scenario: r.scenario,
       messages: r.messages,
+      'CPU µs/msg': r.cpuUsPerMsg,
+      'baseline CPU µs/msg': r.baselineCpuUsPerMsg,
+      'CPU ratio': r.cpuRatio,
       'msgs/s': r.msgsPerSec,
       'baseline msgs/s': r.baselineMsgsPerSec,
       ratio: r.ratio,

@@ -1,7 +1,13 @@
 // Memory driver benchmark: PlugMQ's memory driver against a plain in-process array + promise
 // hand-off doing the same work (publish N, handle N with the same concurrency) in the same run.
 import { createQueueManager } from '@plugmq/core';
-import { latencyStats, makeBody, pairedRounds, withTimeout } from '../../../scripts/bench-lib.mjs';
+import {
+  latencyStats,
+  makeBody,
+  pairedRounds,
+  startMeter,
+  withTimeout,
+} from '../../../scripts/bench-lib.mjs';
 
 /** The baseline: an array queue, a promise to wake idle workers, `concurrency` async workers. */
 async function runBaseline({ messages, concurrency, onProgress }) {
@@ -33,14 +39,14 @@ async function runBaseline({ messages, concurrency, onProgress }) {
       for (const resolve of waiting) resolve();
     }
   };
-  const started = performance.now();
+  const meter = startMeter();
   const workers = Array.from({ length: concurrency }, worker);
   const { payload } = makeBody();
   for (let i = 0; i < messages; i++) await publish({ sentAt: performance.now(), payload });
   await withTimeout(Promise.all(workers), 60_000);
   for (const resolve of wake) resolve();
-  const seconds = (performance.now() - started) / 1000;
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  const measured = meter.stop(handled);
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 async function runPlugmq({ messages, concurrency, onProgress }) {
@@ -62,12 +68,12 @@ async function runPlugmq({ messages, concurrency, onProgress }) {
     { group: 'bench', concurrency },
   );
   const { payload } = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   for (let i = 0; i < messages; i++) await manager.publish(type, { sentAt: performance.now(), payload });
   await withTimeout(done, 60_000);
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await manager.close();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 export const run = pairedRounds(runPlugmq, runBaseline);
