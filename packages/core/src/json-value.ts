@@ -44,10 +44,10 @@ function arraySnapshot(array: unknown[], depth: number): unknown {
   ) {
     return NOT_PLAIN;
   }
-  const length = array.length;
-  const copy = new Array<unknown>(length);
-  for (let index = 0; index < length; index++) {
-    const item = array[index];
+  const copy = array.slice();
+  for (let index = 0; index < copy.length; index++) {
+    const item = copy[index];
+    if (typeof item === 'string' || typeof item === 'boolean' || item === null) continue;
     // JSON writes undefined items and holes as null.
     const inner = item === undefined ? null : jsonSnapshot(item, depth + 1);
     if (inner === NOT_PLAIN) return NOT_PLAIN;
@@ -56,6 +56,10 @@ function arraySnapshot(array: unknown[], depth: number): unknown {
   return copy;
 }
 
+/**
+ * A spread copies the object's shape at once (about twice as fast as adding its properties one
+ * by one); then only the values JSON would change are replaced.
+ */
 function objectSnapshot(object: object, depth: number): unknown {
   const prototype = Object.getPrototypeOf(object);
   if (
@@ -64,13 +68,43 @@ function objectSnapshot(object: object, depth: number): unknown {
   ) {
     return NOT_PLAIN;
   }
+  const copy: Record<string, unknown> = { ...object };
+  for (const key in copy) {
+    const item = copy[key];
+    switch (typeof item) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (item !== 0 && Number.isFinite(item)) continue;
+        break;
+      case 'object':
+        if (item === null) continue;
+        break;
+      case 'undefined':
+        // JSON leaves undefined properties out; deleting them would slow the copy's every use.
+        return objectSnapshotByKey(object, depth);
+      default:
+        return NOT_PLAIN;
+    }
+    // A key inherited from a polluted Object.prototype: JSON ignores it, and so does the copy.
+    if (!Object.hasOwn(copy, key)) continue;
+    // An assignment to `__proto__` would set the prototype; JSON.parse makes it an own property.
+    if (key === '__proto__') return NOT_PLAIN;
+    const inner = jsonSnapshot(item, depth + 1);
+    if (inner === NOT_PLAIN) return NOT_PLAIN;
+    copy[key] = inner;
+  }
+  return copy;
+}
+
+/** The same, property by property, for an object with undefined values to leave out. */
+function objectSnapshotByKey(object: object, depth: number): unknown {
   const copy: Record<string, unknown> = {};
   for (const key in object) {
     if (!Object.hasOwn(object, key)) continue;
     const item = (object as Record<string, unknown>)[key];
-    // JSON leaves undefined properties out.
     if (item === undefined) continue;
-    // JSON.parse makes `__proto__` an own property; an assignment would set the prototype.
     if (key === '__proto__') return NOT_PLAIN;
     const inner = jsonSnapshot(item, depth + 1);
     if (inner === NOT_PLAIN) return NOT_PLAIN;
@@ -81,19 +115,24 @@ function objectSnapshot(object: object, depth: number): unknown {
 
 /**
  * A fresh copy of a `jsonSnapshot` result for one delivery, so that a handler changing its body
- * changes no other delivery's. The snapshot holds only plain objects, arrays and primitives.
+ * changes no other delivery's. The snapshot holds only plain objects, arrays and primitives, and
+ * no `__proto__` key: a spread copies each level, then nested levels are copied in turn.
  */
 export function copyJsonValue(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
-    const length = value.length;
-    const copy = new Array<unknown>(length);
-    for (let index = 0; index < length; index++) copy[index] = copyJsonValue(value[index]);
+    const copy = value.slice();
+    for (let index = 0; index < copy.length; index++) {
+      const item = copy[index];
+      if (typeof item === 'object' && item !== null) copy[index] = copyJsonValue(item);
+    }
     return copy;
   }
-  const copy: Record<string, unknown> = {};
-  for (const key in value) {
-    if (Object.hasOwn(value, key)) copy[key] = copyJsonValue((value as Record<string, unknown>)[key]);
+  const copy: Record<string, unknown> = { ...value };
+  for (const key in copy) {
+    const item = copy[key];
+    if (typeof item === 'object' && item !== null && Object.hasOwn(copy, key))
+      copy[key] = copyJsonValue(item);
   }
   return copy;
 }

@@ -74,6 +74,21 @@ describe('in-process JSON bodies without the text', () => {
     expect((delivered as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
+  it('keys a polluted Object.prototype lends every object stay out, as in JSON', () => {
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype.inheritedObject = { a: 1 };
+    prototype.inheritedNumber = Number.NaN;
+    try {
+      const body = { own: { nested: [1] }, n: -0 };
+      const delivered = deliver(body).body as Record<string, unknown>;
+      expect(Object.keys(delivered)).toEqual(['own', 'n']);
+      expect(delivered).toStrictEqual(JSON.parse(JSON.stringify(body)));
+    } finally {
+      delete prototype.inheritedObject;
+      delete prototype.inheritedNumber;
+    }
+  });
+
   it('each delivery is its own copy, and later changes to the published object are not seen', () => {
     const body = { list: [1, { n: 1 }], nested: { n: 1 } };
     const encoded = codecs.encodeInProcess(body, 'json-text');
