@@ -36,7 +36,7 @@ export class EnvelopeSender {
         },
       );
     }
-    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, what);
     let sending: Promise<void> | void;
     try {
       sending = this.transport().publish(envelopes, deadline);
@@ -48,6 +48,7 @@ export class EnvelopeSender {
       deadline.dispose();
       return undefined;
     }
+    deadline.start();
     return this.track(sending, deadline, what, onStored);
   }
 
