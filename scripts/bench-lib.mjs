@@ -102,3 +102,26 @@ export function pairedRounds(runAdapter, runBaseline, defaults = {}) {
     return { adapter: adapter ?? (await runAdapter(resolved)), baseline };
   };
 }
+
+/**
+ * The testkit's startPostgres (PLUGMQ_POSTGRES_URL, else a container, else a local server),
+ * bundled from its source: the testkit's published entry loads vitest, which refuses to run
+ * outside a test. Written under the testkit's node_modules so that its own dependencies
+ * (testcontainers) resolve.
+ */
+export async function loadStartPostgres() {
+  const { build } = await import('esbuild');
+  const testkit = new URL('../packages/testkit/', import.meta.url);
+  const outfile = new URL('node_modules/.plugmq-bench/postgres.mjs', testkit);
+  await build({
+    entryPoints: [new URL('src/brokers/postgres.ts', testkit).pathname],
+    outfile: outfile.pathname,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'error',
+  });
+  return (await import(outfile.href)).startPostgres;
+}
