@@ -37,6 +37,10 @@ describe('in-process JSON bodies without the text', () => {
     ['a number', 42],
     ['null', null],
     ['lone surrogates', { s: '\ud800x\udfff' }],
+    [
+      'symbol-keyed properties',
+      { kept: 1, [Symbol('dropped')]: 2, nested: { [Symbol('dropped')]: { a: 1 } } },
+    ],
   ])('%s arrive as JSON text would have parsed, without the text', (_name, body) => {
     const delivered = deliver(body);
     expect(delivered.contentType).toBe(JSON_VALUE_CONTENT_TYPE);
@@ -72,6 +76,13 @@ describe('in-process JSON bodies without the text', () => {
     expect(Object.getPrototypeOf(delivered)).toBe(Object.prototype);
     expect(Object.hasOwn(delivered, '__proto__')).toBe(true);
     expect((delivered as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
+  it('symbol-keyed properties stay out, at every level, as in JSON', () => {
+    const body = { kept: 1, [Symbol('top')]: 2, nested: { [Symbol('inner')]: { a: 1 }, b: 2 } };
+    const delivered = deliver(body).body as { nested: object };
+    expect(Object.getOwnPropertySymbols(delivered)).toEqual([]);
+    expect(Object.getOwnPropertySymbols(delivered.nested)).toEqual([]);
   });
 
   it('keys a polluted Object.prototype lends every object stay out, as in JSON', () => {
