@@ -37,7 +37,7 @@ export class EnvelopeSender {
         },
       );
     }
-    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, what);
     let sending: Promise<void> | void;
     try {
       const transport = this.transport();
@@ -51,6 +51,7 @@ export class EnvelopeSender {
       deadline.dispose();
       return undefined;
     }
+    deadline.start();
     return this.track(sending, deadline, what, onStored);
   }
 

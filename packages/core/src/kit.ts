@@ -28,6 +28,7 @@ export {
   type InProcessBodies,
   JSON_CONTENT_TYPE,
   JSON_TEXT_CONTENT_TYPE,
+  JSON_VALUE_CONTENT_TYPE,
   jsonCodec,
   RAW_CONTENT_TYPE,
   rawCodec,

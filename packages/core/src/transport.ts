@@ -21,8 +21,8 @@ export interface Envelope {
   readonly contentType: string;
   readonly body: Uint8Array;
   /**
-   * The body as JSON text or the object itself, for an in-process transport that declares
-   * `inProcessBodies`; `body` is then empty.
+   * The body as JSON text, as the value that text would parse to, or the object itself, for an
+   * in-process transport that declares `inProcessBodies`; `body` is then empty.
    */
   readonly value?: unknown;
   /** 1 for a fresh publish; a transport's `retry` delivers the same envelope with attempt + 1. */
