@@ -81,13 +81,14 @@ function longestPause(times: readonly number[], from: number): number {
 }
 
 /**
- * A fault in steps, each fired at a fraction of the stream: step k's `run` is handed `down()` to
- * call once its effect is in place; publishes from the mark plus a hold on wait for that, so the
- * stream is still running (a full window in flight) when the fault lands, however fast the driver.
+ * A fault in steps, each fired at a fraction of the stream. A step calls `down()` once its fault
+ * is in effect (the node dead or stopped; a start: once it is back): publishes from the step's
+ * mark plus a hold on wait for that, so the stream is still running (a full window in flight)
+ * when the fault lands, however fast the driver, and goes on while the node comes back.
  */
 interface Step {
   readonly at: number;
-  run(node: ClusterNode, marks: { faultAt(): void }): Promise<void>;
+  run(node: ClusterNode, marks: { faultAt(): void; down(): void }): Promise<void>;
 }
 
 const STEPS: Record<ClusterFaultScenario, { title: string; steps: readonly Step[] }> = {
@@ -112,6 +113,7 @@ const STEPS: Record<ClusterFaultScenario, { title: string; steps: readonly Step[
         async run(node, marks) {
           marks.faultAt();
           await node.stop();
+          marks.down();
           await node.start();
         },
       },
@@ -194,6 +196,7 @@ async function runScenario<C extends ClusterHandle>(
   );
   const node = await options.killTarget(env.cluster, stream);
   const started = Date.now();
+  // Settled once step k's fault is in effect (released by `down()`, else when the step ends).
   const done: Deferred[] = steps.map(() => deferred());
   let chain = Promise.resolve();
   let fired = 0;
@@ -217,6 +220,7 @@ async function runScenario<C extends ClusterHandle>(
           faultAt: () => {
             faultAt = Date.now();
           },
+          down: () => done[k]?.resolve(),
         });
         done[k]?.resolve();
       });
