@@ -107,7 +107,7 @@ export async function runBatchScenario(
       const options = { messages, concurrency, maxBatchSize, maxWaitMs };
       const sides = {};
       for (const mode of r % 2 === 0 ? ['batch', 'single'] : ['single', 'batch']) {
-        sides[mode] = await runSide(makeTarget(), { ...options, mode });
+        sides[mode] = await runSide(await makeTarget(), { ...options, mode });
       }
       results.push(sides);
     }

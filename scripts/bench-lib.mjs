@@ -15,6 +15,26 @@ export function latencyStats(latencies, count) {
   return { p50Ms: round(at(0.5)), p99Ms: round(at(0.99)) };
 }
 
+/**
+ * Starts measuring one side of a round: wall time and this process's CPU time (user + system,
+ * `process.cpuUsage`). The sides of a round run one after the other, so each side's CPU delta is
+ * its own; the broker's CPU is in neither (it runs in another process).
+ */
+export function startMeter() {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return {
+    stop(handled) {
+      const used = process.cpuUsage(cpu);
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        msgsPerSec: handled / seconds,
+        cpuUsPerMsg: handled > 0 ? (used.user + used.system) / handled : Number.NaN,
+      };
+    },
+  };
+}
+
 export function round(value, digits = 3) {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
@@ -81,4 +101,27 @@ export function pairedRounds(runAdapter, runBaseline, defaults = {}) {
     const baseline = await runBaseline(resolved);
     return { adapter: adapter ?? (await runAdapter(resolved)), baseline };
   };
+}
+
+/**
+ * The testkit's startPostgres (PLUGMQ_POSTGRES_URL, else a container, else a local server),
+ * bundled from its source: the testkit's published entry loads vitest, which refuses to run
+ * outside a test. Written under the testkit's node_modules so that its own dependencies
+ * (testcontainers) resolve.
+ */
+export async function loadStartPostgres() {
+  const { build } = await import('esbuild');
+  const testkit = new URL('../packages/testkit/', import.meta.url);
+  const outfile = new URL('node_modules/.plugmq-bench/postgres.mjs', testkit);
+  await build({
+    entryPoints: [new URL('src/brokers/postgres.ts', testkit).pathname],
+    outfile: outfile.pathname,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'error',
+  });
+  return (await import(outfile.href)).startPostgres;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
+// pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--rounds 7] [--url URL]
 //            [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100]
 //            [--store fs|redis] [--redis-url URL]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
@@ -13,7 +13,13 @@ import { round } from './bench-lib.mjs';
 
 // Each side of a round runs for a few seconds at least: shorter rounds measure start-up and GC
 // timing more than the steady state.
-const DEFAULT_MESSAGES = { memory: 200_000, rabbitmq: 20_000, redis: 50_000, kafka: 50_000 };
+const DEFAULT_MESSAGES = {
+  memory: 200_000,
+  rabbitmq: 20_000,
+  redis: 50_000,
+  kafka: 50_000,
+  postgres: 5_000,
+};
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +40,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
   );
   process.exit(0);
 }
@@ -110,6 +116,11 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
     scenario,
     messages,
     rounds,
+    // CPU per message leads: on a shared machine it varies far less than msgs/s, and it is what
+    // the library costs the application whatever else runs beside it.
+    cpuUsPerMsg: round(adapter.cpuUsPerMsg, 2),
+    baselineCpuUsPerMsg: round(baseline.cpuUsPerMsg, 2),
+    cpuRatio: round(adapter.cpuUsPerMsg / baseline.cpuUsPerMsg),
     msgsPerSec: Math.round(adapter.msgsPerSec),
     baselineMsgsPerSec: Math.round(baseline.msgsPerSec),
     ratio: round(adapter.msgsPerSec / baseline.msgsPerSec),
@@ -129,6 +140,9 @@ if (!values.json && rows.length > 0) {
     rows.map((r) => ({
       scenario: r.scenario,
       messages: r.messages,
+      'CPU µs/msg': r.cpuUsPerMsg,
+      'baseline CPU µs/msg': r.baselineCpuUsPerMsg,
+      'CPU ratio': r.cpuRatio,
       'msgs/s': r.msgsPerSec,
       'baseline msgs/s': r.baselineMsgsPerSec,
       ratio: r.ratio,
@@ -181,3 +195,6 @@ if (scenarios.has('outbox')) {
   const { benchOutbox } = await import('./bench-outbox.mjs');
   await benchOutbox({ driver, messages: values.messages, url: values.url, json: values.json });
 }
+
+// A server the driver's bench module started for itself (postgres without --url) stops here.
+await module.close?.();

@@ -12,6 +12,7 @@ import {
   makeBody,
   pairedRounds,
   pipelined,
+  startMeter,
   withDeadline,
 } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
@@ -136,7 +137,7 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
 
   const send = coalescingSender(producer, topic);
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'raw kafkajs');
   await Promise.race([
     pipelined(WINDOW, messages, () => {
@@ -149,12 +150,12 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await consumer.disconnect();
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   await admin.disconnect();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 export async function runPlugmq({ messages, concurrency, url, onProgress }) {
@@ -178,7 +179,7 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     { group: `bench-${randomUUID()}`, concurrency },
   );
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
     pipelined(WINDOW, messages, () => {
@@ -188,11 +189,11 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await producer.close();
   await consumer.close();
   await dropTopics(url, type);
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 /** The bench's topics are throw-away: remove them so runs do not pile up on the broker. */

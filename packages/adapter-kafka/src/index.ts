@@ -21,5 +21,5 @@ export const driver = defineTransportDriver<KafkaConfig>({
 });
 
 export { capabilities };
-export type { KafkaClient } from './client.js';
+export type { KafkaClient } from './connection.js';
 export type { KafkaConfig };

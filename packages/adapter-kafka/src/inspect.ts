@@ -8,7 +8,7 @@ import {
   type TransportInspection,
   type TransportInspectQuery,
 } from '@plugmq/core/driver';
-import type { FetchedRecord, KafkaClient, Watermarks } from './client.js';
+import type { FetchedRecord, KafkaClient, Watermarks } from './connection.js';
 import { PEEK_GROUP_PREFIX } from './kafkajs-inspect.js';
 import type { KafkaConfig } from './options.js';
 import { REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';

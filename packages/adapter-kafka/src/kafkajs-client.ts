@@ -12,7 +12,7 @@ import type {
   TopicLayout,
   TopicSpec,
   Watermarks,
-} from './client.js';
+} from './connection.js';
 import { errorType, RETRY, retrying } from './kafkajs-errors.js';
 import { KafkajsInspect } from './kafkajs-inspect.js';
 import { logCreator } from './kafkajs-log.js';

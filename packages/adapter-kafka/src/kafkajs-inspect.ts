@@ -7,7 +7,7 @@ import type {
   KafkaInspectClient,
   OffsetRange,
   Watermarks,
-} from './client.js';
+} from './connection.js';
 import { RETRY, retrying } from './kafkajs-errors.js';
 import { headersToStrings } from './kafkajs-member.js';
 import type { KafkaConfig } from './options.js';

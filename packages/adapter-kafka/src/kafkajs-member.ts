@@ -7,7 +7,7 @@ import type {
   MemberHandlers,
   MemberOptions,
   TopicPartitionOffset,
-} from './client.js';
+} from './connection.js';
 import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
 import { errorType, isMarkedRetriable, RETRY, retrying } from './kafkajs-errors.js';
 

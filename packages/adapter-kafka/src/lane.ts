@@ -5,7 +5,7 @@ import {
   redactCredentials,
   type TransportPublishContext,
 } from '@plugmq/core/driver';
-import type { AcknowledgedPartition, OutgoingRecord } from './client.js';
+import type { AcknowledgedPartition, OutgoingRecord } from './connection.js';
 
 /** One `publish` call: resolves when every record of it was acknowledged by its partition's leader. */
 export class PendingPublish extends OverdueWatched {

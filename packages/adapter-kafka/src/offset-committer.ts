@@ -1,5 +1,5 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
-import type { GroupMember } from './client.js';
+import type { GroupMember } from './connection.js';
 import type { PartitionTracker } from './offset-tracker.js';
 
 /** Settles within this window share one offset commit request. */

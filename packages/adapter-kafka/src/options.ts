@@ -5,6 +5,7 @@ import {
   maskUrl,
   type PlugmqConfig,
   PlugmqError,
+  parseUrlList,
 } from '@plugmq/core/driver';
 import { Secret } from './secret.js';
 
@@ -89,40 +90,34 @@ export const OPTIONS = [
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
-const HOST_PORT = /^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
+const PROTOCOLS = ['kafka:', 'kafka+ssl:'] as const;
+const BROKERS_EXPECTED = 'kafka://host:port[,host:port…] or host:port[,host:port…]';
 
 /** `kafka://user:pw@h1:9092,h2:9092` or `h1:9092,h2:9092` → broker list (+ SASL/PLAIN from credentials). */
 export function parseBrokers(url: unknown): { brokers: string[]; sasl?: KafkaSasl; ssl?: boolean } {
-  if (typeof url !== 'string' || url.length === 0) {
+  if (typeof url !== 'string' || url.trim().length === 0) {
     throw configInvalid('url', 'a broker URL such as kafka://127.0.0.1:9092', url);
   }
-  let rest = url;
-  let ssl: boolean | undefined;
-  const scheme = /^([a-z+]+):\/\//i.exec(url);
-  if (scheme) {
-    const protocol = scheme[1]!.toLowerCase();
-    if (protocol !== 'kafka' && protocol !== 'kafka+ssl') {
-      throw configInvalid('url', 'a kafka:// or kafka+ssl:// URL, or host:port[,host:port…]', url);
-    }
-    if (protocol === 'kafka+ssl') ssl = true;
-    rest = url.slice(scheme[0].length).replace(/\/.*$/, '');
-  }
-  let sasl: KafkaSasl | undefined;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const [user, password = ''] = rest.slice(0, at).split(':');
-    sasl = {
-      mechanism: 'plain',
-      username: decodeURIComponent(user ?? ''),
-      password: decodeURIComponent(password),
-    };
-    rest = rest.slice(at + 1);
-  }
-  const brokers = rest.split(',').map((broker) => broker.trim());
-  if (brokers.length === 0 || brokers.some((broker) => !HOST_PORT.test(broker))) {
-    throw configInvalid('url', 'kafka://host:port[,host:port…] or host:port[,host:port…]', url);
-  }
-  return { brokers, ...(sasl ? { sasl } : {}), ...(ssl ? { ssl } : {}) };
+  const text = url.trim();
+  // A bare broker list is the kafka:// form without its scheme.
+  const nodes = parseUrlList(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `kafka://${text}`, PROTOCOLS).map(
+    (node) => new URL(node),
+  );
+  if (nodes.some((node) => node.port === '')) throw configInvalid('url', BROKERS_EXPECTED, url);
+  const first = nodes[0] as URL;
+  const sasl: KafkaSasl | undefined = first.username
+    ? {
+        mechanism: 'plain',
+        username: decodeURIComponent(first.username),
+        password: decodeURIComponent(first.password),
+      }
+    : undefined;
+  const ssl = first.protocol === 'kafka+ssl:' ? true : undefined;
+  return {
+    brokers: nodes.map((node) => `${node.hostname}:${node.port}`),
+    ...(sasl ? { sasl } : {}),
+    ...(ssl ? { ssl } : {}),
+  };
 }
 
 export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {

@@ -7,7 +7,7 @@ import {
   redactCredentials,
   type TransportPublishContext,
 } from '@plugmq/core/driver';
-import type { AcknowledgedPartition, KafkaClient, OutgoingRecord } from './client.js';
+import type { AcknowledgedPartition, KafkaClient, OutgoingRecord } from './connection.js';
 import {
   backoffMs,
   isAcknowledged,

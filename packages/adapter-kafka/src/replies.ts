@@ -9,7 +9,7 @@ import {
   type ReplyTransport,
   type TransportPublishContext,
 } from '@plugmq/core/driver';
-import type { GroupMember, KafkaClient } from './client.js';
+import type { GroupMember, KafkaClient } from './connection.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';
 import { REPLY_TOPIC, type TopicRegistry } from './topology.js';

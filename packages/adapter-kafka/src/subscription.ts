@@ -10,7 +10,7 @@ import {
   type SubscribeRequest,
   type TransportSubscription,
 } from '@plugmq/core/driver';
-import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './client.js';
+import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './connection.js';
 import { Slots } from './flow.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { DONE, PartitionTracker, PENDING, type Slot, UNDONE } from './offset-tracker.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KafkaClient } from './client.js';
+import type { KafkaClient } from './connection.js';
 
 /** Kafka's topic name limit. */
 const MAX_TOPIC = 249;

@@ -16,7 +16,7 @@ import {
   type TransportSubscription,
   waitForAbort,
 } from '@plugmq/core/driver';
-import type { KafkaClient } from './client.js';
+import type { KafkaClient } from './connection.js';
 import { KafkaInspector } from './inspect.js';
 import { KafkajsClient } from './kafkajs-client.js';
 import type { KafkaConfig } from './options.js';
@@ -65,7 +65,6 @@ export class KafkaTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the kafka transport is closed'));
     const records = envelopes.map((envelope) => envelopeToRecord(envelope, envelope.type));
     const limit = this.config.maxMessageBytes;
     for (let index = 0; index < records.length; index++) {
@@ -123,7 +122,6 @@ export class KafkaTransport implements Transport {
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the kafka transport is closed');
     const subscription = new KafkaSubscription(request, deliver, {
       client: this.client,
       topics: this.topics,

@@ -1,5 +1,5 @@
-import { type Envelope, WIRE } from '@plugmq/core/driver';
-import type { FetchedRecord, OutgoingRecord } from './client.js';
+import { type Envelope, WIRE, wireAttempt, wirePriority, wireTimestamp } from '@plugmq/core/driver';
+import type { FetchedRecord, OutgoingRecord } from './connection.js';
 
 /** Epoch ms before which a message in a retry topic must not be delivered. */
 export const DUE_HEADER = 'x-plugmq-due';
@@ -94,24 +94,18 @@ export function recordToEnvelope(
       case WIRE.type:
         wireType = value;
         break;
-      case WIRE.attempt: {
-        const parsed = Number(value);
-        if (Number.isInteger(parsed) && parsed > 0) attempt = parsed;
+      case WIRE.attempt:
+        attempt = wireAttempt(value);
         break;
-      }
       case WIRE.key:
         key = value;
         break;
-      case WIRE.timestamp: {
-        const parsed = Number(value);
-        if (Number.isFinite(parsed) && parsed > 0) timestamp = parsed;
+      case WIRE.timestamp:
+        timestamp = wireTimestamp(value) ?? timestamp;
         break;
-      }
-      case WIRE.priority: {
-        const parsed = Number(value);
-        if (Number.isInteger(parsed)) priority = parsed;
+      case WIRE.priority:
+        priority = wirePriority(value);
         break;
-      }
       case DUE_HEADER:
         break;
       default:

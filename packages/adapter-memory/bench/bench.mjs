@@ -1,18 +1,26 @@
 // Memory driver benchmark: PlugMQ's memory driver against a plain in-process array + promise
 // hand-off doing the same work (publish N, handle N with the same concurrency) in the same run.
 import { createQueueManager } from '@plugmq/core';
-import { latencyStats, makeBody, pairedRounds, withTimeout } from '../../../scripts/bench-lib.mjs';
+import {
+  latencyStats,
+  makeBody,
+  pairedRounds,
+  startMeter,
+  withTimeout,
+} from '../../../scripts/bench-lib.mjs';
 
-/** The baseline: an array queue, a promise to wake idle workers, `concurrency` async workers. */
+/** The baseline: an array queue, a promise to wake an idle worker, `concurrency` async workers. */
 async function runBaseline({ messages, concurrency, onProgress }) {
   const queue = [];
   let head = 0;
-  let wake = [];
+  const wake = [];
   let handled = 0;
   const latencies = new Float64Array(messages);
   const handler = async (message) => {
     latencies[handled++] = performance.now() - message.sentAt;
     if ((handled & 0x3fff) === 0) onProgress?.(handled);
+    // The last message: the idle workers have nothing left to wait for.
+    if (handled === messages) for (const resolve of wake.splice(0)) resolve();
   };
   const worker = async () => {
     while (handled < messages) {
@@ -25,22 +33,20 @@ async function runBaseline({ messages, concurrency, onProgress }) {
       }
     }
   };
+  // One idle worker per message: waking them all would have each of them but one find the queue
+  // empty again, a promise per worker per message (at concurrency 16, most of the baseline's cost).
   const publish = async (body) => {
     queue.push(body);
-    if (wake.length > 0) {
-      const waiting = wake;
-      wake = [];
-      for (const resolve of waiting) resolve();
-    }
+    wake.pop()?.();
   };
-  const started = performance.now();
+  const meter = startMeter();
   const workers = Array.from({ length: concurrency }, worker);
   const { payload } = makeBody();
   for (let i = 0; i < messages; i++) await publish({ sentAt: performance.now(), payload });
   await withTimeout(Promise.all(workers), 60_000);
   for (const resolve of wake) resolve();
-  const seconds = (performance.now() - started) / 1000;
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  const measured = meter.stop(handled);
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 async function runPlugmq({ messages, concurrency, onProgress }) {
@@ -62,12 +68,12 @@ async function runPlugmq({ messages, concurrency, onProgress }) {
     { group: 'bench', concurrency },
   );
   const { payload } = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   for (let i = 0; i < messages; i++) await manager.publish(type, { sentAt: performance.now(), payload });
   await withTimeout(done, 60_000);
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await manager.close();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 export const run = pairedRounds(runPlugmq, runBaseline);

@@ -21,6 +21,8 @@ export interface MemoryBrokerOptions {
 
 interface TypeState {
   readonly groups: Map<string, GroupQueue>;
+  /** `groups`' queues, in the same order: every publish walks them, and an array needs no iterator. */
+  readonly queues: GroupQueue[];
   readonly history: Ring<Envelope>;
 }
 
@@ -78,6 +80,7 @@ export class MemoryBroker implements RetryScheduler {
       if (!queue) {
         queue = new GroupQueue(type, request.group, this.options.bufferSize, this);
         state.groups.set(request.group, queue);
+        state.queues.push(queue);
         if (request.startFrom === 'earliest') queue.enqueueHistory(state.history);
       }
       queue.attach(consumer);
@@ -146,7 +149,7 @@ export class MemoryBroker implements RetryScheduler {
   private stateOf(type: string): TypeState {
     let state = this.types.get(type);
     if (!state) {
-      state = { groups: new Map(), history: new Ring(this.options.historySize) };
+      state = { groups: new Map(), queues: [], history: new Ring(this.options.historySize) };
       this.types.set(type, state);
     }
     return state;
@@ -155,18 +158,20 @@ export class MemoryBroker implements RetryScheduler {
   private blockingQueue(type: string): GroupQueue | undefined {
     const state = this.types.get(type);
     if (!state) return undefined;
-    for (const queue of state.groups.values()) if (queue.isFull) return queue;
+    const queues = state.queues;
+    for (let i = 0; i < queues.length; i++) if (queues[i]!.isFull) return queues[i];
     return undefined;
   }
 
   private route(envelope: Envelope, hooks: TransportHooks): void {
     const state = this.stateOf(envelope.type);
     state.history.push(envelope);
-    if (state.groups.size === 0) {
+    const queues = state.queues;
+    if (queues.length === 0) {
       hooks.unrouted(envelope);
       return;
     }
-    for (const queue of state.groups.values()) queue.enqueue(envelope);
+    for (let i = 0; i < queues.length; i++) queues[i]!.enqueue(envelope);
   }
 
   /** The slow path: wait (honouring the deadline) until every group of the type has room. */

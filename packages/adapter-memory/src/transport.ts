@@ -64,12 +64,10 @@ export class MemoryTransport implements Transport {
     envelopes: readonly OutgoingEnvelope[],
     context: TransportPublishContext,
   ): Promise<void> | undefined {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
     return this.broker.publish(envelopes, context, this.hooks);
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the memory transport is closed');
     return this.broker.subscribe(request, deliver, this.config.prefetch);
   }
 

@@ -1,10 +1,10 @@
 import { inspect } from 'node:util';
 import {
-  assertBodySizes,
   type DeliverFn,
   describeError,
   type Envelope,
   type Logger,
+  type MessageSizeLimit,
   maskUrl,
   type OutgoingEnvelope,
   PlugmqError,
@@ -36,6 +36,7 @@ export class PostgresTransport implements Transport {
   private readonly subscriptions = new Set<PostgresSubscription>();
   private closed = false;
 
+  readonly messageSizeLimit: MessageSizeLimit;
   private constructor(
     private readonly config: PostgresConfig,
     private readonly logger: Logger,
@@ -43,6 +44,11 @@ export class PostgresTransport implements Transport {
     private readonly listener: Listener,
     hooks: TransportHooks,
   ) {
+    this.messageSizeLimit = {
+      driver: 'postgres',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "PostgreSQL's 1 GB field limit (it cannot be raised)",
+    };
     this.publisher = new Publisher(pool, config.schema, hooks);
     this.inspector = new PostgresInspector(pool, config.schema);
   }
@@ -73,15 +79,6 @@ export class PostgresTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    try {
-      assertBodySizes(envelopes, {
-        driver: 'postgres',
-        maxBytes: this.config.maxMessageBytes,
-        brokerSetting: "PostgreSQL's 1 GB field limit (it cannot be raised)",
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
     return this.publisher.publish(envelopes, context);
   }
 

@@ -11,6 +11,7 @@ import {
   makeBody,
   pairedRounds,
   pipelined,
+  startMeter,
   withDeadline,
 } from '../../../scripts/bench-lib.mjs';
 import { driver, groupQueueArguments } from '../dist/index.js';
@@ -61,7 +62,7 @@ export async function runBaseline({ messages, concurrency, url, onProgress }, pl
 
   const producer = await producerConnection.createConfirmChannel();
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'raw amqplib');
   await Promise.race([
     pipelined(WINDOW, messages, async () => {
@@ -81,12 +82,12 @@ export async function runBaseline({ messages, concurrency, url, onProgress }, pl
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await admin.deleteQueue(queue);
   await admin.deleteExchange(exchange);
   await producerConnection.close();
   await consumerConnection.close();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 export async function runPlugmq({ messages, concurrency, url, onProgress }) {
@@ -112,7 +113,7 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     { group, concurrency },
   );
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
     pipelined(WINDOW, messages, () => {
@@ -122,11 +123,11 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await producer.close();
   await consumer.close();
   await dropTopology(url, exchange, group, type);
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 /** The bench's exchanges and queue are throw-away: remove them so runs do not pile up on the broker. */

@@ -2,6 +2,7 @@ import {
   type ConnectFailure,
   describeConnectFailure,
   type Logger,
+  maskUrl,
   moreTelling,
   PlugmqError,
   redactCredentials,
@@ -9,7 +10,6 @@ import {
 import * as amqp from 'amqplib';
 import type { RabbitMqConfig } from './options.js';
 import { declareExchanges, type Topology } from './topology.js';
-import { describeUrl } from './urls.js';
 
 /** Something that must be (re)built on every new connection: the publisher, subscriptions, replies. */
 export interface ConnectionUser {
@@ -69,7 +69,7 @@ export class ConnectionManager {
   }
 
   get currentUrl(): string {
-    return describeUrl(this.config.urls[this.urlIndex] ?? '');
+    return maskUrl(this.config.urls[this.urlIndex] ?? '');
   }
 
   /**
@@ -94,13 +94,13 @@ export class ConnectionManager {
         if (failure.fatal) {
           throw new PlugmqError(
             'CONNECTION',
-            `cannot connect to RabbitMQ at ${describeUrl(url)}: ${failure.reason}`,
+            `cannot connect to RabbitMQ at ${maskUrl(url)}: ${failure.reason}`,
           );
         }
         if (left <= 0 || this.closed) {
           throw new PlugmqError(
             'CONNECTION',
-            `cannot connect to RabbitMQ at ${this.config.urls.map(describeUrl).join(', ')} within ${this.config.connectTimeoutMs} ms: ${failure.reason}`,
+            `cannot connect to RabbitMQ at ${this.config.urls.map(maskUrl).join(', ')} within ${this.config.connectTimeoutMs} ms: ${failure.reason}`,
           );
         }
         // A timer that holds the process: an application whose first step is this connect must

@@ -4,8 +4,10 @@ import {
   integerOption,
   type PlugmqConfig,
   parseConnectionUrl,
+  parseUrlList,
+  type TlsOptions,
+  tlsOption,
 } from '@plugmq/core/driver';
-import { parseBrokerUrls } from './urls.js';
 
 /**
  * What RabbitMQ can honour, and why the two false ones are false:
@@ -38,18 +40,10 @@ export type QueueType = 'classic' | 'quorum';
 export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
 
 export const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
+const PROTOCOLS = ['amqp:', 'amqps:'] as const;
 
 /** TLS options handed to Node's `tls.connect` as they are (for `amqps://` URLs). */
-export interface RabbitMqTlsOptions {
-  ca?: string | Buffer | (string | Buffer)[];
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  passphrase?: string;
-  pfx?: string | Buffer;
-  servername?: string;
-  rejectUnauthorized?: boolean;
-  [option: string]: unknown;
-}
+export type RabbitMqTlsOptions = TlsOptions;
 
 /**
  * RabbitMQ driver options (all optional):
@@ -132,18 +126,15 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     if (!Array.isArray(config.urls) || config.urls.length === 0) {
       throw configInvalid('urls', 'a non-empty array of amqp:// or amqps:// URLs', config.urls);
     }
-    urls = config.urls.flatMap((url, index) => parseBrokerUrls(url, `urls[${index}]`));
+    urls = config.urls.flatMap((url, index) => parseUrlList(url, PROTOCOLS, `urls[${index}]`));
   } else {
-    urls = parseBrokerUrls(config.url ?? DEFAULT_URL, 'url');
+    urls = parseUrlList(config.url ?? DEFAULT_URL, PROTOCOLS, 'url');
   }
   const exchange = config.exchange ?? 'plugmq';
   if (typeof exchange !== 'string' || !EXCHANGE_PATTERN.test(exchange) || exchange.startsWith('amq.')) {
     throw configInvalid('exchange', 'a name of [A-Za-z0-9._-], at most 100 characters, not amq.*', exchange);
   }
-  const tls = config.tls;
-  if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
-    throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
-  }
+  const tls = tlsOption(config);
   const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
   const reconnectInitialDelayMs = integerOption(config, 'reconnectInitialDelayMs', 100, 1);
   const queueType = config.queueType === undefined ? 'classic' : config.queueType;
@@ -164,7 +155,7 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     heartbeatSeconds: integerOption(config, 'heartbeatSeconds', 10, 0),
     reconnectInitialDelayMs,
     reconnectMaxDelayMs: integerOption(config, 'reconnectMaxDelayMs', 5_000, reconnectInitialDelayMs),
-    ...(tls === undefined ? {} : { tls: tls as RabbitMqTlsOptions }),
+    ...(tls === undefined ? {} : { tls }),
     ...(maxLength === undefined ? {} : { maxLength }),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     queueType: queueType as QueueType,

@@ -1,12 +1,11 @@
 import {
-  assertBodySizes,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   type DeliverFn,
   type Envelope,
   type Logger,
+  type MessageSizeLimit,
   nextAttempt,
   type OutgoingEnvelope,
-  PlugmqError,
   type ReplyChannel,
   type ReplyTransport,
   type SubscribeRequest,
@@ -54,11 +53,17 @@ export class RabbitMqTransport implements Transport {
   private readonly inspector: RabbitInspector;
   private closed = false;
 
+  readonly messageSizeLimit: MessageSizeLimit;
   private constructor(
     private readonly config: RabbitMqConfig,
     private readonly logger: Logger,
     hooks: TransportHooks,
   ) {
+    this.messageSizeLimit = {
+      driver: 'rabbitmq',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "the broker's max_message_size",
+    };
     this.topology = topologyFor(config.exchange);
     this.connections = new ConnectionManager(config, this.topology, logger);
     this.inspector = new RabbitInspector(this.connections, this.topology, config);
@@ -106,16 +111,6 @@ export class RabbitMqTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
-    try {
-      assertBodySizes(envelopes, {
-        driver: 'rabbitmq',
-        maxBytes: this.config.maxMessageBytes,
-        brokerSetting: "the broker's max_message_size",
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
     let delayed = false;
     const outgoing = envelopes.map((envelope) => {
       if (envelope.delayMs && envelope.delayMs > 0) {
@@ -140,7 +135,6 @@ export class RabbitMqTransport implements Transport {
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the RabbitMQ transport is closed');
     const subscription = new RabbitSubscription(request, deliver, {
       connections: this.connections,
       topology: this.topology,
@@ -157,17 +151,14 @@ export class RabbitMqTransport implements Transport {
   }
 
   inspect(query: TransportInspectQuery): Promise<TransportInspection> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
     return this.inspector.inspect(query);
   }
 
   ensureGroup(type: string, group: string): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
     return this.inspector.ensureGroup(type, group);
   }
 
   peek(type: string, group: string, limit: number): Promise<Envelope[]> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the RabbitMQ transport is closed'));
     return this.inspector.peek(type, group, limit);
   }
 

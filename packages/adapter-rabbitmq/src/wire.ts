@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Envelope, WIRE } from '@plugmq/core/driver';
+import { type Envelope, WIRE, wireAttempt, wireTimestamp } from '@plugmq/core/driver';
 import type { Message, Options } from 'amqplib';
 import { WAIT_HEADER } from './topology.js';
 
@@ -63,11 +63,6 @@ function headerString(value: unknown): string | undefined {
   return undefined;
 }
 
-function positiveInteger(value: unknown): number | undefined {
-  const number = typeof value === 'string' ? Number(value) : value;
-  return typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : undefined;
-}
-
 /**
  * Rebuilds the envelope of a delivered message. A foreign or malformed message (no PlugMQ headers,
  * odd header values) still becomes an envelope, with a fresh id as fallback,
@@ -84,8 +79,8 @@ export function envelopeFromMessage(message: Message, queueType: string): Envelo
   for (const name in raw) {
     const value = raw[name];
     if (name === WIRE.key) key = headerString(value);
-    else if (name === WIRE.timestamp) timestamp = positiveInteger(value);
-    else if (name === WIRE.attempt) attempt = positiveInteger(value) ?? 1;
+    else if (name === WIRE.timestamp) timestamp = wireTimestamp(value);
+    else if (name === WIRE.attempt) attempt = wireAttempt(value);
     else if (name === WIRE.id || name === WIRE.type || name === WIRE.contentType || name === WIRE.priority) {
       // String-header form of the same metadata (written by other tools); properties win.
     } else if (!isTransportHeader(name)) {

@@ -17,6 +17,7 @@ import {
   makeBody,
   pairedRounds,
   pipelined,
+  startMeter,
   withDeadline,
 } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
@@ -110,7 +111,7 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
   })();
 
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'raw ioredis');
   await Promise.race([
     pipelined(WINDOW, messages, () => {
@@ -120,14 +121,14 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   reading = false;
   reader.disconnect();
   await readLoop.catch(() => {});
   await commands.del(stream);
   producer.disconnect();
   commands.disconnect();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 export async function runPlugmq({ messages, concurrency, url, onProgress }) {
@@ -152,7 +153,7 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     { group: 'bench', concurrency },
   );
   const body = makeBody();
-  const started = performance.now();
+  const meter = startMeter();
   const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
     pipelined(WINDOW, messages, () => {
@@ -162,11 +163,11 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     limit.promise,
   ]);
   limit.cancel();
-  const seconds = (performance.now() - started) / 1000;
+  const measured = meter.stop(handled);
   await producer.close();
   await consumer.close();
   await dropKeys(url, keyPrefix);
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { ...measured, ...latencyStats(latencies, handled) };
 }
 
 /** A run's unique part of its key names, as long on both sides. */

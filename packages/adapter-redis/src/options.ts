@@ -6,6 +6,8 @@ import {
   maskUrl,
   type PlugmqConfig,
   PlugmqError,
+  type TlsOptions,
+  tlsOption,
 } from '@plugmq/core/driver';
 
 /**
@@ -30,15 +32,7 @@ export const capabilities: Capabilities = Object.freeze({
 export const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
 /** TLS options handed to ioredis (and so to Node's `tls.connect`) as they are. */
-export interface RedisTlsOptions {
-  ca?: string | Buffer | (string | Buffer)[];
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  passphrase?: string;
-  servername?: string;
-  rejectUnauthorized?: boolean;
-  [option: string]: unknown;
-}
+export type RedisTlsOptions = TlsOptions;
 
 /**
  * Redis driver options (all optional; defaults in brackets):
@@ -152,10 +146,7 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
   if (typeof keyPrefix !== 'string' || !PREFIX_PATTERN.test(keyPrefix) || /[{}]/.test(keyPrefix)) {
     throw configInvalid('keyPrefix', 'a name of [A-Za-z0-9._:-], at most 100 characters', keyPrefix);
   }
-  const tls = config.tls;
-  if (tls !== undefined && (typeof tls !== 'object' || tls === null || Array.isArray(tls))) {
-    throw configInvalid('tls', 'an object of tls.connect options (ca, cert, key, …)', tls);
-  }
+  const tls = tlsOption(config);
   const prefetch = config.prefetch === undefined ? undefined : integerOption(config, 'prefetch', 1, 1);
   const maxLen = config.maxLen === undefined ? undefined : integerOption(config, 'maxLen', 1, 1);
   const claimMinIdleMs = integerOption(config, 'claimMinIdleMs', 30_000, 1);
@@ -179,7 +170,7 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
     ...(maxLen === undefined ? {} : { maxLen }),
     delayPollMs: integerOption(config, 'delayPollMs', 200, 1),
     replyTtlMs: integerOption(config, 'replyTtlMs', 60_000, 1),
-    ...(tls === undefined ? {} : { tls: tls as RedisTlsOptions }),
+    ...(tls === undefined ? {} : { tls }),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
   });
 }

@@ -1,10 +1,10 @@
 import { inspect } from 'node:util';
 import {
-  assertBodySizes,
   type DeliverFn,
   describeError,
   type Envelope,
   type Logger,
+  type MessageSizeLimit,
   type OutgoingEnvelope,
   PlugmqError,
   type ReplyChannel,
@@ -51,10 +51,16 @@ export class RedisTransport implements Transport {
   private connects = 0;
   private closed = false;
 
+  readonly messageSizeLimit: MessageSizeLimit;
   private constructor(
     private readonly config: RedisConfig,
     private readonly logger: Logger,
   ) {
+    this.messageSizeLimit = {
+      driver: 'redis',
+      maxBytes: config.maxMessageBytes,
+      brokerSetting: "the server's proto-max-bulk-len",
+    };
     this.factory = new ClientFactory(config, logger);
     this.client = this.factory.create('command');
     this.scripts = new Scripts(this.client);
@@ -83,21 +89,10 @@ export class RedisTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    if (this.closed) return Promise.reject(new PlugmqError('CLOSED', 'the Redis transport is closed'));
-    try {
-      assertBodySizes(envelopes, {
-        driver: 'redis',
-        maxBytes: this.config.maxMessageBytes,
-        brokerSetting: "the server's proto-max-bulk-len",
-      });
-    } catch (error) {
-      return Promise.reject(error);
-    }
     return this.publisher.publish(envelopes, context);
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
     const subscription = new RedisSubscription(request, deliver, {
       client: this.client,
       scripts: this.scripts,
@@ -198,7 +193,6 @@ export class RedisTransport implements Transport {
   }
 
   private async openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel> {
-    if (this.closed) throw new PlugmqError('CLOSED', 'the Redis transport is closed');
     const channel = new ListReplyChannel(
       this.config.keyPrefix,
       this.factory,

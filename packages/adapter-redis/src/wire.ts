@@ -4,6 +4,9 @@ import {
   type OutgoingEnvelope,
   RAW_CONTENT_TYPE,
   WIRE,
+  wireAttempt,
+  wirePriority,
+  wireTimestamp,
 } from '@plugmq/core/driver';
 
 /**
@@ -153,7 +156,7 @@ export function envelopeFromFields(
       }
       switch (name) {
         case WIRE.timestamp:
-          if (Number.isNaN(timestamp)) timestamp = Number(value.toString());
+          if (Number.isNaN(timestamp)) timestamp = wireTimestamp(value.toString()) ?? Number.NaN;
           break;
         case WIRE.key:
           key = value.toString();
@@ -161,16 +164,12 @@ export function envelopeFromFields(
         case WIRE.contentType:
           contentType = value.toString();
           break;
-        case WIRE.attempt: {
-          const parsed = Number(value.toString());
-          if (Number.isInteger(parsed) && parsed > 0) attempt = parsed;
+        case WIRE.attempt:
+          attempt = wireAttempt(value.toString());
           break;
-        }
-        case WIRE.priority: {
-          const parsed = Number(value.toString());
-          if (Number.isInteger(parsed)) priority = parsed;
+        case WIRE.priority:
+          priority = wirePriority(value.toString());
           break;
-        }
         case WIRE.type:
           break;
         default:

@@ -5,8 +5,9 @@ import { driver } from '../src/index.js';
 
 registerDriver(driver);
 
-// The whole conformance suite again, on a 3-master Redis Cluster the test starts on loopback,
-// through an ioredis Cluster client (`cluster: true`). Needs redis-server/redis-cli on PATH
+// The whole conformance suite again, on a Redis Cluster the test starts on loopback (3 masters,
+// one replica each: the shape a failover needs), through an ioredis Cluster client
+// (`cluster: true`). One cluster for the file; no persistence (no node is killed here). Needs redis-server/redis-cli on PATH
 // (`pnpm brokers:up redis` installs them); under CI=true their absence fails the run.
 const available = await canStartRedisCluster();
 if (!available && process.env.CI === 'true') {
@@ -20,7 +21,7 @@ const keyPrefix = `plugmq-cluster-${process.pid}`;
 
 if (available) {
   beforeAll(async () => {
-    cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 0, durable: false });
+    cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, durable: false });
   }, 120_000);
   afterAll(() => cluster?.stop());
   runConformance({

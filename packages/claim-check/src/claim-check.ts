@@ -5,8 +5,6 @@ import {
   describeError,
   type Handler,
   type HandlerContext,
-  type Instrumentable,
-  instrumentable,
   JSON_CONTENT_TYPE,
   type Logger,
   type Message,
@@ -56,7 +54,7 @@ export interface ClaimCheckOptions {
 }
 
 /** What `withClaimCheck` returns: the same manager, with claim-checked publishes. */
-export interface ClaimCheckedManager extends Instrumentable {
+export interface ClaimCheckedManager extends QueueManager {
   /** Removes the consume-side middleware from the wrapped manager (later consumes only). */
   detach(): void;
 }
@@ -89,7 +87,7 @@ function positive(value: number | undefined, field: string, fallback: number): n
  * its handler runs. Publish through the returned manager; consume through either.
  */
 export function withClaimCheck(queue: QueueManager, options: ClaimCheckOptions): ClaimCheckedManager {
-  const inner = instrumentable(queue);
+  const inner = queue;
   const store = options?.store;
   if (
     !store ||

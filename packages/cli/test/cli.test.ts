@@ -65,7 +65,7 @@ describe('plugmq CLI', () => {
       [['tail', 'x', '--count', '0'], /--count must be a positive integer/],
       [['tail', 'x', '--from', 'yesterday'], /Allowed choices are latest, earliest/],
       [['publish'], /missing required argument 'type'/],
-      [['bench', '--driver', 'nope'], /--driver must be one of memory, rabbitmq, redis, kafka/],
+      [['bench', '--driver', 'nope'], /--driver must be one of memory, rabbitmq, redis, kafka, postgres/],
       [['demo', '--dashboard', 'http'], /port must be an integer/],
       [['publish', 'x', '1', '-H', 'novalue'], /header must look like name=value/],
       [['frobnicate'], /unknown command 'frobnicate'/],

@@ -1,4 +1,5 @@
 import { PlugmqError } from './errors.js';
+import { copyJsonValue, jsonSnapshot, NOT_PLAIN } from './json-value.js';
 
 /** Turns bodies into bytes and back. The content type travels with each message. */
 export interface Codec {
@@ -13,6 +14,11 @@ export const RAW_CONTENT_TYPE = 'application/octet-stream';
 export const VALUE_CONTENT_TYPE = 'application/x-plugmq-value';
 /** Marks an envelope whose `value` is the body's JSON text (in-process transports only). */
 export const JSON_TEXT_CONTENT_TYPE = 'application/x-plugmq-json-text';
+/**
+ * Marks an envelope whose `value` is what JSON text of the body would parse back to, copied for
+ * each delivery (in-process transports only; see json-value.ts).
+ */
+export const JSON_VALUE_CONTENT_TYPE = 'application/x-plugmq-json-value';
 
 /**
  * How an in-process transport carries bodies: `json-text` keeps JSON's semantics (copies per
@@ -145,6 +151,14 @@ export class CodecRegistry {
     if (mode === 'reference') return { contentType: VALUE_CONTENT_TYPE, bytes: EMPTY, value: body };
     if (body instanceof Uint8Array) return { contentType: RAW_CONTENT_TYPE, bytes: body.slice() };
     if (body === undefined) return { contentType: JSON_TEXT_CONTENT_TYPE, bytes: EMPTY, value: undefined };
+    let snapshot: unknown = NOT_PLAIN;
+    try {
+      snapshot = jsonSnapshot(body);
+    } catch {
+      // A throwing getter: JSON text meets it again and reports it as INVALID_ARGUMENT.
+    }
+    if (snapshot !== NOT_PLAIN)
+      return { contentType: JSON_VALUE_CONTENT_TYPE, bytes: EMPTY, value: snapshot };
     return { contentType: JSON_TEXT_CONTENT_TYPE, bytes: EMPTY, value: jsonText(body) };
   }
 
@@ -154,6 +168,7 @@ export class CodecRegistry {
     readonly body: Uint8Array;
     readonly value?: unknown;
   }): unknown {
+    if (envelope.contentType === JSON_VALUE_CONTENT_TYPE) return copyJsonValue(envelope.value);
     if (envelope.contentType === JSON_TEXT_CONTENT_TYPE) {
       return envelope.value === undefined ? undefined : JSON.parse(envelope.value as string);
     }

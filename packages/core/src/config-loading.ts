@@ -42,6 +42,32 @@ export function integerOption(
   return value;
 }
 
+/**
+ * TLS options a driver hands to Node's `tls.connect` (through its client) as they are. Drivers
+ * share the type and its check; each adds the default it needs (a `rediss://` or `amqps://` URL
+ * turns TLS on by itself).
+ */
+export interface TlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  pfx?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  [option: string]: unknown;
+}
+
+/** `config[field]` as TLS options (an object, or undefined when unset); CONFIG_INVALID otherwise. */
+export function tlsOption(config: PlugmqConfig, field = 'tls'): TlsOptions | undefined {
+  const value = config[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw configInvalid(field, 'an object of tls.connect options (ca, cert, key, …)', value);
+  }
+  return value as TlsOptions;
+}
+
 /** Checks the fields core owns; drivers check theirs in `validate`. */
 export function validateCoreConfig(config: unknown): PlugmqConfig {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {

@@ -3,6 +3,7 @@ import { type Catalog, isCatalog } from './catalog.js';
 import type { PlugmqConfig } from './config.js';
 import { checkKnownOptions, validateCoreConfig } from './config-loading.js';
 import { ConsumerManager } from './consumer-manager.js';
+import { createDriverManager } from './define-driver.js';
 import { PlugmqError } from './errors.js';
 import { type LogFn, type Logger, silentLogger } from './logger.js';
 import { resolveDriver } from './registry.js';
@@ -59,7 +60,7 @@ export async function createQueueManager(config: PlugmqConfig): Promise<QueueMan
   const driver = await resolveDriver(config.driver);
   checkKnownOptions(config, driver.name, driver.options);
   const validated = driver.validate(options as PlugmqConfig);
-  const manager = await driver.create(validated, { logger: loggerFrom(config) });
+  const manager = await createDriverManager(driver, validated, { logger: loggerFrom(config) });
   if (catalog === undefined) return manager;
   try {
     return catalog.attach(manager) as QueueManager;

@@ -2,7 +2,7 @@ import type { Codec } from './codec.js';
 import type { DriverDeps, PlugmqConfig } from './config.js';
 import type { DriverDefinition } from './driver.js';
 import { childLogger, type Logger } from './logger.js';
-import { createTransportManager } from './queue-manager.js';
+import { createTransportManager, type TransportQueueManager } from './queue-manager.js';
 import type { Transport, TransportHooks } from './transport.js';
 import type { Capabilities } from './types.js';
 
@@ -31,14 +31,23 @@ export function defineTransportDriver<C extends PlugmqConfig>(
     capabilities: Object.freeze({ ...spec.capabilities }),
     ...(spec.options ? { options: Object.freeze([...spec.options]) } : {}),
     validate: (config) => spec.validate(config),
-    async create(config: PlugmqConfig, deps: DriverDeps) {
-      const validated = spec.validate(config);
-      const logger = childLogger(deps.logger, { driver: spec.name });
-      return createTransportManager(
-        spec.capabilitiesFor?.(validated) ?? spec.capabilities,
-        { driver: spec.name, config: validated, logger, ...(spec.codecs ? { codecs: spec.codecs } : {}) },
-        (hooks) => spec.createTransport(validated, { logger, hooks }),
-      );
-    },
+    // The spec's config type is the driver's own; the manager only ever hands it what validate returned.
+    spec: spec as unknown as TransportDriverSpec<PlugmqConfig>,
   };
+}
+
+/** Builds the manager of `driver` around its transport: the only way a manager is made. */
+export async function createDriverManager(
+  driver: DriverDefinition,
+  config: PlugmqConfig,
+  deps: DriverDeps,
+): Promise<TransportQueueManager> {
+  const { spec } = driver;
+  const validated = spec.validate(config);
+  const logger = childLogger(deps.logger, { driver: spec.name });
+  return createTransportManager(
+    spec.capabilitiesFor?.(validated) ?? spec.capabilities,
+    { driver: spec.name, config: validated, logger, ...(spec.codecs ? { codecs: spec.codecs } : {}) },
+    (hooks) => spec.createTransport(validated, { logger, hooks }),
+  );
 }

@@ -1,7 +1,13 @@
-import type { DriverDeps, PlugmqConfig } from './config.js';
-import type { Capabilities, QueueManager } from './types.js';
+import type { PlugmqConfig } from './config.js';
+import type { TransportDriverSpec } from './define-driver.js';
+import type { Capabilities } from './types.js';
 
-/** What each adapter package exports as `driver`. */
+/**
+ * What each adapter package exports as `driver`, made by `defineTransportDriver`: the driver's
+ * name, defaults and option check, and its `Transport` factory, which is the one driver seam (core
+ * builds every manager around a Transport, so every driver gets the same retries, middleware,
+ * events and catalog).
+ */
 export interface DriverDefinition {
   readonly name: string;
   readonly capabilities: Capabilities;
@@ -13,5 +19,6 @@ export interface DriverDefinition {
   readonly options?: readonly string[];
   /** Returns the config with defaults applied; throws CONFIG_INVALID naming the field. */
   validate(config: PlugmqConfig): PlugmqConfig;
-  create(config: PlugmqConfig, deps: DriverDeps): Promise<QueueManager>;
+  /** The spec given to defineTransportDriver. */
+  readonly spec: TransportDriverSpec<PlugmqConfig>;
 }

@@ -1,4 +1,5 @@
 import { describeError, PlugmqError } from './errors.js';
+import { assertBodySizes } from './message-size.js';
 import { LazyDeadline } from './signals.js';
 import type { OutgoingEnvelope, Transport } from './transport.js';
 
@@ -36,10 +37,12 @@ export class EnvelopeSender {
         },
       );
     }
-    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, `publish to ${what}`);
+    const deadline = new LazyDeadline(this.publishTimeoutMs, signal, what);
     let sending: Promise<void> | void;
     try {
-      sending = this.transport().publish(envelopes, deadline);
+      const transport = this.transport();
+      if (transport.messageSizeLimit !== undefined) assertBodySizes(envelopes, transport.messageSizeLimit);
+      sending = transport.publish(envelopes, deadline);
     } catch (error) {
       deadline.dispose();
       throw asPublishError(error, what);
@@ -48,6 +51,7 @@ export class EnvelopeSender {
       deadline.dispose();
       return undefined;
     }
+    deadline.start();
     return this.track(sending, deadline, what, onStored);
   }
 

@@ -6,7 +6,7 @@ export type { PlugmqConfig } from './config.js';
 export { configFromEnv } from './config-loading.js';
 export { ConsumerManager } from './consumer-manager.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
-export { DEAD_LETTER_GROUP, DEAD_LETTER_HEADERS } from './dead-letter.js';
+export { DEAD_LETTER_HEADERS } from './dead-letter.js';
 export type { DriverDefinition } from './driver.js';
 export { ERROR_CODES, type ErrorCode, isPlugmqError, PlugmqError, UnrecoverableError } from './errors.js';
 export type { PlugmqEvent, PlugmqEventListener, SubscriptionInfo } from './events.js';
@@ -18,18 +18,6 @@ export {
   MemoryIdempotencyStore,
   withIdempotency,
 } from './idempotency.js';
-export type {
-  BrowseDeadLettersOptions,
-  DeadLetterRecord,
-  DeadLetterState,
-  DeadLetters,
-  GroupState,
-  Inspection,
-  InspectQuery,
-  PartitionLag,
-  ReplayDeadLettersOptions,
-} from './inspection.js';
-export { type Instrumentable, instrumentable } from './instrumentation.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,

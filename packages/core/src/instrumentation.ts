@@ -1,21 +1,19 @@
 import { PlugmqError } from './errors.js';
-import type { PlugmqEventListener, SubscriptionInfo } from './events.js';
-import type { ManagerMiddleware } from './hooks.js';
 import type { QueueManager } from './types.js';
 
-/** The instrumentation surface of a core-built manager (every driver made with defineTransportDriver). */
-export interface Instrumentable extends QueueManager {
-  readonly events: { on(listener: PlugmqEventListener): () => void; readonly enabled: boolean };
-  use(middleware: ManagerMiddleware): () => void;
-  subscriptionInfo(): SubscriptionInfo[];
-}
+/**
+ * The instrumentation surface (events, use, subscriptionInfo). Every manager has it now: kept as a
+ * name for integrations written against it.
+ */
+export type Instrumentable = QueueManager;
 
 /**
- * The manager as an Instrumentable, for metrics, tracing and dashboards. Checked by shape, not
- * `instanceof`, so it works across duplicate installs and the ESM/CJS builds of core.
+ * `queue`, checked to have the instrumentation surface: metrics, tracing and dashboards call it so
+ * that a hand-made QueueManager (a test double) fails with a message instead of a TypeError.
+ * Checked by shape, not `instanceof`, so it works across duplicate installs and the ESM/CJS builds.
  */
 export function instrumentable(queue: QueueManager): Instrumentable {
-  const candidate = queue as Partial<Instrumentable>;
+  const candidate = queue as Partial<QueueManager>;
   if (
     typeof candidate.events?.on !== 'function' ||
     typeof candidate.use !== 'function' ||
@@ -23,8 +21,8 @@ export function instrumentable(queue: QueueManager): Instrumentable {
   ) {
     throw new PlugmqError(
       'UNSUPPORTED',
-      `the ${queue.driver} manager has no instrumentation (events, use, subscriptionInfo); build the driver with defineTransportDriver`,
+      `the ${queue.driver} manager has no instrumentation (events, use, subscriptionInfo): it was not made by createQueueManager`,
     );
   }
-  return candidate as Instrumentable;
+  return queue;
 }

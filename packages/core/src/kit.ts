@@ -28,13 +28,21 @@ export {
   type InProcessBodies,
   JSON_CONTENT_TYPE,
   JSON_TEXT_CONTENT_TYPE,
+  JSON_VALUE_CONTENT_TYPE,
   jsonCodec,
   RAW_CONTENT_TYPE,
   rawCodec,
   VALUE_CONTENT_TYPE,
 } from './codec.js';
 export type { DriverDeps, PlugmqConfig } from './config.js';
-export { configFromEnv, configInvalid, integerOption, validateCoreConfig } from './config-loading.js';
+export {
+  configFromEnv,
+  configInvalid,
+  integerOption,
+  type TlsOptions,
+  tlsOption,
+  validateCoreConfig,
+} from './config-loading.js';
 export {
   acceptsConnections,
   type ConnectFailure,
@@ -90,11 +98,9 @@ export {
 } from './middleware.js';
 export { OVERDUE_TICK_MS, OverdueWatch, OverdueWatched } from './overdue.js';
 export {
-  createTransportManager,
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_PUBLISH_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
-  type TransportManagerOptions,
   TransportQueueManager,
 } from './queue-manager.js';
 export { availableDrivers, registerDriver, registeredDrivers, resolveDriver } from './registry.js';
@@ -126,11 +132,18 @@ export type {
   TransportSubscription,
 } from './transport.js';
 
-export { maskUrl, parseConnectionUrl, redactCredentials } from './url.js';
+export { maskUrl, parseConnectionUrl, parseUrlList, redactCredentials } from './url.js';
 export {
   assertMessageType,
   invalidArgument,
   validateConsumeArguments,
   validatePublishOptions,
 } from './validation.js';
-export { envelopeFromWireHeaders, envelopeToWireHeaders, WIRE } from './wire-headers.js';
+export {
+  envelopeFromWireHeaders,
+  envelopeToWireHeaders,
+  WIRE,
+  wireAttempt,
+  wirePriority,
+  wireTimestamp,
+} from './wire-headers.js';

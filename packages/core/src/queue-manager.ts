@@ -5,7 +5,7 @@ import type { PlugmqConfig } from './config.js';
 import { EnvelopeBuilder } from './envelope-builder.js';
 import { EnvelopeSender } from './envelope-sender.js';
 import { describeError, PlugmqError } from './errors.js';
-import { ManagerEvents, type PlugmqEventListener, type SubscriptionInfo } from './events.js';
+import { ManagerEvents, type SubscriptionInfo } from './events.js';
 import { type ManagerMiddleware, type PublishHook, sendWithHooks, wrapHandler } from './hooks.js';
 import { BrokerInspector } from './inspect.js';
 import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
@@ -111,10 +111,6 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
   /** Called once by `createTransportManager` before the manager is handed out. */
   attach(transport: Transport): void {
     this.transport = transport;
-  }
-
-  onEvent(listener: PlugmqEventListener): () => void {
-    return this.events.on(listener);
   }
 
   /**

@@ -25,10 +25,10 @@ function load(from: NodeJS.Require | undefined, specifier: string): Promise<unkn
 
 /** Makes a driver available by name: third-party drivers, or to avoid a dynamic import. */
 export function registerDriver(driver: DriverDefinition): void {
-  if (typeof driver !== 'object' || driver === null || typeof driver.create !== 'function') {
+  if (!isDriverDefinition(driver)) {
     throw new PlugmqError(
       'INVALID_ARGUMENT',
-      'driver must be a DriverDefinition { name, capabilities, validate, create }',
+      'driver must be a DriverDefinition made by defineTransportDriver({ name, capabilities, validate, createTransport })',
     );
   }
   if (typeof driver.name !== 'string' || !DRIVER_NAME.test(driver.name)) {
@@ -95,7 +95,9 @@ function driverChoices(name: string): string {
 
 function isDriverDefinition(value: unknown): value is DriverDefinition {
   return (
-    typeof value === 'object' && value !== null && typeof (value as DriverDefinition).create === 'function'
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Partial<DriverDefinition>).spec?.createTransport === 'function'
   );
 }
 

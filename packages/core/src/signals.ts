@@ -4,34 +4,43 @@ import { PlugmqError } from './errors.js';
  * A publish context whose AbortSignal is made only when a transport asks for it: most publishes
  * never wait, and a timer per publish would cost more than the publish itself. The deadline
  * counts from the publish, not from the first look at `signal` (transports look late, once a
- * publish is overdue).
+ * publish is overdue): the sender calls `start` as soon as the transport's call returns
+ * unfinished, so a publish the transport stores at once reads no clock at all.
  */
 export class LazyDeadline {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private detach: (() => void) | undefined;
-  private readonly startedAt = performance.now();
+  private startedAt = -1;
 
+  /** `what` is the message type (or batch) the publish goes to. */
   constructor(
     private readonly timeoutMs: number,
     private readonly userSignal: AbortSignal | undefined,
     private readonly what: string,
   ) {}
 
+  /** Starts the clock, once. */
+  start(): void {
+    if (this.startedAt < 0) this.startedAt = performance.now();
+  }
+
   get signal(): AbortSignal {
     if (!this.controller) {
+      this.start();
       const controller = new AbortController();
       this.controller = controller;
       const left = Math.max(0, this.timeoutMs - (performance.now() - this.startedAt));
+      const what = `publish to ${this.what}`;
       this.timer = setTimeout(() => {
         controller.abort(
-          new PlugmqError('PUBLISH_FAILED', `${this.what} did not complete within ${this.timeoutMs} ms`),
+          new PlugmqError('PUBLISH_FAILED', `${what} did not complete within ${this.timeoutMs} ms`),
         );
       }, left);
       this.timer.unref?.();
       const user = this.userSignal;
       if (user) {
-        const onAbort = () => controller.abort(abortReason(user, this.what));
+        const onAbort = () => controller.abort(abortReason(user, what));
         if (user.aborted) onAbort();
         else {
           user.addEventListener('abort', onAbort, { once: true });

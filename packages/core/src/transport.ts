@@ -1,5 +1,6 @@
 import type { InProcessBodies } from './codec.js';
 import type { InspectQuery, TransportInspection } from './inspection.js';
+import type { MessageSizeLimit } from './message-size.js';
 
 /**
  * The driver seam. A broker adapter implements this small interface; core's QueueManager wraps it
@@ -20,8 +21,8 @@ export interface Envelope {
   readonly contentType: string;
   readonly body: Uint8Array;
   /**
-   * The body as JSON text or the object itself, for an in-process transport that declares
-   * `inProcessBodies`; `body` is then empty.
+   * The body as JSON text, as the value that text would parse to, or the object itself, for an
+   * in-process transport that declares `inProcessBodies`; `body` is then empty.
    */
   readonly value?: unknown;
   /** 1 for a fresh publish; a transport's `retry` delivers the same envelope with attempt + 1. */
@@ -125,6 +126,11 @@ export interface Transport {
    * reads (Redis: ~0.5 µs and ~400 bytes of garbage per publish).
    */
   readonly writesText?: boolean;
+  /**
+   * The broker's largest message (the driver's `maxMessageBytes` option): core refuses a publish
+   * holding a bigger body with INVALID_ARGUMENT before the transport sees it.
+   */
+  readonly messageSizeLimit?: MessageSizeLimit;
   /**
    * Broker-side state for `QueueManager.inspect()`: every (type, group) the broker can list, plus
    * `query.groups`, plus the dead-letter types in `query.deadLetterTypes` and any the broker lists.

@@ -1,4 +1,19 @@
+import type { PlugmqEventListener, SubscriptionInfo } from './events.js';
+import type { ManagerMiddleware } from './hooks.js';
 import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
+
+// The types of inspect() and deadLetters belong to the API like PublishOptions does.
+export type {
+  BrowseDeadLettersOptions,
+  DeadLetterRecord,
+  DeadLetterState,
+  DeadLetters,
+  GroupState,
+  Inspection,
+  InspectQuery,
+  PartitionLag,
+  ReplayDeadLettersOptions,
+} from './inspection.js';
 
 /** A message as application code sees it: decoded, immutable. */
 export interface Message<T = unknown> {
@@ -156,6 +171,15 @@ export interface QueueManager {
   ): Promise<Subscription>;
   health(): Promise<HealthReport>;
   /**
+   * Manager-wide middleware (tracing, metrics): `publish` runs for every later publish (it may add
+   * headers), `handle` wraps the handler of every later consume. Returns a remover.
+   */
+  use(middleware: ManagerMiddleware): () => void;
+  /** What happens inside the manager, for observers: `queue.events.on(listener)`; free when nobody listens. */
+  readonly events: ManagerEventSource;
+  /** The live subscriptions of this manager (types, group, concurrency, in flight). */
+  subscriptionInfo(): SubscriptionInfo[];
+  /**
    * What the broker holds, whichever process put it there: backlog, in-flight and oldest waiting
    * message per (type, group), and dead letters at rest per dead-letter type. Cheap enough to
    * poll every few seconds. UNSUPPORTED where the driver cannot tell.
@@ -165,6 +189,13 @@ export interface QueueManager {
   readonly deadLetters: DeadLetters;
   /** Stop consuming, finish in-flight handlers, flush publishes, disconnect; idempotent. */
   close(): Promise<void>;
+}
+
+export interface ManagerEventSource {
+  /** Adds a listener (published, delivered, handled, retried, dead-lettered, …); returns a remover. */
+  on(listener: PlugmqEventListener): () => void;
+  /** True while at least one listener is registered. */
+  readonly enabled: boolean;
 }
 
 export interface Consumer<T = unknown> {

@@ -16,6 +16,30 @@ export const WIRE = {
 
 const WIRE_NAMES: ReadonlySet<string> = new Set(Object.values(WIRE));
 
+/*
+ * The rules for reading PlugMQ's metadata back, whatever the broker's header format: each
+ * adapter's decoder walks its own headers (that walk is per broker and on the hot path) and reads
+ * each value through these, so a foreign or damaged value means the same on every driver.
+ */
+
+/** `x-plugmq-attempt`: a positive integer (number or text); anything else is attempt 1. */
+export function wireAttempt(value: unknown): number {
+  const number = typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isInteger(number) && number > 0 ? number : 1;
+}
+
+/** `x-plugmq-priority`: an integer (number or text), else no priority. */
+export function wirePriority(value: unknown): number | undefined {
+  const number = typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isInteger(number) ? number : undefined;
+}
+
+/** `x-plugmq-timestamp` (epoch ms): a positive finite number (or text), else undefined. */
+export function wireTimestamp(value: unknown): number | undefined {
+  const number = typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isFinite(number) && number > 0 ? number : undefined;
+}
+
 export function envelopeToWireHeaders(envelope: Envelope): Record<string, string> {
   const wire: Record<string, string> = { ...envelope.headers };
   wire[WIRE.id] = envelope.id;
@@ -41,19 +65,17 @@ export function envelopeFromWireHeaders(
   for (const [name, value] of Object.entries(wire)) {
     if (value !== undefined && !WIRE_NAMES.has(name)) headers[name] = value;
   }
-  const attempt = Number(wire[WIRE.attempt]);
-  const timestamp = Number(wire[WIRE.timestamp]);
-  const priority = wire[WIRE.priority] === undefined ? undefined : Number(wire[WIRE.priority]);
+  const priority = wirePriority(wire[WIRE.priority]);
   const key = wire[WIRE.key];
   return {
     id: wire[WIRE.id] || fallback.id,
     type: wire[WIRE.type] || fallback.type,
     ...(key === undefined ? {} : { key }),
-    timestamp: Number.isFinite(timestamp) && timestamp > 0 ? timestamp : (fallback.timestamp ?? Date.now()),
+    timestamp: wireTimestamp(wire[WIRE.timestamp]) ?? fallback.timestamp ?? Date.now(),
     headers,
     contentType: wire[WIRE.contentType] ?? '',
     body,
-    attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1,
-    ...(priority === undefined || !Number.isInteger(priority) ? {} : { priority }),
+    attempt: wireAttempt(wire[WIRE.attempt]),
+    ...(priority === undefined ? {} : { priority }),
   };
 }

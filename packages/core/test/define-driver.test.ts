@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createDriverManager } from '../src/define-driver.js';
 import { type Capabilities, defineTransportDriver, type PlugmqConfig, silentLogger } from '../src/kit.js';
 import { expectPlugmqError } from './helpers.js';
 
@@ -28,8 +29,9 @@ const driver = defineTransportDriver<PlugmqConfig>({
 
 describe('defineTransportDriver capabilitiesFor', () => {
   it("gives each manager the capabilities of its own options; the driver's stay the defaults", async () => {
-    const plain = await driver.create({ driver: 'options-shaped' }, { logger: silentLogger });
-    const reduced = await driver.create(
+    const plain = await createDriverManager(driver, { driver: 'options-shaped' }, { logger: silentLogger });
+    const reduced = await createDriverManager(
+      driver,
       { driver: 'options-shaped', noPriority: true },
       { logger: silentLogger },
     );

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createDriverManager } from '../src/define-driver.js';
 import {
   type Capabilities,
   DEAD_LETTER_GROUP,
@@ -48,7 +49,7 @@ function seam(extra: Partial<Transport> = {}) {
     failEnsureOnce: () => {
       failNextEnsure = true;
     },
-    create: () => driver.create({ driver: 'seam' }, { logger: silentLogger }),
+    create: () => createDriverManager(driver, { driver: 'seam' }, { logger: silentLogger }),
   };
 }
 

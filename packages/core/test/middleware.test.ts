@@ -4,7 +4,6 @@ import {
   applyMiddleware,
   createQueueManager,
   type HandlerMiddleware,
-  instrumentable,
   type Logger,
   type Message,
   PlugmqError,
@@ -91,7 +90,7 @@ describe('handler middleware', () => {
 
 describe('manager middleware (use) and events', () => {
   it('publish hooks add headers to publish and publishBatch, finishers run after the send', async () => {
-    const queue = instrumentable(await memory());
+    const queue = await memory();
     const finished: string[] = [];
     const remove = queue.use({
       publish(message) {
@@ -119,7 +118,7 @@ describe('manager middleware (use) and events', () => {
   });
 
   it('handle hooks wrap every later consume and see the group', async () => {
-    const queue = instrumentable(await memory());
+    const queue = await memory();
     const scopes: string[] = [];
     queue.use({
       handle: (next, scope) => async (message, context) => {
@@ -135,7 +134,7 @@ describe('manager middleware (use) and events', () => {
   });
 
   it('emits delivered/handled pairs, subscribed/unsubscribed, and lists live subscriptions', async () => {
-    const queue = instrumentable(await memory());
+    const queue = await memory();
     const events: PlugmqEvent[] = [];
     queue.events.on((event) => events.push(event));
     const subscription = await queue.consume('mw.e', () => {}, { group: 'g', concurrency: 2 });

@@ -6,16 +6,34 @@ class Waiting extends OverdueWatched {}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A deadline as the sender leaves it when the transport returns unfinished: started. */
+function started(timeoutMs: number): LazyDeadline {
+  const deadline = new LazyDeadline(timeoutMs, undefined, 't');
+  deadline.start();
+  return deadline;
+}
+
 describe('LazyDeadline', () => {
   it('counts the deadline from the publish, not from the first look at its signal', async () => {
-    const deadline = new LazyDeadline(600, undefined, 'publish to t');
+    const deadline = started(600);
     await sleep(400);
-    const started = Date.now();
+    const lookedAt = Date.now();
     const signal = deadline.signal;
     await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-    // 600 ms from construction, of which 400 had passed: it aborts before another full 600 ms.
-    expect(Date.now() - started).toBeLessThan(550);
+    // 600 ms from the start, of which 400 had passed: it aborts before another full 600 ms.
+    expect(Date.now() - lookedAt).toBeLessThan(550);
     expect((signal.reason as PlugmqError).code).toBe('PUBLISH_FAILED');
+    expect((signal.reason as PlugmqError).message).toBe('publish to t did not complete within 600 ms');
+    deadline.dispose();
+  });
+
+  it('reads no clock for a publish stored at once; a first look at its signal starts it', async () => {
+    const deadline = new LazyDeadline(60, undefined, 't');
+    await sleep(100);
+    const lookedAt = Date.now();
+    const signal = deadline.signal;
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    expect(Date.now() - lookedAt).toBeGreaterThanOrEqual(50);
     deadline.dispose();
   });
 });
@@ -24,8 +42,8 @@ describe('OverdueWatch', () => {
   it('rejects a publish still waiting at its deadline, once, and never one settled before', async () => {
     const expired: Waiting[] = [];
     const watch = new OverdueWatch<Waiting>('publish to t', (item) => expired.push(item), 10);
-    const slow = new Waiting(new LazyDeadline(60, undefined, 'publish to t'));
-    const fast = new Waiting(new LazyDeadline(60, undefined, 'publish to t'));
+    const slow = new Waiting(started(60));
+    const fast = new Waiting(started(60));
     watch.add(slow);
     watch.add(fast);
     expect(watch.settle(fast)).toBe(true);
@@ -60,10 +78,7 @@ describe('OverdueWatch', () => {
   it('keeps watching the others whichever publish settles first', async () => {
     const expired: Waiting[] = [];
     const watch = new OverdueWatch<Waiting>('publish to t', (item) => expired.push(item), 10);
-    const items = Array.from(
-      { length: 5 },
-      () => new Waiting(new LazyDeadline(30, undefined, 'publish to t')),
-    );
+    const items = Array.from({ length: 5 }, () => new Waiting(started(30)));
     for (const item of items) watch.add(item);
     // Middle, head and tail of the watch's list, then one twice.
     expect(watch.settle(items[2] as Waiting)).toBe(true);

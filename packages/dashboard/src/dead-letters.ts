@@ -2,10 +2,10 @@ import {
   DEAD_LETTER_HEADERS,
   defaultDeadLetterType,
   describeError,
-  type Instrumentable,
   type Logger,
   type Message,
   type PlugmqEvent,
+  type QueueManager,
   type Subscription,
   type SubscriptionInfo,
   silentLogger,
@@ -78,7 +78,7 @@ export class DeadLetterStore {
   private closed = false;
 
   constructor(
-    private readonly queue: Instrumentable,
+    private readonly queue: QueueManager,
     options: DeadLetterStoreOptions = {},
   ) {
     this.group = options.group ?? 'plugmq.dashboard';

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { instrumentable, type Logger, type QueueManager, silentLogger } from '@plugmq/core';
+import { type Logger, type QueueManager, silentLogger } from '@plugmq/core';
 import { createPlugmqMetrics, type PlugmqMetrics } from '@plugmq/metrics';
 import { Registry } from 'prom-client';
 import { DeadLetterStore } from './dead-letters.js';
@@ -49,7 +49,7 @@ const MAX_BODY_BYTES = 64 * 1024;
  * browsing and replay, Prometheus text, and server-sent events that push a snapshot every second.
  */
 export async function createDashboard(options: DashboardOptions): Promise<Dashboard> {
-  const queue = instrumentable(options.queue);
+  const queue = options.queue;
   const logger = options.logger ?? silentLogger;
   const deadLetters = new DeadLetterStore(queue, {
     ...(options.group ? { group: options.group } : {}),

@@ -1,4 +1,4 @@
-import { instrumentable, PlugmqError, type PlugmqEvent, type QueueManager } from '@plugmq/core';
+import { PlugmqError, type PlugmqEvent, type QueueManager } from '@plugmq/core';
 import { register as globalRegistry, type Registry } from 'prom-client';
 import { storeFor } from './collectors.js';
 import type { MetricsStore } from './store.js';
@@ -52,7 +52,7 @@ export class PlugmqMetrics {
 
   /** Starts counting `queue`'s events (and inspecting it, see inspectIntervalMs); returns a function that stops. */
   observe(queue: QueueManager): () => void {
-    const stopEvents = instrumentable(queue).events.on(this.record);
+    const stopEvents = queue.events.on(this.record);
     if (this.inspectIntervalMs === undefined) return stopEvents;
     this.inspected.add(queue);
     void this.refreshOne(queue);

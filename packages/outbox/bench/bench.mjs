@@ -4,30 +4,8 @@
 // CPU per message is this process's (relays and target driver; PostgreSQL's server CPU is not in it).
 import { createQueueManager } from '@plugmq/core';
 import { createOutbox } from '@plugmq/outbox';
-import { build } from 'esbuild';
 import pg from 'pg';
-import { makeBody, round } from '../../../scripts/bench-lib.mjs';
-
-/**
- * The testkit's startPostgres, bundled from its source: the testkit's published entry loads vitest,
- * which refuses to run outside a test. Written under the testkit's node_modules so that its own
- * dependencies (testcontainers) resolve.
- */
-async function loadStartPostgres() {
-  const testkit = new URL('../../testkit/', import.meta.url);
-  const outfile = new URL('node_modules/.plugmq-bench/postgres.mjs', testkit);
-  await build({
-    entryPoints: [new URL('src/brokers/postgres.ts', testkit).pathname],
-    outfile: outfile.pathname,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'error',
-  });
-  return (await import(outfile.href)).startPostgres;
-}
+import { loadStartPostgres, makeBody, round } from '../../../scripts/bench-lib.mjs';
 
 const KEYS = 64;
 const BATCH = 100;

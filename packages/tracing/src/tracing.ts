@@ -11,7 +11,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { instrumentable, type QueueManager } from '@plugmq/core';
+import type { QueueManager } from '@plugmq/core';
 import { w3cTraceContext } from './w3c.js';
 
 export interface TracingOptions {
@@ -33,7 +33,7 @@ export function instrumentTracing(queue: QueueManager, options: TracingOptions =
   const tracer = options.tracer ?? (options.tracerProvider ?? trace).getTracer('@plugmq/tracing');
   const propagator = options.propagator ?? w3cTraceContext;
   const system = queue.driver;
-  return instrumentable(queue).use({
+  return queue.use({
     publish(message) {
       const span = tracer.startSpan(`publish ${message.type}`, {
         kind: SpanKind.PRODUCER,

@@ -108,19 +108,6 @@ export async function publishKeyed(stream: ClusterStream): Promise<void> {
 }
 
 /**
- * Waits until every resolved publish was delivered, or until no delivery came for `quietMs`
- * (a lost message never comes: waiting the whole `maxMs` for it only slows the failing run).
- */
-export async function settle(ledger: DeliveryLedger, quietMs: number, maxMs: number): Promise<void> {
-  const since = Date.now();
-  const deadline = since + maxMs;
-  while (Date.now() < deadline && ledger.lost().length > 0) {
-    if (Date.now() - Math.max(ledger.lastDeliveryAt, since) > quietMs) return;
-    await sleep(100);
-  }
-}
-
-/**
  * Creates `topic` (replication 3); wait with `cluster.waitUntilInSync(topic)` before using it. The driver would create it on the
  * first consume, but on a fresh cluster that consume can fail with "This server does not host
  * this topic-partition" (a node that has not yet seen the topic answers kafkajs' metadata refresh);

@@ -6,6 +6,7 @@ import {
   FigureBook,
   faultLogger,
   type KafkaCluster,
+  runClusterFaultSuite,
   startKafkaCluster,
 } from '@plugmq/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -18,7 +19,6 @@ import {
   keysByPartition,
   publishKeyed,
   quantile,
-  settle,
   type Timing,
   type TopicLayout,
 } from './cluster-stream.js';
@@ -114,7 +114,7 @@ async function openRun(name: string, layout?: TopicLayout): Promise<Run> {
 
 /** Settles, records the run's figures, and brings the cluster back in sync for the next run. */
 async function closeRun(scenario: string, run: Run, startedAt: number, note: string[]): Promise<string[]> {
-  await settle(run.ledger, QUIET_MS, 120_000);
+  await run.ledger.settleQuietly(QUIET_MS, 120_000);
   const lost = run.ledger.lost();
   if (lost.length > 0) note.push(await idsInLog(cluster.url, run.type, lost).catch((e) => String(e)));
   const codes = run.ledger.rejectionCodes();
@@ -325,3 +325,31 @@ describeCluster('kafka cluster: a new type', () => {
     expect(ledger.lost()).toEqual([]);
   }, 120_000);
 });
+
+// The testkit's cluster fault family on this file's cluster: the leader of the type's partition 0
+// SIGKILLed mid-stream then started, and restarted cleanly (FAULT_STREAM publishes, default 10 000).
+if (available) {
+  runClusterFaultSuite({
+    name: 'kafka x3 (RF 3, min ISR 2)',
+    startCluster: async () => cluster,
+    sharedCluster: true,
+    createManager: (c) =>
+      createQueueManager({
+        driver: 'kafka',
+        url: c.url,
+        ...TEST_OPTIONS,
+        replicationFactor: 3,
+        logger: faultLogger(),
+      }),
+    // Topics made up front and in sync on every node: see openRun.
+    async prepare(c, { type, group }) {
+      await createTopic(c.url, type, PARTITIONS);
+      await createTopic(c.url, retryTopic(type, group), PARTITIONS);
+      await c.waitUntilInSync(type);
+      await c.waitUntilInSync(retryTopic(type, group));
+    },
+    killTarget: (c, { type }) => c.leaderOf(type, 0),
+    whole: (c) => c.waitUntilInSync(),
+    inspectLost: (c, type, ids) => idsInLog(c.url, type, ids),
+  });
+}

@@ -6,6 +6,7 @@ import {
   FigureBook,
   faultLogger,
   type RabbitmqCluster,
+  runClusterFaultSuite,
   startRabbitmqCluster,
   uniqueGroup,
   uniqueType,
@@ -284,4 +285,23 @@ describe('rabbitmq cluster: a node SIGKILLed', () => {
       note: 'recovery: from start() of the node to the next delivery of its queue',
     });
   });
+});
+
+// The testkit's cluster fault family on this file's cluster, quorum queues: the leader of the
+// group queue SIGKILLed mid-stream then started, and restarted cleanly (FAULT_STREAM publishes).
+const suiteExchange = uniqueType('cluster-suite');
+runClusterFaultSuite({
+  name: 'rabbitmq x3 (quorum)',
+  startCluster: async () => cluster,
+  sharedCluster: true,
+  createManager: (c) =>
+    createQueueManager({
+      driver: 'rabbitmq',
+      url: c.url,
+      exchange: suiteExchange,
+      queueType: 'quorum',
+      reconnectMaxDelayMs: 1_000,
+      logger: faultLogger(),
+    }),
+  killTarget: (c, { type, group }) => c.nodeHosting(groupQueueName(topologyFor(suiteExchange), group, type)),
 });

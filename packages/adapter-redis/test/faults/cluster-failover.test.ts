@@ -2,9 +2,11 @@ import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/c
 import {
   canStartRedisCluster,
   DeliveryLedger,
+  faultLogger,
   type RedisCluster,
   type RedisClusterNode,
   recordingLogger,
+  runClusterFaultSuite,
   startRedisCluster,
 } from '@plugmq/testkit';
 import { Redis } from 'ioredis';
@@ -220,6 +222,28 @@ if (available) {
         }
       }, 120_000);
     }
+  });
+
+  // The testkit's cluster fault family on a cluster of its own (started once the runs above have
+  // stopped theirs): the master of the stream's slot SIGKILLed mid-stream then started (it
+  // rejoins as a replica), and restarted cleanly (FAULT_STREAM publishes, default 10 000).
+  const suitePrefix = `${keyPrefix}-suite`;
+  runClusterFaultSuite({
+    name: 'redis x6 (3 masters + 3 replicas)',
+    startCluster: () =>
+      startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+    createManager: (c) =>
+      createQueueManager({
+        driver: 'redis',
+        url: c.url,
+        cluster: true,
+        keyPrefix: suitePrefix,
+        logger: faultLogger(),
+        claimMinIdleMs: 5_000,
+        claimIntervalMs: 1_000,
+      }),
+    killTarget: (c, { type }) => c.masterOf(typeKeys(suitePrefix, type).stream),
+    whole: (c) => c.waitUntilOk(),
   });
 } else {
   describe.skip('redis cluster failover [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});

@@ -11,6 +11,7 @@ const DEFAULT_MESSAGES: Record<string, number> = {
   rabbitmq: 20_000,
   redis: 50_000,
   kafka: 50_000,
+  postgres: 5_000,
 };
 
 interface BenchFlags {
@@ -24,6 +25,8 @@ interface BenchFlags {
 
 interface RunResult {
   msgsPerSec: number;
+  /** This process's CPU time (user + system) per message, in µs. */
+  cpuUsPerMsg: number;
   p50Ms: number;
   p99Ms: number;
 }
@@ -34,6 +37,8 @@ interface BenchModule {
     url?: string;
     onProgress?: (done: number) => void;
   }): Promise<{ adapter: RunResult; baseline: RunResult }>;
+  /** Stops what the module started for itself (the postgres bench's server). */
+  close?(): Promise<void>;
 }
 
 /** The workspace's per-driver bench module (packages/adapter-<driver>/bench/bench.mjs), looked for upwards. */
@@ -52,6 +57,7 @@ export function findBenchModule(
 }
 
 const round3 = (value: number) => Math.round(value * 1000) / 1000;
+const round2 = (value: number) => Math.round(value * 100) / 100;
 
 export function benchCommand(program: Command): void {
   program
@@ -61,7 +67,7 @@ export function benchCommand(program: Command): void {
     )
     .option(
       '--messages <n>',
-      'messages per run (default: 200000 memory, 50000 redis and kafka, 20000 rabbitmq)',
+      'messages per run (default: 200000 memory, 50000 redis and kafka, 20000 rabbitmq, 5000 postgres)',
       positiveInt('--messages'),
     )
     .option('--concurrency <list>', 'handler concurrency levels', intList('--concurrency'), [1, 16])
@@ -75,7 +81,7 @@ export function benchCommand(program: Command): void {
     .option('--json', 'print one JSON object per level instead of a table')
     .addHelpText(
       'after',
-      '\nThe driver is the global --driver (memory, rabbitmq, redis or kafka; default memory).',
+      '\nThe driver is the global --driver (memory, rabbitmq, redis, kafka or postgres; default memory).',
     )
     .action(async (_flags: BenchFlags, command: Command) => {
       const flags = command.optsWithGlobals<BenchFlags>();
@@ -136,6 +142,10 @@ export function benchCommand(program: Command): void {
           scenario: `concurrency-${concurrency}`,
           messages,
           rounds: flags.rounds,
+          // CPU per message first, as in pnpm bench: steadier than msgs/s on a shared machine.
+          cpuUsPerMsg: round2(median.adapter.cpuUsPerMsg),
+          baselineCpuUsPerMsg: round2(median.baseline.cpuUsPerMsg),
+          cpuRatio: round3(median.adapter.cpuUsPerMsg / median.baseline.cpuUsPerMsg),
           msgsPerSec: Math.round(median.adapter.msgsPerSec),
           baselineMsgsPerSec: Math.round(median.baseline.msgsPerSec),
           ratio: round3(median.adapter.msgsPerSec / median.baseline.msgsPerSec),
@@ -145,6 +155,7 @@ export function benchCommand(program: Command): void {
         rows.push(row);
         if (flags.json) process.stdout.write(`${JSON.stringify(row)}\n`);
       }
+      await bench.close?.();
       if (!flags.json) console.table(rows);
     });
 }

@@ -85,8 +85,10 @@ export function batchScenarios(env: ConformanceEnv): void {
     const log = batchLog<number>();
     const maxWaitMs = env.ms(400);
     await manager.consumeBatch(type, log.handler, { group: env.group(), maxBatchSize: 50, maxWaitMs });
-    await manager.publishBatch(items(type, 3));
+    // Timed from before the publish: the first message can arrive (and start the wait) before
+    // publishBatch resolves, which on a replicated broker waits for the slowest acknowledgement.
     const published = Date.now();
+    await manager.publishBatch(items(type, 3));
     await log.waitForMessages(3, maxWaitMs + env.patience);
     expect(log.batches[0], 'the three messages gathered into one batch').toHaveLength(3);
     // The batch waited for more (it was not handed over at once) but not much beyond maxWaitMs.
@@ -137,11 +139,14 @@ export function batchScenarios(env: ConformanceEnv): void {
     const log = batchLog<number>((messages) => {
       if (messages.some((message) => message.attempt === 1)) throw new Error('bulk insert failed');
     });
+    // Where the three arrive apart (a Kafka cluster: one fetch per partition leader), a retry may
+    // share a batch with another message's first attempt and fail again with it: each message
+    // can fail at most three times, so four attempts always end in success.
     await manager.consumeBatch(type, log.handler, {
       group: env.group(),
       maxBatchSize: 10,
       maxWaitMs: env.ms(100),
-      retry: fastRetry(2),
+      retry: fastRetry(4),
     });
     await manager.publishBatch(items(type, 3));
     await log.waitForMessages(6, env.patience);
@@ -151,7 +156,8 @@ export function batchScenarios(env: ConformanceEnv): void {
         .all()
         .filter((message) => message.body === body)
         .map((message) => message.attempt);
-      expect(attempts, `attempts of message ${body}`).toEqual([1, 2]);
+      expect(attempts.length, `attempts of message ${body}: ${attempts}`).toBeGreaterThanOrEqual(2);
+      expect(attempts, `attempts of message ${body}`).toEqual(attempts.map((_, i) => i + 1));
     }
     expect(dead.messages).toHaveLength(0);
   });

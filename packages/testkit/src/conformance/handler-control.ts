@@ -1,6 +1,5 @@
 import {
   applyMiddleware,
-  instrumentable,
   MemoryIdempotencyStore,
   type PlugmqEvent,
   type QueueManager,
@@ -14,7 +13,7 @@ import { collector, concurrencyProbe, expectPlugmqError, sleep } from './helpers
 /** Events of one kind, by message id, heard on `manager` from now on. */
 function eventLog(manager: QueueManager): (kind: PlugmqEvent['kind']) => string[] {
   const events: PlugmqEvent[] = [];
-  instrumentable(manager).events.on((event) => events.push(event));
+  manager.events.on((event) => events.push(event));
   return (kind) =>
     events.filter((event) => event.kind === kind).map((event) => ('id' in event ? event.id : ''));
 }

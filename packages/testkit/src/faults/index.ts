@@ -7,6 +7,12 @@ import { processScenarios } from './process-scenarios.js';
 export { bundleChildConsumer, type ChildBundle, ChildConsumer, type ChildConsumerArgs } from './child.js';
 export { runChildConsumer } from './child-main.js';
 export {
+  type ClusterFaultScenario,
+  type ClusterFaultSuiteOptions,
+  type ClusterStreamContext,
+  runClusterFaultSuite,
+} from './cluster-scenarios.js';
+export {
   type DeadLetterProbe,
   FaultEnv,
   type FaultScenario,

@@ -56,6 +56,20 @@ export class DeliveryLedger {
       await sleep(50);
     }
   }
+
+  /**
+   * Like settle(), but also returns once no delivery came for `quietMs` (since the call or the
+   * last delivery): a lost message never comes, and waiting all of `maxMs` for it only slows the
+   * failing run.
+   */
+  async settleQuietly(quietMs: number, maxMs: number): Promise<void> {
+    const since = Date.now();
+    const deadline = since + maxMs;
+    while (Date.now() < deadline && this.lost().length > 0) {
+      if (Date.now() - Math.max(this.lastDeliveryAt, since) > quietMs) return;
+      await sleep(100);
+    }
+  }
 }
 
 export interface StreamOptions {
@@ -74,6 +88,13 @@ export interface StreamOptions {
   gate?(index: number): Promise<void> | undefined;
   /** Ordering key of publish `index`, if any. */
   key?(index: number): string | undefined;
+  /**
+   * Each publish's deadline in ms, as the caller's AbortSignal (default: none, the manager's own
+   * publishTimeoutMs). With a node dead, a publish must end (resolved or refused) within it.
+   */
+  readonly timeoutMs?: number;
+  /** After each resolved publish, with the number resolved so far. */
+  onResolved?(resolved: number): void;
 }
 
 /**
@@ -97,9 +118,15 @@ export async function publishStream(options: StreamOptions): Promise<void> {
       if (hold) await hold;
       const id = `${type}:${index}`;
       const key = options.key?.(index);
+      const signal = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
       try {
-        await manager.publish(type, index, key === undefined ? { id } : { id, key });
+        await manager.publish(type, index, {
+          id,
+          ...(key === undefined ? {} : { key }),
+          ...(signal ? { signal } : {}),
+        });
         ledger.resolved.add(id);
+        options.onResolved?.(ledger.resolved.size);
       } catch (error) {
         ledger.rejected.set(id, String((error as { code?: unknown }).code ?? error));
       }

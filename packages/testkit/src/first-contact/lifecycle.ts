@@ -1,4 +1,4 @@
-import { instrumentable, type PlugmqConfig, type PlugmqEvent, type QueueManager } from '@plugmq/core';
+import type { PlugmqConfig, PlugmqEvent, QueueManager } from '@plugmq/core';
 import { expect, it } from 'vitest';
 import { captureLogger } from '../capture-logger.js';
 import { collector, uniqueGroup, uniqueType, waitFor, withTimeout } from '../conformance/helpers.js';
@@ -25,7 +25,7 @@ export function lifecycleScenarios(options: FirstContactOptions, ms: (value: num
         const service = await open();
         const client = await open();
         const events: PlugmqEvent[] = [];
-        for (const manager of [service, client]) instrumentable(manager).events.on((e) => events.push(e));
+        for (const manager of [service, client]) manager.events.on((e) => events.push(e));
 
         const type = uniqueType('first.order');
         const got = collector<{ n: number }>();

@@ -1,5 +1,5 @@
 /**
- * The seam between the adapter and a Kafka client library. Everything else in the adapter talks
+ * The connection: the seam between the adapter and a Kafka client library. Everything else in the adapter talks
  * to these interfaces only; `kafkajs-client.ts` is the one implementation today. kafkajs 2.2.4 is
  * unmaintained, so a maintained client can replace it by implementing this file's interfaces.
  */
