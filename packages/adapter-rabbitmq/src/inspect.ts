@@ -22,6 +22,9 @@ interface Pair {
 /** What a passive declare tells: ready messages and consumers; undefined when the queue does not exist. */
 type Checked = { readonly ready: number; readonly consumers: number } | undefined;
 
+/** Longest quorum queue a peek cycles through to keep its order (see peek). */
+const QUORUM_CYCLE_MAX = 10_000;
+
 function isNotFound(error: unknown): boolean {
   return (error instanceof Error ? error.message : String(error)).includes('NOT_FOUND');
 }
@@ -70,6 +73,11 @@ export class RabbitInspector {
    * with one `basic.nack`. A classic queue puts them back in their places; they come back
    * marked redelivered, and for the few milliseconds of the peek a consumer of the group gets
    * the messages behind them first. A priority queue's head is its highest priority first.
+   *
+   * A quorum queue (3.10) puts requeued messages at its back instead: so the peek goes on
+   * through the whole queue (up to QUORUM_CYCLE_MAX messages) and requeues all of them, in
+   * order, which rebuilds the original order; a message published meanwhile ends up before
+   * them. A longer quorum queue has its first `limit` messages moved to its back.
    */
   async peek(type: string, group: string, limit: number): Promise<Envelope[]> {
     if (!Number.isInteger(limit) || limit < 1) {
@@ -81,11 +89,16 @@ export class RabbitInspector {
       const envelopes: Envelope[] = [];
       let last: GetMessage | undefined;
       try {
-        while (envelopes.length < limit) {
+        let take = limit;
+        if (this.config.queueType === 'quorum') {
+          const { messageCount } = await channel.checkQueue(queue);
+          if (messageCount <= QUORUM_CYCLE_MAX) take = Math.max(limit, messageCount);
+        }
+        for (let taken = 0; taken < take; taken++) {
           const message = await channel.get(queue, { noAck: false });
           if (message === false) break;
           last = message;
-          envelopes.push(envelopeFromMessage(message, type));
+          if (envelopes.length < limit) envelopes.push(envelopeFromMessage(message, type));
         }
       } catch (error) {
         if (!isNotFound(error)) throw error;
