@@ -389,4 +389,9 @@ export class KafkaSubscription implements TransportSubscription {
   whenFinished(): Promise<void> {
     return this.finished ?? Promise.resolve();
   }
+
+  /** Stopped, and still committing what it handled or leaving the group. */
+  finishing(group: string): boolean {
+    return this.stopping && this.request.group === group;
+  }
 }

@@ -160,7 +160,28 @@ export class KafkaTransport implements Transport {
   }
 
   peek(type: string, group: string, limit: number): Promise<Envelope[]> {
-    return this.whileOpen(() => this.inspector.peek(type, group, limit), 'peek');
+    return this.whileOpen(async () => {
+      await this.settledCommits(group);
+      return this.inspector.peek(type, group, limit);
+    }, 'peek');
+  }
+
+  /**
+   * A subscription commits its last offsets after `stop()` resolved: a peek right after one of
+   * this group stopped here (a replay, say) waits for those commits, or it would show again what
+   * was just taken. At most CLOSE_WAIT_MS.
+   */
+  private async settledCommits(group: string): Promise<void> {
+    const finishing = [...this.subscriptions].filter((s) => s.finishing(group)).map((s) => s.whenFinished());
+    if (finishing.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(finishing),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Admin calls fail with CONNECTION saying what could not be done (PlugmqErrors pass as they are). */
