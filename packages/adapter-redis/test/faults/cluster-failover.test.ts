@@ -1,4 +1,4 @@
-import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import { createQueueManager, registerDriver } from '@plugmq/core';
 import {
   canStartRedisCluster,
   DeliveryLedger,
@@ -10,6 +10,7 @@ import {
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { driver, typeKeys } from '../../src/index.js';
+import { type Outcome, publishStream } from './stream-runner.js';
 
 registerDriver(driver);
 
@@ -39,12 +40,6 @@ if (!available && process.env.CI === 'true') {
   throw new Error(
     'redis-server/redis-cli are not installed: cannot start the loopback Redis Cluster under CI',
   );
-}
-
-interface Outcome {
-  readonly startedAt: number;
-  endedAt: number;
-  code?: string;
 }
 
 interface Failover {
@@ -93,45 +88,6 @@ async function watchFailover(
   }
 }
 
-async function publishAll(
-  manager: QueueManager,
-  type: string,
-  ledger: DeliveryLedger,
-  outcomes: Map<string, Outcome>,
-  onKill: () => void,
-  recovered: () => boolean,
-): Promise<void> {
-  let next = 0;
-  // Paced around the failover, so that publishes keep starting while the cluster is down instead
-  // of all 256 lanes waiting on publishes made before the kill.
-  let nextStart = 0;
-  const pace = async (): Promise<void> => {
-    const now = Date.now();
-    const at = Math.max(now, nextStart);
-    nextStart = at + PACE_MS;
-    if (at > now) await sleep(at - now);
-  };
-  const lane = async (): Promise<void> => {
-    while (next < COUNT) {
-      const index = next++;
-      if (index >= PACE_FROM && !recovered()) await pace();
-      if (index === KILL_AT) onKill();
-      const id = `${type}:${index}`;
-      const outcome: Outcome = { startedAt: Date.now(), endedAt: 0 };
-      outcomes.set(id, outcome);
-      try {
-        await manager.publish(type, index, { id, signal: AbortSignal.timeout(DEADLINE_MS) });
-        ledger.resolved.add(id);
-      } catch (error) {
-        outcome.code = String((error as { code?: unknown }).code ?? error);
-        ledger.rejected.set(id, outcome.code);
-      }
-      outcome.endedAt = Date.now();
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-}
-
 if (available) {
   describe('redis cluster: the master of a stream is SIGKILLed mid-stream, its replica takes over', () => {
     let cluster: RedisCluster | undefined;
@@ -163,11 +119,19 @@ if (available) {
         try {
           await manager.consume(type, ledger.handler, { group: 'billing', concurrency: 4 });
           const master = await c.masterOf(stream);
-          await publishAll(
+          await publishStream(
             manager,
             type,
             ledger,
             outcomes,
+            {
+              count: COUNT,
+              inFlight: IN_FLIGHT,
+              deadlineMs: DEADLINE_MS,
+              killAt: KILL_AT,
+              paceFrom: PACE_FROM,
+              paceMs: PACE_MS,
+            },
             () => {
               killed = master;
               failover = master.kill().then(() => watchFailover(c, stream, master));
