@@ -20,6 +20,8 @@ registerDriver(driver);
 // nothing resolved may be lost. Each run kills the current master of a new type's slot, then
 // starts the killed node again (it rejoins as a replica) for the next run.
 const RUNS = Number(process.env.REDIS_CLUSTER_RUNS ?? 3);
+/** Runs more, publishing with waitForReplicas: 1 (WAIT on the master that took the write). */
+const WAIT_RUNS = Number(process.env.REDIS_CLUSTER_WAIT_RUNS ?? 1);
 /** cluster-node-timeout: the failover takes about this plus an election (BROKERS.md: 5 000 → ~8 s). */
 const NODE_TIMEOUT_MS = Number(process.env.REDIS_CLUSTER_NODE_TIMEOUT_MS ?? 3_000);
 const COUNT = 5_000;
@@ -96,8 +98,9 @@ if (available) {
     }, 180_000);
     afterAll(() => cluster?.stop());
 
-    for (let run = 1; run <= RUNS; run++) {
-      test(`run ${run}: ${COUNT} publishes (${IN_FLIGHT} in flight, ${DEADLINE_MS} ms deadline each), group at concurrency 4`, async () => {
+    for (let run = 1; run <= RUNS + WAIT_RUNS; run++) {
+      const durable = run > RUNS;
+      test(`run ${run}${durable ? ' (waitForReplicas: 1)' : ''}: ${COUNT} publishes (${IN_FLIGHT} in flight, ${DEADLINE_MS} ms deadline each), group at concurrency 4`, async () => {
         const c = cluster as RedisCluster;
         const type = `failover.run${run}`;
         const stream = typeKeys(keyPrefix, type).stream;
@@ -106,6 +109,7 @@ if (available) {
           driver: 'redis',
           url: c.url,
           cluster: true,
+          ...(durable ? { waitForReplicas: 1 } : {}),
           keyPrefix,
           logger,
           claimMinIdleMs: 5_000,
@@ -116,6 +120,7 @@ if (available) {
         let failover: Promise<Failover> | undefined;
         let killed: RedisClusterNode | undefined;
         let recovered = false;
+        let rejoinedAt = 0;
         try {
           await manager.consume(type, ledger.handler, { group: 'billing', concurrency: 4 });
           const master = await c.masterOf(stream);
@@ -134,7 +139,18 @@ if (available) {
             },
             () => {
               killed = master;
-              failover = master.kill().then(() => watchFailover(c, stream, master));
+              failover = master
+                .kill()
+                .then(() => watchFailover(c, stream, master))
+                .then(async (done) => {
+                  // With one replica per master the promoted one has none left: WAIT 1 can only
+                  // be met once the killed node is back as its replica, so it comes back now.
+                  if (durable) {
+                    await master.start();
+                    rejoinedAt = Date.now();
+                  }
+                  return done;
+                });
               void failover.finally(() => {
                 recovered = true;
               });
@@ -158,7 +174,8 @@ if (available) {
           const slowest = Math.max(...[...outcomes.values()].map((o) => o.endedAt - o.startedAt));
           const warnings = logger.entries.filter((e) => e.level === 'warn' || e.level === 'error');
           console.log(
-            `redis cluster failover run ${run}: killed ${master.name}; failover ${failoverMs} ms` +
+            `redis cluster failover run ${run}${durable ? ' (waitForReplicas: 1)' : ''}: killed ${master.name}; failover ${failoverMs} ms` +
+              (rejoinedAt ? ` (back as a replica after ${rejoinedAt - done.killedAt} ms)` : '') +
               ` (CLUSTERDOWN for ${done.downUntil - done.downFrom} ms); publishes caught ${caught.length},` +
               ` made while CLUSTERDOWN ${duringDown.length},` +
               ` slowest ${slowest} ms; lost ${ledger.lost().length}, duplicates ${ledger.duplicates()},` +
