@@ -1,5 +1,10 @@
 import { createQueueManager, type PlugmqError, type QueueManager, registerDriver } from '@plugmq/core';
-import { canStartRedisSentinel, type RedisSentinelSet, startRedisSentinel } from '@plugmq/testkit';
+import {
+  canStartRedisSentinel,
+  type RedisSentinelSet,
+  runConformance,
+  startRedisSentinel,
+} from '@plugmq/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { driver } from '../src/index.js';
 
@@ -46,14 +51,23 @@ async function rate(manager: QueueManager, type: string, count: number): Promise
   return Math.round((count * 1_000) / (performance.now() - started));
 }
 
-if (available) {
-  describe('redis behind Sentinels (1 master, 2 replicas, 3 Sentinels)', () => {
-    let set: RedisSentinelSet | undefined;
-    beforeAll(async () => {
-      set = await startRedisSentinel({ durable: false });
-    }, 120_000);
-    afterAll(() => set?.stop());
+let set: RedisSentinelSet | undefined;
 
+if (available) {
+  beforeAll(async () => {
+    set = await startRedisSentinel({ durable: false });
+  }, 120_000);
+  afterAll(() => set?.stop());
+
+  // Every feature through a Sentinel-found master, every write on the durable (WAIT) path.
+  runConformance({
+    name: 'redis-sentinel (waitForReplicas: 1)',
+    create: (overrides) =>
+      createQueueManager({ driver: 'redis', url: set?.url, keyPrefix, waitForReplicas: 1, ...overrides }),
+    unreachable: { url: 'redis+sentinel://plugmq:s3cret-pw@127.0.0.1:1/plugmq', connectTimeoutMs: 1_000 },
+  });
+
+  describe('redis behind Sentinels (1 master, 2 replicas, 3 Sentinels)', () => {
     test('the redis+sentinel:// url: publish and consume on the master the Sentinels name', async () => {
       const manager = await createQueueManager({ driver: 'redis', url: set?.url, keyPrefix });
       try {
