@@ -21,8 +21,8 @@ export type RedisClient = Redis | Cluster;
 export type ClientRole = 'command' | 'reader' | 'replies' | 'publisher';
 
 /**
- * Makes ioredis clients from the validated config: a plain client, or a Cluster client seeded
- * with the URL's nodes. Every client reconnects by itself (back-off capped at
+ * Makes ioredis clients from the validated config: a plain client, a Cluster client seeded
+ * with the URL's nodes, or a client of the master that Sentinels name. Every client reconnects by itself (back-off capped at
  * `reconnectMaxDelayMs`, never giving up) and keeps commands issued while disconnected in
  * ioredis' offline queue; a publish waiting there is bounded by core's publish deadline (see
  * publisher.ts), so it either gets stored or rejects, never resolves unstored.

@@ -88,7 +88,7 @@ export class ReplicaWaits {
     }
     const [waitError, acked] = results[results.length - 1] ?? [new Error('WAIT got no reply'), 0];
     const failure =
-      waitError ??
+      asDemoted(waitError) ??
       (Number(acked) < this.replicas
         ? new ReplicaShortfall(Number(acked), this.replicas, this.timeoutMs)
         : undefined);
@@ -101,6 +101,15 @@ export class ReplicaWaits {
       else entry.reject(failure);
     }
   }
+}
+
+/**
+ * A node demoted to replica under the connection refuses WAIT with a plain ERR; say READONLY,
+ * as its writes do, so that the publish is sent again (to the new master, after the reconnect).
+ */
+function asDemoted(error: Error | null): Error | null {
+  if (!error || !/WAIT cannot be used with replica/i.test(error.message)) return error;
+  return new Error(`READONLY the node answering is a replica now (${error.message.slice(0, 80)})`);
 }
 
 /**

@@ -5,8 +5,11 @@ import {
   runConformance,
   startRedisSentinel,
 } from '@plugmq/testkit';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { driver } from '../src/index.js';
+import { ReplicaWaits } from '../src/replica-wait.js';
+import { isTransient } from '../src/transient.js';
 
 registerDriver(driver);
 
@@ -143,6 +146,26 @@ if (available) {
         expect(Date.now() - started).toBeLessThan(5_000);
       } finally {
         await manager.close();
+      }
+    });
+
+    test('WAIT on a node that is a replica now fails as READONLY, which the publisher sends again', async () => {
+      const s = set as RedisSentinelSet;
+      const master = await s.master();
+      const replica = s.nodes.find((node) => node !== master && node.running);
+      const client = new Redis({ host: replica?.host, port: replica?.port, lazyConnect: true });
+      try {
+        const waits = new ReplicaWaits(client, 1, 100);
+        const failure = await waits
+          .run('sentinel.demoted', (pipeline) => pipeline.get('sentinel.demoted'))
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        expect(String(failure)).toMatch(/READONLY/);
+        expect(isTransient(failure)).toBe(true);
+      } finally {
+        client.disconnect();
       }
     });
 
