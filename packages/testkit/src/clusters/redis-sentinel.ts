@@ -32,6 +32,12 @@ export interface RedisSentinelOptions extends StartClusterOptions {
 export interface RedisSentinelNode extends ClusterNode {
   /** `master` or `replica`, as the node itself reports it (INFO replication). */
   role(): Promise<'master' | 'replica'>;
+  /**
+   * SIGSTOP: the process stays but neither reads nor answers (a replica stops taking the
+   * replication stream, which piles up in its master); resume() sends SIGCONT.
+   */
+  pause(): void;
+  resume(): void;
 }
 
 export interface RedisSentinelSet extends ClusterHandle<RedisSentinelNode> {
@@ -141,7 +147,18 @@ class Proc implements RedisSentinelNode {
     await this.exited;
   }
 
+  pause(): void {
+    const pid = this.child?.pid;
+    if (pid !== undefined) process.kill(-pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    const pid = this.child?.pid;
+    if (pid !== undefined) process.kill(-pid, 'SIGCONT');
+  }
+
   stop(): Promise<void> {
+    this.resume();
     return this.signal('SIGTERM');
   }
 
