@@ -4,7 +4,6 @@ import {
   describeConnectFailure,
   describeError,
   type Logger,
-  maskUrl,
   PlugmqError,
   redactCredentials,
   tlsStalled,
@@ -40,7 +39,7 @@ export class ClientFactory {
     this.maskedUrl =
       config.sentinel && !isSentinelUrl(config.url)
         ? sentinelDisplayUrl(config.sentinel)
-        : maskUrl(config.url);
+        : redactCredentials(config.url);
   }
 
   get cluster(): boolean {

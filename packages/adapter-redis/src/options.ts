@@ -3,9 +3,10 @@ import {
   type Capabilities,
   configInvalid,
   integerOption,
-  maskUrl,
   type PlugmqConfig,
   PlugmqError,
+  parseUrlList,
+  redactCredentials,
   type TlsOptions,
   tlsOption,
 } from '@plugmq/core/driver';
@@ -122,29 +123,12 @@ export function parseRedisUrls(value: unknown): URL[] {
   if (typeof value !== 'string' || value.length === 0) {
     throw configInvalid('url', 'a redis:// or rediss:// URL string', value);
   }
-  const parts = value.split(',').map((part) => part.trim());
-  const first = parts[0] ?? '';
-  const scheme = /^[a-z]+:\/\//i.exec(first)?.[0] ?? 'redis://';
-  const credentials = /^[a-z]+:\/\/([^@/]*@)/i.exec(first)?.[1] ?? '';
-  return parts.map((part, index) => {
-    const text = index === 0 || /^[a-z]+:\/\//i.test(part) ? part : `${scheme}${credentials}${part}`;
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${maskUrl(value)}`);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new PlugmqError(
-        'CONFIG_INVALID',
-        `url must use redis: or rediss: (got ${url.protocol} in ${maskUrl(value)})`,
-      );
-    }
-    if (!url.hostname) throw new PlugmqError('CONFIG_INVALID', `url has no host: ${maskUrl(value)}`);
+  return parseUrlList(value, ['redis:', 'rediss:']).map((text) => {
+    const url = new URL(text);
     if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) {
       throw new PlugmqError(
         'CONFIG_INVALID',
-        `url path must be a database number such as /0: ${maskUrl(value)}`,
+        `url path must be a database number such as /0: ${redactCredentials(value)}`,
       );
     }
     return url;
@@ -226,7 +210,7 @@ function tlsWanted(config: PlugmqConfig, urls: URL[]): boolean {
 function hideSecrets(config: RedisConfig): RedisConfig {
   const shown = () => ({
     ...config,
-    url: maskUrl(config.url),
+    url: redactCredentials(config.url),
     ...(config.tls ? { tls: '[tls options]' } : {}),
     ...(config.sentinel?.password ? { sentinel: { ...config.sentinel, password: '***' } } : {}),
     ...(config.sentinelPassword ? { sentinelPassword: '***' } : {}),

@@ -1,4 +1,4 @@
-import { configInvalid, maskUrl, type PlugmqConfig, PlugmqError } from '@plugmq/core/driver';
+import { configInvalid, type PlugmqConfig, PlugmqError, redactCredentials } from '@plugmq/core/driver';
 
 /** Redis Sentinel's own default port. */
 export const DEFAULT_SENTINEL_PORT = 26_379;
@@ -32,10 +32,16 @@ function parseAddress(text: string, whole: string): SentinelAddress {
   try {
     url = new URL(`redis://${text}`);
   } catch {
-    throw new PlugmqError('CONFIG_INVALID', `url has a bad Sentinel address "${text}": ${maskUrl(whole)}`);
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      `url has a bad Sentinel address "${text}": ${redactCredentials(whole)}`,
+    );
   }
   if (!url.hostname || url.pathname.length > 1 || url.username || url.password) {
-    throw new PlugmqError('CONFIG_INVALID', `url has a bad Sentinel address "${text}": ${maskUrl(whole)}`);
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      `url has a bad Sentinel address "${text}": ${redactCredentials(whole)}`,
+    );
   }
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -57,13 +63,13 @@ export function parseSentinelUrl(value: string): SentinelTarget {
   const credentials = at < 0 ? '' : authority.slice(0, at);
   const hosts = (at < 0 ? authority : authority.slice(at + 1)).split(',').map((part) => part.trim());
   if (hosts.some((host) => host.length === 0)) {
-    throw new PlugmqError('CONFIG_INVALID', `url lists no Sentinel host:port: ${maskUrl(value)}`);
+    throw new PlugmqError('CONFIG_INVALID', `url lists no Sentinel host:port: ${redactCredentials(value)}`);
   }
   const name = safeDecode(path.replace(/\/$/, ''), value);
   if (!NAME_PATTERN.test(name)) {
     throw new PlugmqError(
       'CONFIG_INVALID',
-      `url must end with the master's name, as in redis+sentinel://host:26379/mymaster: ${maskUrl(value)}`,
+      `url must end with the master's name, as in redis+sentinel://host:26379/mymaster: ${redactCredentials(value)}`,
     );
   }
   const colon = credentials.indexOf(':');
@@ -81,7 +87,7 @@ function safeDecode(text: string, whole: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
-    throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${maskUrl(whole)}`);
+    throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${redactCredentials(whole)}`);
   }
 }
 
