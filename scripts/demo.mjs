@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm demo — the seeds' scenario, step by step, on whichever driver the environment names
 // (PLUGMQ_DRIVER, PLUGMQ_URL; memory by default). The application code is the same on every driver.
-import { configFromEnv, createContainer, maskUrl, PlugmqError, TYPES } from '@plugmq/core/driver';
+import { configFromEnv, createContainer, PlugmqError, redactCredentials, TYPES } from '@plugmq/core/driver';
 
 const started = Date.now();
 const say = (step, text) =>
@@ -16,7 +16,7 @@ async function until(check, ms = 15_000) {
 
 const config = configFromEnv();
 const run = Date.now().toString(36); // fresh groups per run, so durable brokers start clean
-say('config', `driver=${config.driver}${config.url ? ` url=${maskUrl(config.url)}` : ''}`);
+say('config', `driver=${config.driver}${config.url ? ` url=${redactCredentials(config.url)}` : ''}`);
 const container = await createContainer(config);
 const queue = container.get(TYPES.QueueManager);
 const consumers = container.get(TYPES.ConsumerManager);

@@ -2,10 +2,10 @@ import {
   type Capabilities,
   configInvalid,
   integerOption,
-  maskUrl,
   type PlugmqConfig,
   PlugmqError,
   parseUrlList,
+  redactCredentials,
 } from '@plugmq/core/driver';
 import { Secret } from './secret.js';
 
@@ -173,7 +173,7 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     replyPartitions: integerOption(config, 'replyPartitions', 6, 1),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     // The URL's password is in `sasl` now; the URL core keeps is masked.
-    ...(typeof config.url === 'string' ? { url: maskUrl(config.url) } : {}),
+    ...(typeof config.url === 'string' ? { url: redactCredentials(config.url) } : {}),
     ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),
     ...(sasl === undefined ? {} : { sasl: new Secret(sasl as KafkaSasl) }),
   };

@@ -78,9 +78,7 @@ export class MemoryBroker implements RetryScheduler {
       const state = this.stateOf(type);
       let queue = state.groups.get(request.group);
       if (!queue) {
-        queue = new GroupQueue(type, request.group, this.options.bufferSize, this);
-        state.groups.set(request.group, queue);
-        state.queues.push(queue);
+        queue = this.addQueue(state, type, request.group);
         if (request.startFrom === 'earliest') queue.enqueueHistory(state.history);
       }
       queue.attach(consumer);
@@ -111,9 +109,15 @@ export class MemoryBroker implements RetryScheduler {
   /** A group that keeps every later publish of `type` with nobody consuming it yet. */
   ensureGroup(type: string, group: string): void {
     const state = this.stateOf(type);
-    if (!state.groups.has(group)) {
-      state.groups.set(group, new GroupQueue(type, group, this.options.bufferSize, this));
-    }
+    if (!state.groups.has(group)) this.addQueue(state, type, group);
+  }
+
+  /** A new group queue, in the map lookups use and in the array publish walks. */
+  private addQueue(state: TypeState, type: string, group: string): GroupQueue {
+    const queue = new GroupQueue(type, group, this.options.bufferSize, this);
+    state.groups.set(group, queue);
+    state.queues.push(queue);
+    return queue;
   }
 
   queue(type: string, group: string): GroupQueue | undefined {

@@ -3,9 +3,9 @@ import {
   type Capabilities,
   configInvalid,
   integerOption,
-  maskUrl,
   type PlugmqConfig,
   PlugmqError,
+  redactCredentials,
 } from '@plugmq/core/driver';
 
 /**
@@ -75,7 +75,7 @@ export function validatePostgresConfig(config: PlugmqConfig): PostgresConfig {
   try {
     parsed = new URL(url);
   } catch {
-    throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${maskUrl(url)}`);
+    throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${redactCredentials(url)}`);
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw configInvalid('url', 'a postgres:// or postgresql:// URL', url);
@@ -100,7 +100,7 @@ export function validatePostgresConfig(config: PlugmqConfig): PostgresConfig {
 
 /** `inspect` and JSON.stringify of the config show the URL with its password masked. */
 function hideSecrets(config: PostgresConfig): PostgresConfig {
-  const shown = () => ({ ...config, url: maskUrl(config.url) });
+  const shown = () => ({ ...config, url: redactCredentials(config.url) });
   Object.defineProperty(config, inspect.custom, { value: shown, enumerable: false });
   Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false });
   return config;

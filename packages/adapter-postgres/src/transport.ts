@@ -5,7 +5,6 @@ import {
   type Envelope,
   type Logger,
   type MessageSizeLimit,
-  maskUrl,
   type OutgoingEnvelope,
   PlugmqError,
   redactCredentials,
@@ -141,7 +140,7 @@ export class PostgresTransport implements Transport {
     return {
       ok: !this.closed && error === undefined,
       details: {
-        url: maskUrl(this.config.url),
+        url: redactCredentials(this.config.url),
         schema: this.config.schema,
         subscriptions: this.subscriptions.size,
         connections: this.pool.totalCount,
@@ -159,10 +158,10 @@ export class PostgresTransport implements Transport {
 
   /** `inspect(manager)` and console.log never show the password. */
   [inspect.custom](): string {
-    return `PostgresTransport { url: '${maskUrl(this.config.url)}', schema: '${this.config.schema}' }`;
+    return `PostgresTransport { url: '${redactCredentials(this.config.url)}', schema: '${this.config.schema}' }`;
   }
 
   toJSON(): Record<string, unknown> {
-    return { url: maskUrl(this.config.url), schema: this.config.schema };
+    return { url: redactCredentials(this.config.url), schema: this.config.schema };
   }
 }

@@ -2,7 +2,6 @@ import {
   type ConnectFailure,
   describeConnectFailure,
   type Logger,
-  maskUrl,
   moreTelling,
   PlugmqError,
   redactCredentials,
@@ -69,7 +68,7 @@ export class ConnectionManager {
   }
 
   get currentUrl(): string {
-    return maskUrl(this.config.urls[this.urlIndex] ?? '');
+    return redactCredentials(this.config.urls[this.urlIndex] ?? '');
   }
 
   /**
@@ -94,13 +93,13 @@ export class ConnectionManager {
         if (failure.fatal) {
           throw new PlugmqError(
             'CONNECTION',
-            `cannot connect to RabbitMQ at ${maskUrl(url)}: ${failure.reason}`,
+            `cannot connect to RabbitMQ at ${redactCredentials(url)}: ${failure.reason}`,
           );
         }
         if (left <= 0 || this.closed) {
           throw new PlugmqError(
             'CONNECTION',
-            `cannot connect to RabbitMQ at ${this.config.urls.map(maskUrl).join(', ')} within ${this.config.connectTimeoutMs} ms: ${failure.reason}`,
+            `cannot connect to RabbitMQ at ${this.config.urls.map(redactCredentials).join(', ')} within ${this.config.connectTimeoutMs} ms: ${failure.reason}`,
           );
         }
         // A timer that holds the process: an application whose first step is this connect must

@@ -33,7 +33,7 @@ export class Claimer {
     private readonly config: RedisConfig,
     private readonly logger: Logger,
   ) {
-    this.failures = new FailureStreak(config.cluster);
+    this.failures = new FailureStreak(config.cluster || config.sentinel !== undefined);
   }
 
   start(): void {

@@ -4,7 +4,6 @@ import {
   describeConnectFailure,
   describeError,
   type Logger,
-  maskUrl,
   PlugmqError,
   redactCredentials,
   tlsStalled,
@@ -12,16 +11,17 @@ import {
 } from '@plugmq/core/driver';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrls, type RedisConfig } from './options.js';
+import { isSentinelUrl, sentinelDisplayUrl } from './sentinel.js';
 import { isAbortedByClose } from './transient.js';
 
 export type RedisClient = Redis | Cluster;
 
 /** What a connection is for: shown in CLIENT LIST (connection name) and in logs. */
-export type ClientRole = 'command' | 'reader' | 'replies';
+export type ClientRole = 'command' | 'reader' | 'replies' | 'publisher';
 
 /**
- * Makes ioredis clients from the validated config: a plain client, or a Cluster client seeded
- * with the URL's nodes. Every client reconnects by itself (back-off capped at
+ * Makes ioredis clients from the validated config: a plain client, a Cluster client seeded
+ * with the URL's nodes, or a client of the master that Sentinels name. Every client reconnects by itself (back-off capped at
  * `reconnectMaxDelayMs`, never giving up) and keeps commands issued while disconnected in
  * ioredis' offline queue; a publish waiting there is bounded by core's publish deadline (see
  * publisher.ts), so it either gets stored or rejects, never resolves unstored.
@@ -34,12 +34,24 @@ export class ClientFactory {
     private readonly config: RedisConfig,
     private readonly logger: Logger,
   ) {
-    this.urls = parseRedisUrls(config.url);
-    this.maskedUrl = maskUrl(config.url);
+    // Behind Sentinels the URL names no data node: the master is asked of them on every connect.
+    this.urls = config.sentinel ? [] : parseRedisUrls(config.url);
+    this.maskedUrl =
+      config.sentinel && !isSentinelUrl(config.url)
+        ? sentinelDisplayUrl(config.sentinel)
+        : redactCredentials(config.url);
   }
 
   get cluster(): boolean {
     return this.config.cluster;
+  }
+
+  /**
+   * Whether the server behind the URL fails over by itself (a Cluster, or a master watched by
+   * Sentinels): loops then ride through a failover's errors without warning (see FailureStreak).
+   */
+  get failsOver(): boolean {
+    return this.config.cluster || this.config.sentinel !== undefined;
   }
 
   /** Holds the parsed URLs (with their password): inspect shows the masked URL only. */
@@ -49,7 +61,8 @@ export class ClientFactory {
 
   /** A new client; `lazyConnect` so the caller decides when (and how long) to wait for it. */
   create(role: ClientRole): RedisClient {
-    const first = this.urls[0] as URL;
+    const first = this.urls[0];
+    if (!first) return this.watched(this.createForSentinel(role), role);
     const base: RedisOptions = {
       connectionName: `plugmq-${role}`,
       connectTimeout: this.config.connectTimeoutMs,
@@ -85,11 +98,44 @@ export class ClientFactory {
         retryStrategy: retry,
       });
     }
+    return this.watched(client, role);
+  }
+
+  private watched(client: RedisClient, role: ClientRole): RedisClient {
     this.watch(client, role);
     // ioredis keeps the password in `client.options`: never let inspect/console.log show it.
-    const shown = `ioredis ${this.config.cluster ? 'Cluster' : 'Redis'} (${role}) ${this.maskedUrl}`;
+    const kind = this.config.cluster ? 'Cluster' : this.config.sentinel ? 'Redis via Sentinel' : 'Redis';
+    const shown = `ioredis ${kind} (${role}) ${this.maskedUrl}`;
     Object.defineProperty(client, inspect.custom, { value: () => shown, enumerable: false });
     return client;
+  }
+
+  /**
+   * A client of the master the Sentinels name. When it fails, ioredis asks them again on every
+   * reconnect and so lands on the promoted replica; `failoverDetector` also cuts a connection to
+   * a master that was demoted while still alive (+switch-master), and a write still answered
+   * READONLY by one reconnects at once (the write itself is sent again by the publisher).
+   */
+  private createForSentinel(role: ClientRole): Redis {
+    const target = this.config.sentinel as NonNullable<RedisConfig['sentinel']>;
+    const retry = (times: number) => Math.min(this.config.reconnectMaxDelayMs, 50 * 2 ** Math.min(times, 10));
+    return new Redis({
+      sentinels: target.sentinels.map(({ host, port }) => ({ host, port })),
+      name: target.name,
+      role: 'master',
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(this.config.sentinelPassword ? { sentinelPassword: this.config.sentinelPassword } : {}),
+      failoverDetector: true,
+      sentinelRetryStrategy: retry,
+      retryStrategy: retry,
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+      connectionName: `plugmq-${role}`,
+      connectTimeout: this.config.connectTimeoutMs,
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: role === 'command',
+      lazyConnect: true,
+    });
   }
 
   /**
@@ -127,7 +173,8 @@ export class ClientFactory {
   }
 
   private async connectError(cause: unknown, role: ClientRole, timedOut: boolean): Promise<PlugmqError> {
-    const first = this.urls[0] as URL;
+    const first = this.urls[0];
+    if (!first) return this.sentinelConnectError(cause, role, timedOut);
     const host = first.hostname;
     const port = Number(first.port || 6379);
     const ms = this.config.connectTimeoutMs;
@@ -146,6 +193,17 @@ export class ClientFactory {
     return new PlugmqError(
       'CONNECTION',
       `cannot connect to Redis at ${where} (${role} connection): ${reason}`,
+    );
+  }
+
+  private sentinelConnectError(cause: unknown, role: ClientRole, timedOut: boolean): PlugmqError {
+    const target = this.config.sentinel as NonNullable<RedisConfig['sentinel']>;
+    const ms = this.config.connectTimeoutMs;
+    const reason = cause === undefined ? 'no answer' : redactCredentials(describeError(cause));
+    return new PlugmqError(
+      'CONNECTION',
+      `cannot connect to the Redis master "${target.name}" through the Sentinels of ${this.maskedUrl}` +
+        `${timedOut ? ` within ${ms} ms` : ''} (${role} connection): ${reason}`,
     );
   }
 

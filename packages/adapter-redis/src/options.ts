@@ -3,12 +3,14 @@ import {
   type Capabilities,
   configInvalid,
   integerOption,
-  maskUrl,
   type PlugmqConfig,
   PlugmqError,
+  parseUrlList,
+  redactCredentials,
   type TlsOptions,
   tlsOption,
 } from '@plugmq/core/driver';
+import { isSentinelUrl, type SentinelTarget, sentinelTarget } from './sentinel.js';
 
 /**
  * What Redis Streams can honour, and why the false ones are false:
@@ -58,6 +60,11 @@ export type RedisTlsOptions = TlsOptions;
  * - `maxMessageBytes` [536 870 912, Redis' `proto-max-bulk-len`]: a publish whose body is larger
  *   is refused with INVALID_ARGUMENT before it is sent. Lower it to protect memory (every entry
  *   stays in the stream until trimmed); raise it only with the server's `proto-max-bulk-len`.
+ * - Sentinel: `url: 'redis+sentinel://[user:password@]h1:26379,h2:26379/<masterName>'`, or
+ *   ioredis' shape `sentinels: [{ host, port }]` + `sentinelName` (see sentinel.ts);
+ *   `sentinelPassword` when the Sentinels themselves require one.
+ * - `waitForReplicas` [0: off]: after each publish, WAIT until this many replicas acknowledged
+ *   the write (see publisher.ts); `waitForReplicasTimeoutMs` [1 000] bounds one WAIT.
  */
 /** Every option the Redis driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
@@ -75,6 +82,11 @@ export const OPTIONS = [
   'replyTtlMs',
   'tls',
   'maxMessageBytes',
+  'sentinels',
+  'sentinelName',
+  'sentinelPassword',
+  'waitForReplicas',
+  'waitForReplicasTimeoutMs',
 ] as const;
 
 /** Redis' own default `proto-max-bulk-len`: 512 MB, the largest string a command may carry. */
@@ -96,6 +108,12 @@ export interface RedisConfig extends PlugmqConfig {
   replyTtlMs: number;
   tls?: RedisTlsOptions;
   maxMessageBytes: number;
+  /** Set when the master is found through Sentinels (the URL form or the `sentinels` option). */
+  sentinel?: SentinelTarget;
+  sentinelPassword?: string;
+  /** Replicas that must acknowledge each publish (WAIT); 0: publishes do not wait for replicas. */
+  waitForReplicas: number;
+  waitForReplicasTimeoutMs: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -105,29 +123,12 @@ export function parseRedisUrls(value: unknown): URL[] {
   if (typeof value !== 'string' || value.length === 0) {
     throw configInvalid('url', 'a redis:// or rediss:// URL string', value);
   }
-  const parts = value.split(',').map((part) => part.trim());
-  const first = parts[0] ?? '';
-  const scheme = /^[a-z]+:\/\//i.exec(first)?.[0] ?? 'redis://';
-  const credentials = /^[a-z]+:\/\/([^@/]*@)/i.exec(first)?.[1] ?? '';
-  return parts.map((part, index) => {
-    const text = index === 0 || /^[a-z]+:\/\//i.test(part) ? part : `${scheme}${credentials}${part}`;
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new PlugmqError('CONFIG_INVALID', `url is not a valid URL: ${maskUrl(value)}`);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new PlugmqError(
-        'CONFIG_INVALID',
-        `url must use redis: or rediss: (got ${url.protocol} in ${maskUrl(value)})`,
-      );
-    }
-    if (!url.hostname) throw new PlugmqError('CONFIG_INVALID', `url has no host: ${maskUrl(value)}`);
+  return parseUrlList(value, ['redis:', 'rediss:']).map((text) => {
+    const url = new URL(text);
     if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) {
       throw new PlugmqError(
         'CONFIG_INVALID',
-        `url path must be a database number such as /0: ${maskUrl(value)}`,
+        `url path must be a database number such as /0: ${redactCredentials(value)}`,
       );
     }
     return url;
@@ -135,10 +136,30 @@ export function parseRedisUrls(value: unknown): URL[] {
 }
 
 export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
+  let sentinel = sentinelTarget(config, config.url);
+  // With the `sentinels` option a plain url only lends its credentials (shown as the Sentinels).
   const url = config.url ?? DEFAULT_URL;
-  const urls = parseRedisUrls(url);
+  const urls = isSentinelUrl(url) ? [] : parseRedisUrls(url);
+  const lender = urls[0];
+  if (sentinel && lender && !isSentinelUrl(url)) {
+    if (urls.length > 1) throw configInvalid('url', 'one URL lending its credentials (with sentinels)', url);
+    sentinel = {
+      ...sentinel,
+      ...(lender.username ? { username: decodeURIComponent(lender.username) } : {}),
+      ...(lender.password ? { password: decodeURIComponent(lender.password) } : {}),
+    };
+  }
   const cluster = config.cluster ?? false;
   if (typeof cluster !== 'boolean') throw configInvalid('cluster', 'true or false', cluster);
+  if (sentinel && cluster) {
+    throw new PlugmqError(
+      'CONFIG_INVALID',
+      'cluster must be false with Sentinels (a Redis Cluster fails over by itself, without Sentinel)',
+    );
+  }
+  if (sentinel && tlsWanted(config, urls)) {
+    throw new PlugmqError('CONFIG_INVALID', 'tls is not supported with Sentinels yet');
+  }
   if (urls.length > 1 && !cluster) {
     throw configInvalid('url', 'one URL (several seed nodes need cluster: true)', url);
   }
@@ -172,7 +193,14 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
     replyTtlMs: integerOption(config, 'replyTtlMs', 60_000, 1),
     ...(tls === undefined ? {} : { tls }),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    ...(sentinel === undefined ? {} : { sentinel }),
+    waitForReplicas: integerOption(config, 'waitForReplicas', 0, 0),
+    waitForReplicasTimeoutMs: integerOption(config, 'waitForReplicasTimeoutMs', 1_000, 1),
   });
+}
+
+function tlsWanted(config: PlugmqConfig, urls: URL[]): boolean {
+  return config.tls !== undefined || urls.some((url) => url.protocol === 'rediss:');
 }
 
 /**
@@ -182,8 +210,10 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
 function hideSecrets(config: RedisConfig): RedisConfig {
   const shown = () => ({
     ...config,
-    url: maskUrl(config.url),
+    url: redactCredentials(config.url),
     ...(config.tls ? { tls: '[tls options]' } : {}),
+    ...(config.sentinel?.password ? { sentinel: { ...config.sentinel, password: '***' } } : {}),
+    ...(config.sentinelPassword ? { sentinelPassword: '***' } : {}),
   });
   Object.defineProperty(config, inspect.custom, { value: shown, enumerable: false });
   Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false });

@@ -10,6 +10,13 @@ import {
 } from '@plugmq/core/driver';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connection.js';
+import {
+  isShortfall,
+  queueTransaction,
+  ReplicaWaits,
+  type Reply,
+  transactionResult,
+} from './replica-wait.js';
 import { type LuaScript, Scripts, STORE_SCRIPTS } from './scripts.js';
 import { type TypeKeys, typeKeys } from './topology.js';
 import { againWhileTransient, isTransient } from './transient.js';
@@ -25,6 +32,8 @@ class PendingPublish extends OverdueWatched {
   reject!: (error: unknown) => void;
   /** False once settled: a cut command is not sent again after that. */
   open = true;
+  /** The last time too few replicas acknowledged it (waitForReplicas): said when it expires. */
+  shortfall: PlugmqError | undefined = undefined;
 
   constructor(context: TransportPublishContext) {
     super(context);
@@ -54,6 +63,12 @@ interface StoreCommand {
  * can produce a duplicate, never a loss). A Cluster failing over answers CLUSTERDOWN (and the
  * like, see transient.ts) for a few seconds; ioredis retries those for ~1.6 s only, so the
  * publish sends the command again itself until it is stored or its deadline passes.
+ *
+ * With `waitForReplicas` (durable publishes) every write is followed by a WAIT in the same
+ * pipeline (see replica-wait.ts), and a publish resolves only once that many replicas have it.
+ * When fewer acknowledged within `waitForReplicasTimeoutMs` the write is sent again (the master
+ * keeps the earlier copy: a duplicate, never a loss) until enough replicas acknowledge or the
+ * publish's deadline rejects it with PUBLISH_FAILED naming the shortfall.
  */
 export class Publisher {
   /** Publishes waiting for Redis' reply; their deadlines attach once they are overdue. */
@@ -61,6 +76,8 @@ export class Publisher {
     this.expired(pending, error),
   );
   private readonly keys = new Map<string, TypeKeys>();
+  /** Set with waitForReplicas: writes go through it, on a connection of their own. */
+  private readonly waits: ReplicaWaits | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -68,8 +85,13 @@ export class Publisher {
     private readonly prefix: string,
     private readonly maxLen: number | undefined,
     private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
+    durable?: { client: RedisClient; replicas: number; timeoutMs: number },
   ) {
     client.on('close', () => this.pending.armAll());
+    if (durable) {
+      this.waits = new ReplicaWaits(durable.client, durable.replicas, durable.timeoutMs);
+      durable.client.on('close', () => this.pending.armAll());
+    }
   }
 
   get inFlight(): number {
@@ -85,10 +107,16 @@ export class Publisher {
         // A command cut by a dropped connection, or refused for now by a Cluster failing over
         // (CLUSTERDOWN, TRYAGAIN, …), is sent again (maybe stored twice, never lost) until the
         // publish resolves or its deadline rejects it.
-        if (!isTransient(error)) return this.settle(pending, error);
+        if (!isTransient(error) && !isShortfall(error)) return this.settle(pending, error);
+        if (isShortfall(error)) pending.shortfall = error as PlugmqError;
         againWhileTransient(
-          () => this.store(envelopes),
+          () =>
+            this.store(envelopes).catch((again: unknown) => {
+              if (isShortfall(again)) pending.shortfall = again as PlugmqError;
+              throw again;
+            }),
           () => pending.open,
+          (again) => isTransient(again) || isShortfall(again),
         ).then(
           () => this.settle(pending),
           (again: unknown) => this.settle(pending, again),
@@ -99,6 +127,7 @@ export class Publisher {
   }
 
   private store(envelopes: readonly OutgoingEnvelope[]): Promise<unknown> {
+    if (this.waits) return this.storeDurably(envelopes);
     return envelopes.length === 1
       ? this.storeOne(envelopes[0] as OutgoingEnvelope)
       : this.storeBatch(envelopes);
@@ -113,7 +142,12 @@ export class Publisher {
 
   private expired(pending: PendingPublish, error: PlugmqError): void {
     pending.open = false;
-    pending.reject(error);
+    const shortfall = pending.shortfall;
+    pending.reject(
+      shortfall
+        ? new PlugmqError(error.code, `${error.message}; last try: ${shortfall.message}`, { cause: error })
+        : error,
+    );
   }
 
   close(): void {
@@ -171,6 +205,43 @@ export class Publisher {
       if (error) throw error;
       this.check(keys, envelopes[index] as OutgoingEnvelope, result);
     });
+  }
+
+  /** waitForReplicas: per type (one slot), the writes and a WAIT in one pipeline. */
+  private async storeDurably(envelopes: readonly OutgoingEnvelope[]): Promise<void> {
+    const waits = this.waits as ReplicaWaits;
+    const byType = new Map<string, OutgoingEnvelope[]>();
+    for (const envelope of envelopes) {
+      const list = byType.get(envelope.type);
+      if (list) list.push(envelope);
+      else byType.set(envelope.type, [envelope]);
+    }
+    await Promise.all(
+      [...byType.values()].map(async (list) => {
+        const keys = this.keysOf((list[0] as OutgoingEnvelope).type);
+        const queue = (pipeline: ChainableCommander, envelope: OutgoingEnvelope) => {
+          const { script, args } = this.command(keys, envelope);
+          if (script) Scripts.queue(pipeline, script, args);
+          else (pipeline.xadd as (...all: FieldValue[]) => ChainableCommander)(...args);
+        };
+        if (list.length === 1) {
+          const envelope = list[0] as OutgoingEnvelope;
+          const [[error, result] = [null, null]] = await waits.run(keys.stream, (p) => queue(p, envelope));
+          if (error) throw error;
+          this.check(keys, envelope, result);
+          return;
+        }
+        const replies: Reply[] = await waits.run(keys.stream, (pipeline) =>
+          queueTransaction(pipeline, () => {
+            for (const envelope of list) queue(pipeline, envelope);
+          }),
+        );
+        transactionResult(replies).forEach((result, index) => {
+          if (result instanceof Error) throw result;
+          this.check(keys, list[index] as OutgoingEnvelope, result);
+        });
+      }),
+    );
   }
 
   private command(keys: TypeKeys, envelope: OutgoingEnvelope): StoreCommand {

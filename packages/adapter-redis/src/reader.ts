@@ -52,7 +52,7 @@ export class Reader {
   ) {
     for (const stream of streams) this.byKey.set(stream.key, stream);
     this.connection = factory.create('reader');
-    this.failures = new FailureStreak(factory.cluster);
+    this.failures = new FailureStreak(factory.failsOver);
     let readyBefore = false;
     this.connection.on('ready', () => {
       if (readyBefore) this.recoverOwn = true;

@@ -38,7 +38,7 @@ export class ListReplyChannel implements ReplyChannel {
   ) {
     this.address = replyKey(prefix, randomUUID());
     this.connection = factory.create('replies');
-    this.failures = new FailureStreak(factory.cluster);
+    this.failures = new FailureStreak(factory.failsOver);
   }
 
   start(): void {

@@ -59,12 +59,13 @@ export function isTransient(error: unknown): boolean {
 export async function againWhileTransient<T>(
   work: () => Promise<T>,
   keepGoing: () => boolean = () => true,
+  retryable: (error: unknown) => boolean = isTransient,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (error) {
-      if (!isTransient(error) || !keepGoing() || attempt >= 1_000) throw error;
+      if (!retryable(error) || !keepGoing() || attempt >= 1_000) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.min(500, 10 * attempt)));
     }
   }
@@ -78,8 +79,8 @@ export const FAILOVER_GRACE_MS = 30_000;
 
 /**
  * The failures in a row of one loop (reader, claimer, mover): `failed()` says whether to warn,
- * once per run of failures. On a Cluster, transient failures warn only once the run outlasts
- * FAILOVER_GRACE_MS, so a failover logs nothing at warn; on a single server (whose connection
+ * once per run of failures. On a Cluster or behind Sentinels, transient failures warn only once
+ * the run outlasts FAILOVER_GRACE_MS, so a failover logs nothing at warn; on a single server (whose connection
  * loss is already reported by the client factory) the first failure warns.
  */
 export class FailureStreak {

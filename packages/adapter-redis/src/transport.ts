@@ -42,6 +42,8 @@ export class RedisTransport implements Transport {
   readonly replies: ReplyTransport;
   private readonly factory: ClientFactory;
   private readonly client: RedisClient;
+  /** waitForReplicas: durable writes and their WAITs, which block only this connection. */
+  private readonly durableClient: RedisClient | undefined;
   private readonly scripts: Scripts;
   private readonly publisher: Publisher;
   private readonly movers: DelayMover;
@@ -65,14 +67,20 @@ export class RedisTransport implements Transport {
     this.client = this.factory.create('command');
     this.scripts = new Scripts(this.client);
     this.client.on('ready', () => this.connects++);
-    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger, config.cluster);
-    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger, config.cluster);
+    this.movers = new DelayMover(this.scripts, config.delayPollMs, logger, this.factory.failsOver);
+    this.trimmer = new Trimmer(this.scripts, config.trimIntervalMs, logger, this.factory.failsOver);
+    if (config.waitForReplicas > 0) this.durableClient = this.factory.create('publisher');
     this.publisher = new Publisher(
       this.client,
       this.scripts,
       config.keyPrefix,
       config.maxLen,
       (keys, dueAt) => this.movers.wake(keys.delay, dueAt),
+      this.durableClient && {
+        client: this.durableClient,
+        replicas: config.waitForReplicas,
+        timeoutMs: config.waitForReplicasTimeoutMs,
+      },
     );
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
@@ -85,6 +93,14 @@ export class RedisTransport implements Transport {
   static async create(config: RedisConfig, logger: Logger): Promise<RedisTransport> {
     const transport = new RedisTransport(config, logger);
     await transport.factory.connect(transport.client, 'command');
+    if (transport.durableClient) {
+      try {
+        await transport.factory.connect(transport.durableClient, 'publisher');
+      } catch (error) {
+        transport.client.disconnect();
+        throw error;
+      }
+    }
     return transport;
   }
 
@@ -152,6 +168,8 @@ export class RedisTransport implements Transport {
       details: {
         url: this.factory.maskedUrl,
         cluster: this.config.cluster,
+        ...(this.config.sentinel ? { sentinelName: this.config.sentinel.name } : {}),
+        ...(this.config.waitForReplicas > 0 ? { waitForReplicas: this.config.waitForReplicas } : {}),
         keyPrefix: this.config.keyPrefix,
         status: this.client.status,
         connects: this.connects,
@@ -176,11 +194,16 @@ export class RedisTransport implements Transport {
     this.movers.close();
     this.trimmer.close();
     this.publisher.close();
-    try {
-      await this.withDeadline(this.client.quit(), this.config.connectTimeoutMs, 'QUIT');
-    } catch {
-      this.client.disconnect();
-    }
+    await Promise.all(
+      [this.client, this.durableClient].map(async (client) => {
+        if (!client) return;
+        try {
+          await this.withDeadline(client.quit(), this.config.connectTimeoutMs, 'QUIT');
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
   }
 
   /** `inspect(manager)` and console.log never show the password. */

@@ -1,7 +1,7 @@
 import type { PlugmqConfig } from './config.js';
 import { PlugmqError } from './errors.js';
 import { nearest } from './suggest.js';
-import { maskUrl } from './url.js';
+import { redactCredentials } from './url.js';
 
 const CORE_TIMEOUTS = ['publishTimeoutMs', 'closeTimeoutMs', 'requestTimeoutMs'] as const;
 /** The options core reads itself, valid with every driver. */
@@ -10,7 +10,7 @@ export const CORE_OPTIONS: readonly string[] = ['driver', 'url', ...CORE_TIMEOUT
 export function configInvalid(field: string, allowed: string, value: unknown): PlugmqError {
   const shown =
     typeof value === 'string'
-      ? JSON.stringify(maskUrl(value))
+      ? JSON.stringify(redactCredentials(value))
       : typeof value === 'number'
         ? String(value)
         : typeof value;

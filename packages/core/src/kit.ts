@@ -132,7 +132,7 @@ export type {
   TransportSubscription,
 } from './transport.js';
 
-export { maskUrl, parseConnectionUrl, parseUrlList, redactCredentials } from './url.js';
+export { parseConnectionUrl, parseUrlList, redactCredentials } from './url.js';
 export {
   assertMessageType,
   invalidArgument,

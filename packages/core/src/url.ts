@@ -1,13 +1,11 @@
 import { PlugmqError } from './errors.js';
 
-/** `amqp://user:secret@host` → `amqp://user:***@host`; for logs, errors and inspect output. */
-export function maskUrl(url: string): string {
-  return url.replace(/(\/\/[^/@\s:]*):([^/@\s]*)@/g, '$1:***@');
-}
-
-/** Masks every credential-bearing URL inside a free text (e.g. a client's error message). */
+/**
+ * Masks the password of every URL in `text` (a URL, or a client's error message):
+ * `amqp://user:secret@host` → `amqp://user:***@host`. For logs, errors and inspect output.
+ */
 export function redactCredentials(text: string): string {
-  return maskUrl(text);
+  return text.replace(/(\/\/[^/@\s:]*):([^/@\s]*)@/g, '$1:***@');
 }
 
 /**
@@ -25,15 +23,16 @@ export function parseConnectionUrl(value: unknown, protocols: readonly string[],
   try {
     url = new URL(value);
   } catch {
-    throw new PlugmqError('CONFIG_INVALID', `${field} is not a valid URL: ${maskUrl(value)}`);
+    throw new PlugmqError('CONFIG_INVALID', `${field} is not a valid URL: ${redactCredentials(value)}`);
   }
   if (!protocols.includes(url.protocol)) {
     throw new PlugmqError(
       'CONFIG_INVALID',
-      `${field} must use ${protocols.join(' or ')} (got ${url.protocol} in ${maskUrl(value)})`,
+      `${field} must use ${protocols.join(' or ')} (got ${url.protocol} in ${redactCredentials(value)})`,
     );
   }
-  if (!url.hostname) throw new PlugmqError('CONFIG_INVALID', `${field} has no host: ${maskUrl(value)}`);
+  if (!url.hostname)
+    throw new PlugmqError('CONFIG_INVALID', `${field} has no host: ${redactCredentials(value)}`);
   return url;
 }
 

@@ -7,8 +7,8 @@ import {
   createContainer,
   type Logger,
   type Message,
-  maskUrl,
   type QueueManager,
+  redactCredentials,
   registerDriver,
   TYPES,
 } from '../src/kit.js';
@@ -145,9 +145,11 @@ describe('configuration from the environment', () => {
 
 describe('credentials', () => {
   it('are masked in URLs', () => {
-    expect(maskUrl('amqp://guest:s3cret@127.0.0.1:5672/vhost')).toBe('amqp://guest:***@127.0.0.1:5672/vhost');
-    expect(maskUrl('redis://:pw@localhost:6379')).toBe('redis://:***@localhost:6379');
-    expect(maskUrl('kafka://broker:9092')).toBe('kafka://broker:9092');
-    expect(maskUrl('amqp://a:x@h1,amqp://b:y@h2')).not.toMatch(/[xy]@/);
+    expect(redactCredentials('amqp://guest:s3cret@127.0.0.1:5672/vhost')).toBe(
+      'amqp://guest:***@127.0.0.1:5672/vhost',
+    );
+    expect(redactCredentials('redis://:pw@localhost:6379')).toBe('redis://:***@localhost:6379');
+    expect(redactCredentials('kafka://broker:9092')).toBe('kafka://broker:9092');
+    expect(redactCredentials('amqp://a:x@h1,amqp://b:y@h2')).not.toMatch(/[xy]@/);
   });
 });

@@ -1,4 +1,4 @@
-import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import { createQueueManager, registerDriver } from '@plugmq/core';
 import {
   canStartRedisCluster,
   DeliveryLedger,
@@ -12,6 +12,7 @@ import {
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { driver, typeKeys } from '../../src/index.js';
+import { type Outcome, publishStream } from './stream-runner.js';
 
 registerDriver(driver);
 
@@ -21,6 +22,8 @@ registerDriver(driver);
 // nothing resolved may be lost. Each run kills the current master of a new type's slot, then
 // starts the killed node again (it rejoins as a replica) for the next run.
 const RUNS = Number(process.env.REDIS_CLUSTER_RUNS ?? 3);
+/** Runs more, publishing with waitForReplicas: 1 (WAIT on the master that took the write). */
+const WAIT_RUNS = Number(process.env.REDIS_CLUSTER_WAIT_RUNS ?? 1);
 /** cluster-node-timeout: the failover takes about this plus an election (BROKERS.md: 5 000 → ~8 s). */
 const NODE_TIMEOUT_MS = Number(process.env.REDIS_CLUSTER_NODE_TIMEOUT_MS ?? 3_000);
 const COUNT = 5_000;
@@ -41,12 +44,6 @@ if (!available && process.env.CI === 'true') {
   throw new Error(
     'redis-server/redis-cli are not installed: cannot start the loopback Redis Cluster under CI',
   );
-}
-
-interface Outcome {
-  readonly startedAt: number;
-  endedAt: number;
-  code?: string;
 }
 
 interface Failover {
@@ -95,45 +92,6 @@ async function watchFailover(
   }
 }
 
-async function publishAll(
-  manager: QueueManager,
-  type: string,
-  ledger: DeliveryLedger,
-  outcomes: Map<string, Outcome>,
-  onKill: () => void,
-  recovered: () => boolean,
-): Promise<void> {
-  let next = 0;
-  // Paced around the failover, so that publishes keep starting while the cluster is down instead
-  // of all 256 lanes waiting on publishes made before the kill.
-  let nextStart = 0;
-  const pace = async (): Promise<void> => {
-    const now = Date.now();
-    const at = Math.max(now, nextStart);
-    nextStart = at + PACE_MS;
-    if (at > now) await sleep(at - now);
-  };
-  const lane = async (): Promise<void> => {
-    while (next < COUNT) {
-      const index = next++;
-      if (index >= PACE_FROM && !recovered()) await pace();
-      if (index === KILL_AT) onKill();
-      const id = `${type}:${index}`;
-      const outcome: Outcome = { startedAt: Date.now(), endedAt: 0 };
-      outcomes.set(id, outcome);
-      try {
-        await manager.publish(type, index, { id, signal: AbortSignal.timeout(DEADLINE_MS) });
-        ledger.resolved.add(id);
-      } catch (error) {
-        outcome.code = String((error as { code?: unknown }).code ?? error);
-        ledger.rejected.set(id, outcome.code);
-      }
-      outcome.endedAt = Date.now();
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-}
-
 if (available) {
   describe('redis cluster: the master of a stream is SIGKILLed mid-stream, its replica takes over', () => {
     let cluster: RedisCluster | undefined;
@@ -142,8 +100,9 @@ if (available) {
     }, 180_000);
     afterAll(() => cluster?.stop());
 
-    for (let run = 1; run <= RUNS; run++) {
-      test(`run ${run}: ${COUNT} publishes (${IN_FLIGHT} in flight, ${DEADLINE_MS} ms deadline each), group at concurrency 4`, async () => {
+    for (let run = 1; run <= RUNS + WAIT_RUNS; run++) {
+      const durable = run > RUNS;
+      test(`run ${run}${durable ? ' (waitForReplicas: 1)' : ''}: ${COUNT} publishes (${IN_FLIGHT} in flight, ${DEADLINE_MS} ms deadline each), group at concurrency 4`, async () => {
         const c = cluster as RedisCluster;
         const type = `failover.run${run}`;
         const stream = typeKeys(keyPrefix, type).stream;
@@ -152,6 +111,7 @@ if (available) {
           driver: 'redis',
           url: c.url,
           cluster: true,
+          ...(durable ? { waitForReplicas: 1 } : {}),
           keyPrefix,
           logger,
           claimMinIdleMs: 5_000,
@@ -162,17 +122,37 @@ if (available) {
         let failover: Promise<Failover> | undefined;
         let killed: RedisClusterNode | undefined;
         let recovered = false;
+        let rejoinedAt = 0;
         try {
           await manager.consume(type, ledger.handler, { group: 'billing', concurrency: 4 });
           const master = await c.masterOf(stream);
-          await publishAll(
+          await publishStream(
             manager,
             type,
             ledger,
             outcomes,
+            {
+              count: COUNT,
+              inFlight: IN_FLIGHT,
+              deadlineMs: DEADLINE_MS,
+              killAt: KILL_AT,
+              paceFrom: PACE_FROM,
+              paceMs: PACE_MS,
+            },
             () => {
               killed = master;
-              failover = master.kill().then(() => watchFailover(c, stream, master));
+              failover = master
+                .kill()
+                .then(() => watchFailover(c, stream, master))
+                .then(async (done) => {
+                  // With one replica per master the promoted one has none left: WAIT 1 can only
+                  // be met once the killed node is back as its replica, so it comes back now.
+                  if (durable) {
+                    await master.start();
+                    rejoinedAt = Date.now();
+                  }
+                  return done;
+                });
               void failover.finally(() => {
                 recovered = true;
               });
@@ -196,7 +176,8 @@ if (available) {
           const slowest = Math.max(...[...outcomes.values()].map((o) => o.endedAt - o.startedAt));
           const warnings = logger.entries.filter((e) => e.level === 'warn' || e.level === 'error');
           console.log(
-            `redis cluster failover run ${run}: killed ${master.name}; failover ${failoverMs} ms` +
+            `redis cluster failover run ${run}${durable ? ' (waitForReplicas: 1)' : ''}: killed ${master.name}; failover ${failoverMs} ms` +
+              (rejoinedAt ? ` (back as a replica after ${rejoinedAt - done.killedAt} ms)` : '') +
               ` (CLUSTERDOWN for ${done.downUntil - done.downFrom} ms); publishes caught ${caught.length},` +
               ` made while CLUSTERDOWN ${duringDown.length},` +
               ` slowest ${slowest} ms; lost ${ledger.lost().length}, duplicates ${ledger.duplicates()},` +

@@ -4,7 +4,7 @@
  * local processes on free loopback ports (BROKERS.md's "Clusters on loopback") and removes them,
  * with their data, when stopped or when the test process exits.
  */
-export type ClusterKind = 'kafka' | 'rabbitmq' | 'redis';
+export type ClusterKind = 'kafka' | 'rabbitmq' | 'redis' | 'redis-sentinel';
 
 export interface ClusterNode {
   /** Stable name within the cluster: `kafka-1`, `rabbit2@localhost`, `redis-7002`. */
