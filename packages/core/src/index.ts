@@ -30,6 +30,7 @@ export type {
   ReplayDeadLettersOptions,
 } from './inspection.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
+export type { SubscriptionState } from './subscription.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,

@@ -304,12 +304,16 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     } catch (error) {
       transportHealth = { ok: false, details: { error: describeError(error) } };
     }
+    const states = [...this.subscriptions].map((s) => ({ group: s.group, types: s.types, state: s.state }));
     return {
       ok: transportHealth.ok,
       driver: this.driver,
       details: {
         ...transportHealth.details,
         subscriptions: this.subscriptions.size,
+        subscriptionStates: states,
+        // Readiness probes look at this: a subscription still starting, stopping or lost.
+        notLive: states.filter((s) => s.state !== 'live'),
         inFlight: [...this.subscriptions].reduce((sum, s) => sum + s.inFlight, 0),
         unrouted: Object.fromEntries(this.unroutedByType),
       },
