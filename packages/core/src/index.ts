@@ -30,7 +30,6 @@ export type {
   ReplayDeadLettersOptions,
 } from './inspection.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
-export type { SubscriptionState } from './subscription.js';
 export { type Logger, silentLogger } from './logger.js';
 export {
   applyMiddleware,
@@ -41,4 +40,5 @@ export {
 export { availableDrivers, registerDriver, registeredDrivers } from './registry.js';
 export { ResponderError } from './request-reply.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
+export type { SubscriptionState } from './subscription.js';
 export type * from './types.js';
