@@ -320,6 +320,11 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     };
   }
 
+  /** True once close() was called: liveness probes read it without a broker round trip. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
