@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
 //            [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100]
-//            [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 10]
+//            [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
 // insert) and, when listed, inspect overhead (scripts/bench-inspect.mjs: the plain path with and without
@@ -32,13 +32,13 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'fs' },
     'redis-url': { type: 'string' },
     'inspect-every-ms': { type: 'string', default: '2000' },
-    'inspect-seconds': { type: 'string', default: '10' },
+    'inspect-seconds': { type: 'string', default: '40' },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 10]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]',
   );
   process.exit(0);
 }
@@ -185,13 +185,12 @@ if (scenarios.has('inspect')) {
   }
   if (!values.json) {
     process.stderr.write(
-      `${driver} inspect: ${seconds} s per side, with and without inspect() every ${inspectEveryMs} ms…\n`,
+      `${driver} inspect: ${seconds} s with and ${seconds} s without inspect() every ${inspectEveryMs} ms, interleaved…\n`,
     );
   }
   const inspectRows = await runInspectScenario(() => module.batchTarget(url), {
     driver,
     seconds,
-    rounds: Math.min(rounds, 5),
     levels,
     inspectEveryMs,
   });
@@ -204,8 +203,8 @@ if (scenarios.has('inspect')) {
         'plain msgs/s': r.plainMsgsPerSec,
         'inspected msgs/s': r.inspectedMsgsPerSec,
         ratio: r.ratio,
-        'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
-        inspections: r.inspectionsPerSide,
+        'pair ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
+        inspections: r.inspections,
         'inspect ms': r.meanInspectMs,
         'inspect share %': r.inspectSharePct,
       })),

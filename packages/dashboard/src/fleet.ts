@@ -47,6 +47,11 @@ export class FleetView {
     private readonly logger: Logger,
     /** Groups of the dashboard's own (its dead-letter readers): not part of the fleet. */
     private readonly hidden: ReadonlySet<string> = new Set(),
+    /**
+     * This process's own (type, group) pairs, looked up even where the broker cannot list groups
+     * (RabbitMQ without its management API).
+     */
+    private readonly known: () => readonly { type: string; group: string }[] = () => [],
   ) {}
 
   /** The first poll is awaited, so the first snapshot already has figures. */
@@ -71,7 +76,8 @@ export class FleetView {
 
   private async read(): Promise<void> {
     try {
-      const inspection = await this.queue.inspect();
+      const groups = this.known();
+      const inspection = await this.queue.inspect(groups.length ? { groups } : undefined);
       this.last = inspection;
       this.error = undefined;
       this.history.push(new Map(inspection.groups.map((g) => [key(g), g.backlog])));

@@ -85,7 +85,12 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
   const fleet =
     inspectIntervalMs === false
       ? undefined
-      : new FleetView(queue, inspectIntervalMs, logger, new Set([deadLetters.group]));
+      : new FleetView(queue, inspectIntervalMs, logger, new Set([deadLetters.group]), () =>
+          queue
+            .subscriptionInfo()
+            .filter((info) => info.group !== deadLetters.group)
+            .flatMap((info) => info.types.map((type) => ({ type, group: info.group }))),
+        );
   await fleet?.start();
   const fleetSnapshot = () =>
     fleet?.snapshot() ?? {
