@@ -131,7 +131,9 @@ export function dlqCommand(program: Command): void {
     if (flags.dashboard) {
       const result = await api(
         flags.dashboard,
-        type ? `api/dead-letters/${encodeURIComponent(type)}` : 'api/dead-letters',
+        type
+          ? `api/dead-letters/${encodeURIComponent(type)}${flags.limit ? `?limit=${flags.limit}` : ''}`
+          : 'api/dead-letters',
       );
       if (flags.json || !Array.isArray(result)) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else
@@ -157,7 +159,8 @@ export function dlqCommand(program: Command): void {
         const inspection = await atRestOr(
           () => queue.inspect(),
           () => {
-            throw new Error(
+            throw new PlugmqError(
+              'UNSUPPORTED',
               `the ${queue.driver} driver cannot list dead-letter types; name the dead-letter type to list (or use --dashboard <url> to list types)`,
             );
           },
