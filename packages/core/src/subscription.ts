@@ -84,7 +84,7 @@ export class ManagedSubscription implements Subscription {
   get state(): SubscriptionState {
     if (this.stopping) return 'stopping';
     if (this.transportSubscription === undefined) return 'starting';
-    return this.transportSubscription.live?.() === false ? 'lost' : 'live';
+    return this.transportSubscription.isLive?.() === false ? 'lost' : 'live';
   }
 
   get inFlight(): number {

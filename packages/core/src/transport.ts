@@ -84,7 +84,7 @@ export interface TransportSubscription {
    * resumed). Core's `health()` then names the subscription as not live; without it core can only
    * tell 'starting', 'live' and 'stopping' apart.
    */
-  live?(): boolean;
+  isLive?(): boolean;
 }
 
 export interface TransportHooks {

@@ -30,7 +30,7 @@ describe('health() per subscription', () => {
             releaseSubscribe = resolve;
           });
         }
-        return { stop: async () => {}, ...(group === 'b' ? { live: () => !lost } : {}) };
+        return { stop: async () => {}, ...(group === 'b' ? { isLive: () => !lost } : {}) };
       },
       health: async () => ({ ok: true }),
       close: async () => {},
