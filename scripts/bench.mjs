@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--rounds 7] [--url URL]
-//            [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100]
-//            [--store fs|redis] [--redis-url URL]
+//            [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100]
+//            [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
-// insert) and, when listed, claim-check at 1 MiB bodies (packages/claim-check/bench) and outbox relay
+// insert) and, when listed, inspect overhead (scripts/bench-inspect.mjs: the plain path with and without
+// inspect() every 2 s), claim-check at 1 MiB bodies (packages/claim-check/bench) and outbox relay
 // throughput (scripts/bench-outbox.mjs, PostgreSQL), and prints
 // tables (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
 import { runBatchScenario } from './bench-batch.mjs';
+import { runInspectScenario } from './bench-inspect.mjs';
 import { round } from './bench-lib.mjs';
 
 // Each side of a round runs for a few seconds at least: shorter rounds measure start-up and GC
@@ -35,12 +37,14 @@ const { values } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
     store: { type: 'string', default: 'fs' },
     'redis-url': { type: 'string' },
+    'inspect-every-ms': { type: 'string', default: '2000' },
+    'inspect-seconds': { type: 'string', default: '40' },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]',
   );
   process.exit(0);
 }
@@ -69,7 +73,7 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
 }
 
 const scenarios = new Set(values.scenarios.split(','));
-const SCENARIOS = ['throughput', 'batch', 'claim-check', 'outbox'];
+const SCENARIOS = ['throughput', 'batch', 'claim-check', 'outbox', 'inspect'];
 if ([...scenarios].some((name) => !SCENARIOS.includes(name))) {
   console.error(`bench: --scenarios must list some of ${SCENARIOS.join(', ')} (got ${values.scenarios})`);
   process.exit(2);
@@ -182,6 +186,41 @@ if (scenarios.has('batch')) {
         'mean batch': r.meanBatch,
         'batch CPU µs/msg': r.batchCpuUsPerMsg,
         'single CPU µs/msg': r.singleCpuUsPerMsg,
+      })),
+    );
+}
+
+if (scenarios.has('inspect')) {
+  const inspectEveryMs = Number(values['inspect-every-ms']);
+  const seconds = Number(values['inspect-seconds']);
+  if (![inspectEveryMs, seconds].every((n) => Number.isInteger(n) && n >= 1)) {
+    console.error('bench: --inspect-every-ms and --inspect-seconds must be positive integers');
+    process.exit(2);
+  }
+  if (!values.json) {
+    process.stderr.write(
+      `${driver} inspect: ${seconds} s with and ${seconds} s without inspect() every ${inspectEveryMs} ms, interleaved…\n`,
+    );
+  }
+  const inspectRows = await runInspectScenario(() => module.batchTarget(url), {
+    driver,
+    seconds,
+    levels,
+    inspectEveryMs,
+  });
+  if (values.json) for (const row of inspectRows) console.log(JSON.stringify(row));
+  else
+    console.table(
+      inspectRows.map((r) => ({
+        scenario: r.scenario,
+        's/side': r.secondsPerSide,
+        'plain msgs/s': r.plainMsgsPerSec,
+        'inspected msgs/s': r.inspectedMsgsPerSec,
+        ratio: r.ratio,
+        'pair ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
+        inspections: r.inspections,
+        'inspect ms': r.meanInspectMs,
+        'inspect share %': r.inspectSharePct,
       })),
     );
 }

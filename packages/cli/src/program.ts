@@ -4,6 +4,7 @@ import { benchCommand } from './commands/bench.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { demoCommand } from './commands/demo.js';
 import { dlqCommand } from './commands/dlq.js';
+import { inspectCommand } from './commands/inspect.js';
 import { publishCommand } from './commands/publish.js';
 import { tailCommand } from './commands/tail.js';
 
@@ -24,7 +25,7 @@ export interface CliOutput {
 export function buildProgram(output?: CliOutput): Command {
   const program = new Command('plugmq')
     .description(
-      'PlugMQ from the command line: publish, tail, dead letters, benchmarks, the demo and the dashboard.\nThe broker comes from PLUGMQ_DRIVER / PLUGMQ_URL (memory by default) or --driver / --url.',
+      'PlugMQ from the command line: publish, tail, inspect, dead letters, benchmarks, the demo and the dashboard.\nThe broker comes from PLUGMQ_DRIVER / PLUGMQ_URL (memory by default) or --driver / --url.',
     )
     .version('0.1.0')
     .option(
@@ -36,6 +37,7 @@ export function buildProgram(output?: CliOutput): Command {
     .exitOverride();
   publishCommand(program);
   tailCommand(program);
+  inspectCommand(program);
   dlqCommand(program);
   benchCommand(program);
   demoCommand(program);

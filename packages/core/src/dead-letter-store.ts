@@ -114,6 +114,11 @@ export class DeadLetterStore implements DeadLetters {
       let chain: Promise<void> = Promise.resolve();
       let idle: NodeJS.Timeout | undefined;
       let subscribing: Promise<TransportSubscription> | undefined;
+      let stopping: Promise<void> | undefined;
+      const stop = (): Promise<void> =>
+        (stopping ??= subscribing
+          ? subscribing.then((subscription) => subscription.stop())
+          : Promise.resolve());
       const held: { delivery: Delivery; settled: () => void }[] = [];
       const handBack = async () => {
         for (const { delivery, settled } of held.splice(0)) {
@@ -130,7 +135,7 @@ export class DeadLetterStore implements DeadLetters {
         signal?.removeEventListener('abort', finish);
         this.closed.signal.removeEventListener('abort', finish);
         void chain
-          .then(() => subscribing?.then((subscription) => subscription.stop()))
+          .then(stop)
           .catch((error: unknown) => {
             failure ??= error;
           })
@@ -154,6 +159,9 @@ export class DeadLetterStore implements DeadLetters {
           held.push({ delivery, settled });
           return finish();
         }
+        // Stop before the last ack: acked first, it frees a prefetch slot and the broker sends one
+        // more, which is then handed back (to the back of a quorum queue, out of order).
+        if (replayed + 1 >= count) void stop().catch(() => {});
         try {
           await delivery.ack();
         } catch (error) {

@@ -28,4 +28,5 @@ export {
 export { availableDrivers, registerDriver, registeredDrivers } from './registry.js';
 export { ResponderError } from './request-reply.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
+export type { SubscriptionState } from './subscription.js';
 export type * from './types.js';

@@ -6,6 +6,7 @@ import { EnvelopeBuilder } from './envelope-builder.js';
 import { EnvelopeSender } from './envelope-sender.js';
 import { describeError, PlugmqError } from './errors.js';
 import { ManagerEvents, type SubscriptionInfo } from './events.js';
+import { healthReport } from './health.js';
 import { type ManagerMiddleware, type PublishHook, sendWithHooks, wrapHandler } from './hooks.js';
 import { BrokerInspector } from './inspect.js';
 import type { DeadLetters, Inspection, InspectQuery } from './inspection.js';
@@ -294,22 +295,12 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
 
   async health(): Promise<HealthReport> {
     if (this.closing) return { ok: false, driver: this.driver, details: { closed: true } };
-    let transportHealth: { ok: boolean; details?: Record<string, unknown> };
-    try {
-      transportHealth = await this.transport.health();
-    } catch (error) {
-      transportHealth = { ok: false, details: { error: describeError(error) } };
-    }
-    return {
-      ok: transportHealth.ok,
-      driver: this.driver,
-      details: {
-        ...transportHealth.details,
-        subscriptions: this.subscriptions.size,
-        inFlight: [...this.subscriptions].reduce((sum, s) => sum + s.inFlight, 0),
-        unrouted: Object.fromEntries(this.unroutedByType),
-      },
-    };
+    return healthReport(this.driver, this.transport, this.subscriptions, this.unroutedByType);
+  }
+
+  /** True once close() was called: liveness probes read it without a broker round trip. */
+  get closed(): boolean {
+    return this.closing !== undefined;
   }
 
   close(): Promise<void> {

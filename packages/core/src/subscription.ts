@@ -32,6 +32,9 @@ export interface SubscriptionSettings {
   readonly serialKeys?: boolean;
 }
 
+/** Where a subscription stands, as `health()` reports it per subscription. */
+export type SubscriptionState = 'starting' | 'live' | 'stopping' | 'lost';
+
 /** How long close waits, after aborting handlers' signals, for handlers that honour them. */
 const ABORT_GRACE_MS = 5_000;
 
@@ -72,6 +75,16 @@ export class ManagedSubscription implements Subscription {
 
   attach(transportSubscription: TransportSubscription): void {
     this.transportSubscription = transportSubscription;
+  }
+
+  /**
+   * 'starting' until the transport subscribed, 'stopping' once close() began, 'lost' where the
+   * transport says its consume loop ended on its own; 'live' otherwise.
+   */
+  get state(): SubscriptionState {
+    if (this.stopping) return 'stopping';
+    if (this.transportSubscription === undefined) return 'starting';
+    return this.transportSubscription.isLive?.() === false ? 'lost' : 'live';
   }
 
   get inFlight(): number {

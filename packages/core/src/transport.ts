@@ -80,6 +80,12 @@ export interface TransportSubscription {
    * promises of running deliveries before it calls `close()` on the transport.
    */
   stop(): Promise<void>;
+  /**
+   * Optional: false once the consume loop stopped on its own (connection or channel lost and not
+   * resumed). Core's `health()` then names the subscription as not live; without it core can only
+   * tell 'starting', 'live' and 'stopping' apart.
+   */
+  isLive?(): boolean;
 }
 
 export interface TransportHooks {

@@ -63,6 +63,12 @@ canvas { width:100%; height:140px; display:block; }
     <div class="card"><div class="label">Retries</div><div class="value warn" id="retried">0</div><div class="sub">scheduled again</div></div>
     <div class="card"><div class="label">Dead-lettered</div><div class="value bad" id="deadLettered" data-testid="dead-lettered-total">0</div><div class="sub">attempts exhausted</div></div>
   </div>
+  <section data-testid="fleet">
+    <h2>Fleet: what the broker holds <span class="pill" id="fleetAt"></span></h2>
+    <div id="fleetNote" class="empty" data-testid="fleet-note"></div>
+    <table><thead><tr><th>type</th><th>group</th><th class="num">backlog</th><th>trend</th><th class="num">in flight</th><th class="num">oldest</th><th class="num">consumers</th><th class="num">retry backlog</th><th>lag per partition</th></tr></thead><tbody id="fleetGroups"></tbody></table>
+    <table style="margin-top:10px"><thead><tr><th>dead letters at rest</th><th class="num">count</th><th class="num">oldest</th></tr></thead><tbody id="fleetDead"></tbody></table>
+  </section>
   <section>
     <h2>Throughput, last 60 s</h2>
     <canvas id="chart" width="1200" height="140"></canvas>
@@ -119,7 +125,24 @@ canvas { width:100%; height:140px; display:block; }
       el('td', {}, el('button', { 'data-testid': 'replay-all-' + d.type, onclick: (e) => { e.stopPropagation(); replay(d.type); }, ...(d.stored && !s.readOnly ? {} : { disabled: '' }) }, 'Replay all'))), 'no dead-letter types seen yet');
     const current = s.deadLetters.find((d) => d.type === selected);
     if (current && current.stored !== selectedStored) loadDetail();
+    renderFleet(s.fleet);
     drawChart(s.series);
+  }
+  const age = (ms) => ms == null ? '-' : ms < 1000 ? Math.round(ms) + ' ms' : ms < 60000 ? Math.floor(ms / 1000) + ' s' : ms < 3600000 ? Math.floor(ms / 60000) + ' min' : (ms / 3600000).toFixed(1) + ' h';
+  const opt = (v, cls) => v == null ? el('td', { class: 'num' }, '-') : num(v, cls);
+  function renderFleet(f) {
+    if (!f) return;
+    $('fleetNote').textContent = !f.supported ? 'No broker view: ' + f.reason : f.error ? 'The last inspection failed: ' + f.error : '';
+    $('fleetAt').textContent = f.takenAt ? 'every ' + f.intervalMs / 1000 + ' s, read ' + new Date(f.takenAt).toLocaleTimeString() : '';
+    fill($('fleetGroups'), f.groups, (g) => el('tr', { 'data-testid': 'fleet-' + g.type + '/' + g.group, class: g.consumers === 0 ? 'bad' : '' },
+      el('td', {}, g.type), el('td', {}, g.group), num(g.backlog, g.growing ? 'warn' : ''),
+      el('td', { class: g.growing ? 'warn' : '' }, g.growing ? '▲ growing (+' + fmt(g.trend) + ')' : g.trend < 0 ? '▼ ' + fmt(g.trend) : ''),
+      opt(g.inFlight), el('td', { class: 'num' }, age(g.oldestWaitingMs)),
+      g.consumers === 0 ? el('td', { class: 'num bad' }, 'no consumers') : opt(g.consumers), opt(g.retryBacklog, g.retryBacklog ? 'warn' : ''),
+      el('td', { class: 'mono' }, (g.partitions || []).map((p) => 'p' + p.partition + ': ' + fmt(p.lag)).join('  '))),
+      f.supported ? 'no groups on the broker' : 'not available for this driver');
+    fill($('fleetDead'), f.deadLetters, (d) => el('tr', { 'data-testid': 'fleet-dlq-' + d.type }, el('td', {}, d.type), num(d.count, d.count ? 'bad' : ''), el('td', { class: 'num' }, age(d.oldestAgeMs))),
+      f.supported ? 'no dead-letter types' : 'not available for this driver');
   }
   function select(type) { selected = type; selectedStored = -1; if (state) render(state); }
   async function loadDetail() {

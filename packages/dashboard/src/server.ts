@@ -4,6 +4,8 @@ import { type Logger, type QueueManager, silentLogger } from '@plugmq/core';
 import { createPlugmqMetrics, type PlugmqMetrics } from '@plugmq/metrics';
 import { Registry } from 'prom-client';
 import { DeadLetterStore } from './dead-letters.js';
+import { FleetView } from './fleet.js';
+import { createHealthProbes, type HealthProbeOptions, type HealthProbes } from './health.js';
 import { dashboardPage } from './page.js';
 import { LiveStats } from './stats.js';
 
@@ -24,6 +26,13 @@ export interface DashboardOptions {
   readonly readOnly?: boolean;
   /** Prefix when mounted on a plain node:http server at a sub-path, e.g. '/plugmq'. */
   readonly basePath?: string;
+  /**
+   * How often the fleet view polls `queue.inspect()` (default 2000 ms; one poll per interval
+   * whatever the number of browsers); `false` turns the fleet view and `/api/inspect` off.
+   */
+  readonly inspectIntervalMs?: number | false;
+  /** Settings of the `/livez` and `/readyz` probes. */
+  readonly probes?: HealthProbeOptions;
   /** How often live updates are pushed (default 1000 ms). */
   readonly intervalMs?: number;
   readonly title?: string;
@@ -38,6 +47,10 @@ export interface Dashboard {
   readonly stats: LiveStats;
   readonly deadLetters: DeadLetterStore;
   readonly metrics: PlugmqMetrics | undefined;
+  /** The broker-side view behind `/api/inspect` (undefined with `inspectIntervalMs: false`). */
+  readonly fleet: FleetView | undefined;
+  /** The `/livez` and `/readyz` probes (also served by `handler`). */
+  readonly probes: HealthProbes;
   /** Stops timers, live streams, its dead-letter readers and its own server (not the queue). */
   close(): Promise<void>;
 }
@@ -68,6 +81,26 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
     ...(options.deadLetterTypes ?? []).map((t) => deadLetters.watch(t)),
   ]);
 
+  const inspectIntervalMs = options.inspectIntervalMs ?? 2000;
+  const fleet =
+    inspectIntervalMs === false
+      ? undefined
+      : new FleetView(queue, inspectIntervalMs, logger, new Set([deadLetters.group]), () =>
+          queue
+            .subscriptionInfo()
+            .filter((info) => info.group !== deadLetters.group)
+            .flatMap((info) => info.types.map((type) => ({ type, group: info.group }))),
+        );
+  await fleet?.start();
+  const fleetSnapshot = () =>
+    fleet?.snapshot() ?? {
+      supported: false,
+      reason: 'the fleet view is turned off (inspectIntervalMs: false)',
+      groups: [],
+      deadLetters: [],
+    };
+  const probes = createHealthProbes(queue, options.probes);
+
   const intervalMs = options.intervalMs ?? 1000;
   const streams = new Set<ServerResponse>();
   const startedAt = Date.now();
@@ -79,6 +112,7 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
     series: stats.series.slice(-60),
     consumers: queue.subscriptionInfo().filter((info) => info.group !== deadLetters.group),
     deadLetters: deadLetters.summaries(),
+    fleet: fleetSnapshot(),
     readOnly: options.readOnly === true,
   });
   stats.tick();
@@ -111,6 +145,8 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
     if (method === 'GET' && path === '/api/stats') return json(response, 200, snapshot());
     if (method === 'GET' && path === '/api/health') return json(response, 200, await queue.health());
     if (method === 'GET' && path === '/api/events') return openStream(request, response);
+    if (method === 'GET' && path === '/api/inspect') return json(response, 200, fleetSnapshot());
+    if (path === '/livez' || path === '/readyz') return probes.handler(request, response, next);
     if (method === 'GET' && path === '/metrics') {
       if (!metrics) return notFound(response, next);
       return send(response, 200, metrics.contentType, await metrics.text());
@@ -172,6 +208,8 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
     stats,
     deadLetters,
     metrics,
+    fleet,
+    probes,
     async listen(port, host = '127.0.0.1') {
       const server = createServer((request, response) => handler(request, response));
       await new Promise<void>((resolve, reject) => {
@@ -185,6 +223,8 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
     },
     async close() {
       clearInterval(timer);
+      fleet?.stop();
+      await probes.close();
       for (const stop of unsubscribe) stop();
       for (const stream of streams) stream.end();
       streams.clear();

@@ -34,7 +34,7 @@ describe.skipIf(!present && !inCi)('dashboard in headless Chromium', () => {
     if (!present)
       throw new Error(`CI=true but no chromium at ${executablePath}: run tools/ci/install-chromium.sh`);
     browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
-    running = await startDashboard({ intervalMs: 250 });
+    running = await startDashboard({ intervalMs: 250, inspectIntervalMs: 200 });
   });
   afterAll(async () => {
     await browser?.close();
@@ -92,5 +92,35 @@ describe.skipIf(!present && !inCi)('dashboard in headless Chromium', () => {
     await contains(page.getByTestId('dlq-web.payments.dlq'), /web\.payments\.dlq\s*0\s*1\s*1/);
     await page.screenshot({ path: `${artefacts}dashboard-after-replay.png`, fullPage: true });
     expect(pageErrors).toEqual([]);
+  });
+
+  it('the fleet view shows a growing backlog and a group without consumers', async () => {
+    const { queue, url } = running;
+    let holding = true;
+    const waiting: (() => void)[] = [];
+    await queue.consume('web.jobs', () => (holding ? new Promise<void>((r) => waiting.push(r)) : undefined), {
+      group: 'stuck',
+    });
+    await (await queue.consume('web.jobs', () => {}, { group: 'abandoned' })).close();
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const publisher = setInterval(() => void queue.publish('web.jobs', { at: Date.now() }), 40);
+    try {
+      await page.goto(url);
+      await contains(page.getByTestId('fleet-web.jobs/stuck'), /growing \(\+\d+\)/);
+      const abandoned = page.getByTestId('fleet-web.jobs/abandoned');
+      await contains(abandoned, 'no consumers');
+      expect(await abandoned.getAttribute('class')).toContain('bad');
+      await contains(page.getByTestId('fleet-dlq-web.jobs.dlq'), 'web.jobs.dlq');
+      mkdirSync(artefacts, { recursive: true });
+      await page.getByTestId('fleet').screenshot({ path: `${artefacts}dashboard-fleet.png` });
+      expect(pageErrors).toEqual([]);
+    } finally {
+      clearInterval(publisher);
+      holding = false;
+      for (const release of waiting) release();
+      await page.close();
+    }
   });
 });
