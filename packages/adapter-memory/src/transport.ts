@@ -76,7 +76,8 @@ export class MemoryTransport implements Transport {
     return inspectMemory(this.broker, query);
   }
 
-  async ensureGroup(type: string, group: string): Promise<void> {
+  /** Synchronous: consume reaches subscribe in the same turn (a publish right after it is routed). */
+  ensureGroup(type: string, group: string): void {
     this.assertOpen();
     this.broker.ensureGroup(type, group);
   }

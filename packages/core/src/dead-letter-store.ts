@@ -115,10 +115,12 @@ export class DeadLetterStore implements DeadLetters {
       let idle: NodeJS.Timeout | undefined;
       let subscribing: Promise<TransportSubscription> | undefined;
       let stopping: Promise<void> | undefined;
-      const stop = (): Promise<void> =>
-        (stopping ??= subscribing
+      const stop = (): Promise<void> => {
+        stopping ??= subscribing
           ? subscribing.then((subscription) => subscription.stop())
-          : Promise.resolve());
+          : Promise.resolve();
+        return stopping;
+      };
       const held: { delivery: Delivery; settled: () => void }[] = [];
       const handBack = async () => {
         for (const { delivery, settled } of held.splice(0)) {

@@ -14,7 +14,8 @@ export class BrokerInspector {
   /** Dead-letter types of this manager's subscriptions, past and present, for inspect(). */
   private readonly deadLetterTypes = new Set<string>();
   /** One ensureGroup per dead-letter type per manager; a failed one is forgotten and tried again. */
-  private readonly ensured = new Map<string, Promise<void>>();
+  /** Per dead-letter type: `true` once ensured synchronously, else the broker's answer. */
+  private readonly ensured = new Map<string, Promise<void> | true>();
 
   readonly deadLetters: DeadLetterStore;
   private readonly driver: string;
@@ -34,24 +35,30 @@ export class BrokerInspector {
   /**
    * Called by consume before the transport subscribes: the dead-letter group of every type the
    * subscription can dead-letter into. Rejects (and so does consume) when the broker refuses.
+   * Returns nothing when there is nothing to wait for (no transport support, already ensured, or
+   * ensured synchronously), so consume reaches the transport in the same turn.
    */
-  async keepDeadLetters(types: readonly string[], deadLetter: string | false | undefined): Promise<void> {
-    if (deadLetter === false) return;
+  keepDeadLetters(
+    types: readonly string[],
+    deadLetter: string | false | undefined,
+  ): Promise<void> | undefined {
+    if (deadLetter === false) return undefined;
     const targets = new Set(types.map((type) => deadLetter || defaultDeadLetterType(type)));
-    const ensureGroup = this.transport().ensureGroup?.bind(this.transport());
+    const transport = this.transport();
     const pending: Promise<void>[] = [];
     for (const target of targets) {
       this.deadLetterTypes.add(target);
-      if (ensureGroup === undefined) continue;
+      if (typeof transport.ensureGroup !== 'function') continue;
       let ensuring = this.ensured.get(target);
       if (ensuring === undefined) {
-        ensuring = ensureGroup(target, DEAD_LETTER_GROUP);
+        const result = transport.ensureGroup(target, DEAD_LETTER_GROUP);
+        ensuring = result === undefined ? true : result;
         this.ensured.set(target, ensuring);
-        ensuring.catch(() => this.ensured.delete(target));
+        if (ensuring !== true) ensuring.catch(() => this.ensured.delete(target));
       }
-      pending.push(ensuring);
+      if (ensuring !== true) pending.push(ensuring);
     }
-    await Promise.all(pending);
+    return pending.length === 0 ? undefined : Promise.all(pending).then(() => undefined);
   }
 
   async inspect(query: InspectQuery | undefined): Promise<Inspection> {

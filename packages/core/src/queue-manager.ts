@@ -260,7 +260,8 @@ export class TransportQueueManager implements QueueManager, CatalogHolder {
     );
     this.subscriptions.add(subscription);
     try {
-      await this.inspector.keepDeadLetters(list, options.deadLetter);
+      const keeping = this.inspector.keepDeadLetters(list, options.deadLetter);
+      if (keeping !== undefined) await keeping;
       const transportSubscription = await this.transport.subscribe(
         { types: list, group: options.group, concurrency, startFrom },
         subscription.deliver,

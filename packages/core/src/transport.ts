@@ -146,8 +146,10 @@ export interface Transport {
   /**
    * Create `group` on `type` without consuming from it: from now on it receives every publish of
    * `type` and keeps it until taken (how dead letters stay at rest with no consumer). Idempotent.
+   * Returning nothing means done synchronously (in-process): consume then reaches `subscribe` in
+   * the same turn, as it did before dead letters were kept.
    */
-  ensureGroup?(type: string, group: string): Promise<void>;
+  ensureGroup?(type: string, group: string): Promise<void> | void;
   /** Up to `limit` messages waiting for `group` on `type`, oldest first, without taking them. */
   peek?(type: string, group: string, limit: number): Promise<Envelope[]>;
 }
