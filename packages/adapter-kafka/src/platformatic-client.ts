@@ -299,11 +299,6 @@ export class PlatformaticClient implements KafkaClient {
       maxWaitTime: options.maxWaitTimeMs,
       autocommit: false,
       partitionAssigner: subscriptionAwareAssigner,
-      deserializers: {
-        key: this.lib.stringDeserializer,
-        headerKey: this.lib.stringDeserializer,
-        headerValue: this.lib.stringDeserializer,
-      },
     });
     return new PlatformaticMember(consumer, options, this.logger);
   }

@@ -2,16 +2,14 @@ import type { Consumer, ConsumerGroupJoinPayload, RecordsBatch } from '@platform
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type {
   FetchedBatch,
-  FetchedRecord,
   GroupMember,
   MemberHandlers,
   MemberOptions,
   TopicPartitionOffset,
 } from './connection.js';
 import { RebalancingError } from './platformatic-errors.js';
+import { toRecords } from './platformatic-records.js';
 
-/** Record batches with this attribute bit are transaction markers, not records. */
-const IS_CONTROL = 1 << 5;
 const PARTITION_MAX_BYTES = 1_048_576;
 const EARLIEST = -2n;
 const LATEST = -1n;
@@ -307,24 +305,7 @@ export class PlatformaticMember implements GroupMember {
   ): Promise<void> {
     const isStale = () => this.versions.get(id) !== asked.version || !this.owned.has(id);
     if (isStale() || !this.fetchable(id) || this.stopped) return;
-    const records: FetchedRecord[] = [];
-    let lastOffset = asked.offset - 1n;
-    for (const batch of batches) {
-      const batchLast = batch.firstOffset + BigInt(batch.lastOffsetDelta);
-      if (batchLast > lastOffset) lastOffset = batchLast;
-      if ((batch.attributes & IS_CONTROL) !== 0) continue;
-      for (const record of batch.records) {
-        const offset = batch.firstOffset + BigInt(record.offsetDelta);
-        if (offset < asked.offset) continue; // the broker answers from the start of a batch
-        records.push({
-          offset: Number(offset),
-          key: record.key === null ? undefined : record.key.toString(),
-          value: record.value ?? Buffer.alloc(0),
-          headers: headersToStrings(record.headers),
-          timestamp: Number(batch.firstTimestamp + record.timestampDelta),
-        });
-      }
-    }
+    const { records, lastOffset } = toRecords(batches, asked.offset);
     if (records.length === 0) {
       // Only transaction markers or records before the position: move past them.
       if (lastOffset >= asked.offset) this.positions.set(id, lastOffset + 1n);
@@ -391,15 +372,4 @@ export class PlatformaticMember implements GroupMember {
     await this.loop?.catch(() => {});
     await this.consumer.close();
   }
-}
-
-function headersToStrings(headers: [Buffer | null, Buffer | null][]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of headers) {
-    if (name === null || value === null) continue;
-    const key = name.toString();
-    // The first value of a repeated header wins, as with kafkajs.
-    if (!Object.hasOwn(out, key)) out[key] = value.toString();
-  }
-  return out;
 }

@@ -1,0 +1,46 @@
+import type { RecordsBatch } from '@platformatic/kafka';
+import type { FetchedRecord } from './connection.js';
+
+/** Record batches with this attribute bit are transaction markers, not records. */
+const IS_CONTROL = 1 << 5;
+
+/**
+ * The records of a fetch answer from offset `from` on (the broker answers from the start of the
+ * batch that holds `from`), and the last offset the answer covered, markers included: a
+ * partition whose answer held only markers moves past them.
+ */
+export function toRecords(
+  batches: readonly RecordsBatch[],
+  from: bigint,
+): { records: FetchedRecord[]; lastOffset: bigint } {
+  const records: FetchedRecord[] = [];
+  let lastOffset = from - 1n;
+  for (const batch of batches) {
+    const batchLast = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+    if (batchLast > lastOffset) lastOffset = batchLast;
+    if ((batch.attributes & IS_CONTROL) !== 0) continue;
+    for (const record of batch.records) {
+      const offset = batch.firstOffset + BigInt(record.offsetDelta);
+      if (offset < from) continue;
+      records.push({
+        offset: Number(offset),
+        key: record.key === null ? undefined : record.key.toString(),
+        value: record.value ?? Buffer.alloc(0),
+        headers: headersToStrings(record.headers),
+        timestamp: Number(batch.firstTimestamp + record.timestampDelta),
+      });
+    }
+  }
+  return { records, lastOffset };
+}
+
+export function headersToStrings(headers: readonly [Buffer | null, Buffer | null][]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of headers) {
+    if (name === null || value === null) continue;
+    const key = name.toString();
+    // The first value of a repeated header wins, as with kafkajs.
+    if (!Object.hasOwn(out, key)) out[key] = value.toString();
+  }
+  return out;
+}
