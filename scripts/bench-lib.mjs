@@ -82,3 +82,9 @@ export function pairedRounds(runAdapter, runBaseline, defaults = {}) {
     return { adapter: adapter ?? (await runAdapter(resolved)), baseline };
   };
 }
+
+/** Process CPU time (user + system) since `start` (a process.cpuUsage()), in µs per message. */
+export function cpuPerMessage(start, messages) {
+  const { user, system } = process.cpuUsage(start);
+  return round((user + system) / Math.max(1, messages), 1);
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--rounds 7] [--url URL]
 //            [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100]
-//            [--store fs|redis] [--redis-url URL]
+//            [--store fs|redis] [--redis-url URL] [--client kafkajs|platformatic]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
 // insert) and, when listed, claim-check at 1 MiB bodies (packages/claim-check/bench) and outbox relay
@@ -29,12 +29,14 @@ const { values } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
     store: { type: 'string', default: 'fs' },
     'redis-url': { type: 'string' },
+    // Kafka only: the client library behind the driver and the raw baseline.
+    client: { type: 'string', default: 'kafkajs' },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--client kafkajs|platformatic]',
   );
   process.exit(0);
 }
@@ -97,7 +99,7 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
   // reported beside it.
   const results = [];
   for (let round = 0; round < rounds; round++) {
-    results.push(await module.run({ messages, concurrency, url, onProgress }));
+    results.push(await module.run({ messages, concurrency, url, onProgress, client: values.client }));
   }
   results.sort(
     (a, b) => a.adapter.msgsPerSec / a.baseline.msgsPerSec - b.adapter.msgsPerSec / b.baseline.msgsPerSec,
@@ -119,6 +121,10 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
     p99Ms: adapter.p99Ms,
     baselineP50Ms: baseline.p50Ms,
     baselineP99Ms: baseline.p99Ms,
+    ...(driver === 'kafka' ? { client: values.client } : {}),
+    ...(adapter.cpuUsPerMsg === undefined
+      ? {}
+      : { cpuUsPerMsg: adapter.cpuUsPerMsg, baselineCpuUsPerMsg: baseline.cpuUsPerMsg }),
   };
   rows.push(row);
   if (values.json) console.log(JSON.stringify(row));
@@ -135,6 +141,9 @@ if (!values.json && rows.length > 0) {
       'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
       'p50 ms': r.p50Ms,
       'p99 ms': r.p99Ms,
+      ...(r.cpuUsPerMsg === undefined
+        ? {}
+        : { 'CPU µs/msg': r.cpuUsPerMsg, 'baseline CPU µs/msg': r.baselineCpuUsPerMsg }),
     })),
   );
 }
@@ -145,7 +154,7 @@ if (scenarios.has('batch')) {
       `${driver} batch: ${batchMessages} messages, consumeBatch (maxBatchSize ${batchSize}) vs consume…\n`,
     );
   }
-  const batchRows = await runBatchScenario(() => module.batchTarget(url), {
+  const batchRows = await runBatchScenario(() => module.batchTarget(url, values.client), {
     driver,
     messages: batchMessages,
     // Each round runs both sides, the single side at a few hundred messages a second: 3 rounds

@@ -4,10 +4,14 @@
 // sendBatch, as a hand-written high-throughput kafkajs producer does: kafkajs has no linger),
 // consumed by a fresh consumer group with handlers run `concurrency` at a time and offsets
 // committed after handling. Producer and consumer have their own clients on both sides.
+// `client: 'platformatic'` (pnpm bench --driver kafka --client platformatic) runs the driver on
+// @platformatic/kafka and raw @platformatic/kafka as the baseline (platformatic-baseline.mjs).
+// Each side reports the process CPU time it used per message handled (user + system, µs).
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import kafkajs from 'kafkajs';
 import {
+  cpuPerMessage,
   latencyStats,
   makeBody,
   pairedRounds,
@@ -15,6 +19,7 @@ import {
   withDeadline,
 } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
+import { runPlatformaticBaseline } from './platformatic-baseline.mjs';
 
 registerDriver(driver);
 
@@ -57,7 +62,11 @@ function coalescingSender(producer, topic) {
     });
 }
 
-export async function runBaseline({ messages, concurrency, url, onProgress }) {
+export function runBaseline(options) {
+  return options.client === 'platformatic' ? runPlatformaticBaseline(options) : runKafkajsBaseline(options);
+}
+
+async function runKafkajsBaseline({ messages, concurrency, url, onProgress }) {
   const kafka = new Kafka({ clientId: 'bench-raw', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
   const consumerKafka = new Kafka({
     clientId: 'bench-raw-consumer',
@@ -136,6 +145,7 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
 
   const send = coalescingSender(producer, topic);
   const body = makeBody();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const limit = withDeadline(TIMEOUT_MS, 'raw kafkajs');
   await Promise.race([
@@ -150,15 +160,16 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
   ]);
   limit.cancel();
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsPerMsg = cpuPerMessage(cpu, handled);
   await consumer.disconnect();
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   await admin.disconnect();
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { msgsPerSec: handled / seconds, cpuUsPerMsg, ...latencyStats(latencies, handled) };
 }
 
-export async function runPlugmq({ messages, concurrency, url, onProgress }) {
-  const config = { driver: 'kafka', url, partitions: PARTITIONS };
+export async function runPlugmq({ messages, concurrency, url, onProgress, client = 'kafkajs' }) {
+  const config = { driver: 'kafka', url, partitions: PARTITIONS, client };
   const consumer = await createQueueManager({ ...config, clientId: 'bench-plugmq-consumer' });
   const producer = await createQueueManager({ ...config, clientId: 'bench-plugmq' });
   const type = `bench.plugmq.${randomUUID()}`;
@@ -178,6 +189,7 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
     { group: `bench-${randomUUID()}`, concurrency },
   );
   const body = makeBody();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const limit = withDeadline(TIMEOUT_MS, 'PlugMQ');
   await Promise.race([
@@ -189,10 +201,11 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
   ]);
   limit.cancel();
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsPerMsg = cpuPerMessage(cpu, handled);
   await producer.close();
   await consumer.close();
   await dropTopics(url, type);
-  return { msgsPerSec: handled / seconds, ...latencyStats(latencies, handled) };
+  return { msgsPerSec: handled / seconds, cpuUsPerMsg, ...latencyStats(latencies, handled) };
 }
 
 /** The bench's topics are throw-away: remove them so runs do not pile up on the broker. */
@@ -211,10 +224,10 @@ async function dropTopics(url, type) {
 export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
 
 /** For the batch scenario (scripts/bench-batch.mjs): a throw-away topic and its clean-up. */
-export function batchTarget(url = DEFAULT_URL) {
+export function batchTarget(url = DEFAULT_URL, client = 'kafkajs') {
   const type = `bench.batch.${randomUUID()}`;
   return {
-    config: { driver: 'kafka', url, partitions: PARTITIONS },
+    config: { driver: 'kafka', url, partitions: PARTITIONS, client },
     type,
     drop: () => dropTopics(url, type),
   };
