@@ -8,7 +8,7 @@ import type {
   TopicPartitionOffset,
 } from './connection.js';
 import { RebalancingError } from './platformatic-errors.js';
-import { toRecords } from './platformatic-records.js';
+import { outOfRange, toRecords } from './platformatic-records.js';
 
 const PARTITION_MAX_BYTES = 1_048_576;
 const EARLIEST = -2n;
@@ -162,11 +162,11 @@ export class PlatformaticMember implements GroupMember {
         const names = [...missing.keys()];
         const earliest = await fallback(
           EARLIEST,
-          names.filter((topic) => this.fromBeginning.get(topic)),
+          names.filter((t) => this.fromBeginning.get(t)),
         );
         const latest = await fallback(
           LATEST,
-          names.filter((topic) => !this.fromBeginning.get(topic)),
+          names.filter((t) => !this.fromBeginning.get(t)),
         );
         if (generation !== this.generation) return;
         for (const [topic, partitions] of missing) {
@@ -195,12 +195,8 @@ export class PlatformaticMember implements GroupMember {
 
   private fetchable(id: Id): boolean {
     const entry = this.topicOf.get(id);
-    return (
-      entry !== undefined &&
-      this.positions.has(id) &&
-      !this.paused.has(id) &&
-      !this.pausedTopics.has(entry.topic)
-    );
+    if (entry === undefined || !this.positions.has(id)) return false;
+    return !this.paused.has(id) && !this.pausedTopics.has(entry.topic);
   }
 
   private async fetchLoop(): Promise<void> {
@@ -275,11 +271,17 @@ export class PlatformaticMember implements GroupMember {
             };
           }),
         }));
-        const response = await this.consumer.fetch({
-          node,
-          topics: request,
-          maxWaitTime: this.options.maxWaitTimeMs,
-        });
+        let response: Awaited<ReturnType<typeof this.consumer.fetch>>;
+        try {
+          response = await this.consumer.fetch({
+            node,
+            topics: request,
+            maxWaitTime: this.options.maxWaitTimeMs,
+          });
+        } catch (error) {
+          if (!this.resetOutOfRange(error, topicNames, requested)) throw error;
+          return;
+        }
         const batches: Promise<void>[] = [];
         for (const topicResponse of response.responses) {
           const topic = topicNames.get(topicResponse.topicId);
@@ -294,6 +296,29 @@ export class PlatformaticMember implements GroupMember {
         await Promise.all(batches);
       }),
     );
+  }
+
+  /**
+   * A position outside the log restarts at its start when it was before it (at least once: the
+   * rest of the log is read), else at its end. True when some partition was reset.
+   */
+  private resetOutOfRange(
+    error: unknown,
+    topicNames: ReadonlyMap<string, string>,
+    requested: ReadonlyMap<Id, { offset: bigint; version: number }>,
+  ): boolean {
+    const refused = outOfRange(error, topicNames);
+    for (const { topic, partition, logStartOffset, highWatermark } of refused) {
+      const asked = requested.get(idOf(topic, partition));
+      if (!asked || this.versions.get(idOf(topic, partition)) !== asked.version) continue;
+      const offset = asked.offset < logStartOffset ? logStartOffset : highWatermark;
+      this.logger.warn(
+        { groupId: this.options.groupId, topic, partition, from: String(asked.offset), to: String(offset) },
+        'plugmq: kafka partition position is outside the log; reading on from its nearest end',
+      );
+      this.seek({ topic, partition, offset: Number(offset) });
+    }
+    return refused.length > 0;
   }
 
   private async handBatch(

@@ -1,5 +1,6 @@
 import type { RecordsBatch } from '@platformatic/kafka';
 import type { FetchedRecord } from './connection.js';
+import { chainErrors } from './platformatic-errors.js';
 
 /** Record batches with this attribute bit are transaction markers, not records. */
 const IS_CONTROL = 1 << 5;
@@ -43,4 +44,48 @@ export function headersToStrings(headers: readonly [Buffer | null, Buffer | null
     if (!Object.hasOwn(out, key)) out[key] = value.toString();
   }
   return out;
+}
+
+const OFFSET_OUT_OF_RANGE = 1;
+
+export interface OutOfRange {
+  readonly topic: string;
+  readonly partition: number;
+  readonly logStartOffset: bigint;
+  readonly highWatermark: bigint;
+}
+
+interface FetchAnswer {
+  responses: {
+    topicId: string;
+    partitions: {
+      partitionIndex: number;
+      errorCode: number;
+      logStartOffset: bigint;
+      highWatermark: bigint;
+    }[];
+  }[];
+}
+
+/**
+ * The partitions a failed fetch was refused for because their position is outside the log
+ * (retention deleted it, or the log was truncated), with the log's bounds. The library fails the
+ * whole fetch for one such partition; its answer is on the error. `topicNames`: id → name.
+ */
+export function outOfRange(error: unknown, topicNames: ReadonlyMap<string, string>): OutOfRange[] {
+  const found: OutOfRange[] = [];
+  for (const entry of chainErrors(error)) {
+    const response = (entry as { response?: unknown }).response as FetchAnswer | undefined;
+    if (!Array.isArray(response?.responses)) continue;
+    for (const { topicId, partitions } of response.responses) {
+      const topic = topicNames.get(topicId);
+      for (const partition of partitions ?? []) {
+        if (topic === undefined || partition.errorCode !== OFFSET_OUT_OF_RANGE) continue;
+        const { partitionIndex, logStartOffset, highWatermark } = partition;
+        found.push({ topic, partition: partitionIndex, logStartOffset, highWatermark });
+      }
+    }
+    if (found.length > 0) break;
+  }
+  return found;
 }

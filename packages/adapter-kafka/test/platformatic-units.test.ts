@@ -11,7 +11,7 @@ import { validateKafkaConfig } from '../src/options.js';
 import { subscriptionAwareAssigner } from '../src/platformatic-assigner.js';
 import { nodeSupportsPlatformatic } from '../src/platformatic-client.js';
 import { apiIds, isTransient } from '../src/platformatic-errors.js';
-import { toRecords } from '../src/platformatic-records.js';
+import { outOfRange, toRecords } from '../src/platformatic-records.js';
 
 // The @platformatic/kafka client's logic that needs no broker.
 
@@ -105,4 +105,25 @@ test('errors: retriable protocol and network errors are transient, the rest is n
   expect(isTransient(retried)).toBe(true);
   expect(isTransient(new MultipleErrors('x', [leaderMoved, tooLarge]))).toBe(false);
   expect([...apiIds(retried)]).toEqual(['NOT_LEADER_OR_FOLLOWER']);
+});
+
+test('a fetch refused as out of range names its partitions and the log bounds', () => {
+  const response = {
+    responses: [
+      {
+        topicId: 'id-a',
+        partitions: [
+          { partitionIndex: 0, errorCode: 0, logStartOffset: 0n, highWatermark: 5n },
+          { partitionIndex: 1, errorCode: 1, logStartOffset: 40n, highWatermark: 90n },
+        ],
+      },
+    ],
+  };
+  const error = new MultipleErrors('fetch failed 1 times.', [
+    Object.assign(new ProtocolError('OFFSET_OUT_OF_RANGE'), { response }),
+  ]);
+  expect(outOfRange(error, new Map([['id-a', 'a']]))).toEqual([
+    { topic: 'a', partition: 1, logStartOffset: 40n, highWatermark: 90n },
+  ]);
+  expect(outOfRange(new NetworkError('gone'), new Map())).toEqual([]);
 });
