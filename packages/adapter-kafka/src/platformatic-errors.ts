@@ -52,6 +52,14 @@ export function hasApiId(error: unknown, names: ReadonlySet<string>): boolean {
 const TRANSIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT']);
 
 /**
+ * The library turns a metadata answer of UNKNOWN_TOPIC_OR_PARTITION into a non-retriable user
+ * error; right after a topic is created (by this process or another) it is only not known yet.
+ */
+function isUnknownTopic(e: ErrorLike): boolean {
+  return e.code === 'PLT_KFK_USER' && /^Unknown topic /.test(String((e as { message?: unknown }).message));
+}
+
+/**
  * Retriable when the innermost errors are network errors, timeouts or protocol errors Kafka marks
  * retriable (leader moving, coordinator loading, …).
  */
@@ -63,7 +71,7 @@ export function isTransient(error: unknown): boolean {
     if (typeof leaf.apiId === 'string') {
       if (leaf.canRetry !== true) return false;
       any = true;
-    } else if (typeof leaf.code === 'string' && TRANSIENT_CODES.has(leaf.code)) {
+    } else if (isUnknownTopic(leaf) || (typeof leaf.code === 'string' && TRANSIENT_CODES.has(leaf.code))) {
       any = true;
     } else if (
       typeof leaf.code === 'string' &&

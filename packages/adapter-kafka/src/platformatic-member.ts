@@ -7,8 +7,8 @@ import type {
   MemberOptions,
   TopicPartitionOffset,
 } from './connection.js';
-import { RebalancingError } from './platformatic-errors.js';
-import { outOfRange, toRecords } from './platformatic-records.js';
+import { isTransient, RebalancingError, retrying } from './platformatic-errors.js';
+import { idOf, outOfRange, startOffsets, toRecords } from './platformatic-records.js';
 
 const PARTITION_MAX_BYTES = 1_048_576;
 const EARLIEST = -2n;
@@ -17,7 +17,6 @@ const LATEST = -1n;
 const FETCH_ERROR_WAIT_MS = 250;
 
 type Id = string;
-const idOf = (topic: string, partition: number): Id => `${partition}:${topic}`;
 
 /**
  * A group member on @platformatic/kafka. The library's Consumer keeps the membership (join,
@@ -64,13 +63,14 @@ export class PlatformaticMember implements GroupMember {
     // away for longer than its retries): it then stops heartbeating, so join again from here.
     this.consumer.on('error', (error: unknown) => {
       if (this.stopped) return;
-      handlers.onCrash(error, true);
+      this.crashed(error);
       void this.rejoin();
     });
     const first = new Promise<void>((resolve) => {
       this.joined = resolve;
     });
-    await this.consumer.joinGroup(this.groupOptions());
+    // A topic another process just created may not be in every metadata answer yet.
+    await retrying(() => this.consumer.joinGroup(this.groupOptions()), isTransient);
     await first;
     this.loop = this.fetchLoop();
   }
@@ -106,6 +106,17 @@ export class PlatformaticMember implements GroupMember {
     } finally {
       this.rejoining = false;
     }
+  }
+
+  /**
+   * The subscription forgets what it handed out when told of a crash, so every partition is read
+   * again from its committed offset (at least once), as a recreated kafkajs consumer would.
+   */
+  private crashed(error: unknown): void {
+    for (const id of this.owned) this.bump(id);
+    this.positions.clear();
+    this.handlers?.onCrash(error, true);
+    void this.resolvePositions(this.generation).finally(() => this.wake?.());
   }
 
   private onJoin(payload: ConsumerGroupJoinPayload): void {
@@ -169,18 +180,9 @@ export class PlatformaticMember implements GroupMember {
           names.filter((t) => !this.fromBeginning.get(t)),
         );
         if (generation !== this.generation) return;
-        for (const [topic, partitions] of missing) {
-          for (const partition of partitions) {
-            const id = idOf(topic, partition);
-            // A seek made meanwhile (start pins, rewinds) wins.
-            if (this.positions.has(id)) continue;
-            const offset = committed.get(topic)?.[partition];
-            const start =
-              offset !== undefined && offset >= 0n
-                ? offset
-                : ((earliest.get(topic) ?? latest.get(topic))?.[partition] ?? 0n);
-            this.positions.set(id, start);
-          }
+        for (const [id, offset] of startOffsets(missing, committed, earliest, latest)) {
+          // A seek made meanwhile (start pins, rewinds) wins.
+          if (!this.positions.has(id)) this.positions.set(id, offset);
         }
         return;
       } catch (error) {
@@ -360,8 +362,7 @@ export class PlatformaticMember implements GroupMember {
     try {
       await this.handlers!.onBatch(fetched);
     } catch (error) {
-      if (error instanceof RebalancingError) return;
-      this.handlers!.onCrash(error, true);
+      if (!(error instanceof RebalancingError)) this.crashed(error);
     }
   }
 

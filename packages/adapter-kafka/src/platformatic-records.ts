@@ -89,3 +89,25 @@ export function outOfRange(error: unknown, topicNames: ReadonlyMap<string, strin
   }
   return found;
 }
+
+export const idOf = (topic: string, partition: number): string => `${partition}:${topic}`;
+
+type OffsetsByTopic = ReadonlyMap<string, readonly bigint[]>;
+
+/** Where each partition of `missing` starts: its committed offset, else the topic's fallback end. */
+export function startOffsets(
+  missing: ReadonlyMap<string, readonly number[]>,
+  committed: OffsetsByTopic,
+  earliest: OffsetsByTopic,
+  latest: OffsetsByTopic,
+): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const [topic, partitions] of missing) {
+    for (const partition of partitions) {
+      const offset = committed.get(topic)?.[partition];
+      const fallback = (earliest.get(topic) ?? latest.get(topic))?.[partition] ?? 0n;
+      out.set(idOf(topic, partition), offset !== undefined && offset >= 0n ? offset : fallback);
+    }
+  }
+  return out;
+}

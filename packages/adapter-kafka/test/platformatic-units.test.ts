@@ -11,7 +11,7 @@ import { validateKafkaConfig } from '../src/options.js';
 import { subscriptionAwareAssigner } from '../src/platformatic-assigner.js';
 import { nodeSupportsPlatformatic } from '../src/platformatic-client.js';
 import { apiIds, isTransient } from '../src/platformatic-errors.js';
-import { outOfRange, toRecords } from '../src/platformatic-records.js';
+import { outOfRange, startOffsets, toRecords } from '../src/platformatic-records.js';
 
 // The @platformatic/kafka client's logic that needs no broker.
 
@@ -126,4 +126,24 @@ test('a fetch refused as out of range names its partitions and the log bounds', 
     { topic: 'a', partition: 1, logStartOffset: 40n, highWatermark: 90n },
   ]);
   expect(outOfRange(new NetworkError('gone'), new Map())).toEqual([]);
+});
+
+test('a partition starts at its committed offset, else at the end its topic falls back to', () => {
+  const starts = startOffsets(
+    new Map([
+      ['t', [0, 1]],
+      ['r', [0]],
+    ]),
+    new Map([
+      ['t', [7n, -1n]],
+      ['r', [-1n]],
+    ]),
+    new Map([['r', [3n]]]),
+    new Map([['t', [9n, 12n]]]),
+  );
+  expect(Object.fromEntries(starts)).toEqual({ '0:t': 7n, '1:t': 12n, '0:r': 3n });
+});
+
+test('an unknown topic (just created elsewhere) is transient', () => {
+  expect(isTransient(new UserError('Unknown topic orders.'))).toBe(true);
 });
