@@ -17,7 +17,14 @@ import type {
 } from './connection.js';
 import type { KafkaConfig, KafkaSasl } from './options.js';
 import { subscriptionAwareAssigner } from './platformatic-assigner.js';
-import { apiIds, chainErrors, hasApiId, isTransient, retrying } from './platformatic-errors.js';
+import {
+  apiIds,
+  chainErrors,
+  connectFailure,
+  hasApiId,
+  isTransient,
+  retrying,
+} from './platformatic-errors.js';
 import { PlatformaticMember } from './platformatic-member.js';
 
 type Library = typeof import('@platformatic/kafka');
@@ -120,7 +127,7 @@ export class PlatformaticClient implements KafkaClient {
       const cause = last ?? error;
       throw new PlugmqError(
         'CONNECTION',
-        `kafka broker ${brokers} could not be reached within ${ms} ms: ${redactCredentials(describeError(cause))}`,
+        `kafka broker ${brokers} could not be reached within ${ms} ms: ${redactCredentials(connectFailure(cause) || describeError(cause))}`,
         { cause },
       );
     }

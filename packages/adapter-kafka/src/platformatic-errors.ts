@@ -98,3 +98,23 @@ export async function retrying<T>(
     }
   }
 }
+
+/** What a failed connect met, in the words the kafkajs client uses (socket-watch.ts). */
+export function connectFailure(error: unknown): string {
+  const chain = chainErrors(error);
+  const leaves = chain.filter(isLeaf) as (ErrorLike & {
+    message?: string;
+    hostname?: string;
+    address?: string;
+    port?: number;
+  })[];
+  const reasons = new Set<string>();
+  for (const leaf of leaves) {
+    if (leaf.code === 'ECONNREFUSED') reasons.add(`connection refused at ${leaf.address}:${leaf.port}`);
+    else if (leaf.code === 'ENOTFOUND' || leaf.code === 'EAI_AGAIN')
+      reasons.add(`host not found: ${leaf.hostname}`);
+    else if (leaf.code === 'PLT_KFK_AUTHENTICATION') reasons.add(`authentication refused (${leaf.message})`);
+    else if (typeof leaf.message === 'string' && leaf.message) reasons.add(leaf.message);
+  }
+  return [...reasons].join('; ');
+}

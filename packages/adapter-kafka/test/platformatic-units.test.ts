@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { validateKafkaConfig } from '../src/options.js';
 import { subscriptionAwareAssigner } from '../src/platformatic-assigner.js';
 import { nodeSupportsPlatformatic } from '../src/platformatic-client.js';
-import { apiIds, isTransient } from '../src/platformatic-errors.js';
+import { apiIds, connectFailure, isTransient } from '../src/platformatic-errors.js';
 import { outOfRange, startOffsets, toRecords } from '../src/platformatic-records.js';
 
 // The @platformatic/kafka client's logic that needs no broker.
@@ -146,4 +146,16 @@ test('a partition starts at its committed offset, else at the end its topic fall
 
 test('an unknown topic (just created elsewhere) is transient', () => {
   expect(isTransient(new UserError('Unknown topic orders.'))).toBe(true);
+});
+
+test('a failed connect says what the sockets met', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+    code: 'ECONNREFUSED',
+    address: '127.0.0.1',
+    port: 1,
+  });
+  const error = new MultipleErrors('Cannot connect to any broker.', [
+    new NetworkError('Connection to 127.0.0.1:1 failed.', { cause: refused }),
+  ]);
+  expect(connectFailure(error)).toBe('connection refused at 127.0.0.1:1');
 });
