@@ -125,3 +125,9 @@ export async function loadStartPostgres() {
   });
   return (await import(outfile.href)).startPostgres;
 }
+
+/** Process CPU time (user + system) since `start` (a process.cpuUsage()), in µs per message. */
+export function cpuPerMessage(start, messages) {
+  const { user, system } = process.cpuUsage(start);
+  return round((user + system) / Math.max(1, messages), 1);
+}

@@ -2,6 +2,7 @@
 // pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--rounds 7] [--url URL]
 //            [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100]
 //            [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]
+//            [--client kafkajs|platformatic]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
 // insert) and, when listed, inspect overhead (scripts/bench-inspect.mjs: the plain path with and without
@@ -39,12 +40,14 @@ const { values } = parseArgs({
     'redis-url': { type: 'string' },
     'inspect-every-ms': { type: 'string', default: '2000' },
     'inspect-seconds': { type: 'string', default: '40' },
+    // Kafka only: the client library behind the driver and the raw baseline.
+    client: { type: 'string', default: 'kafkajs' },
   },
 });
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40] [--client kafkajs|platformatic]',
   );
   process.exit(0);
 }
@@ -107,7 +110,7 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
   // reported beside it.
   const results = [];
   for (let round = 0; round < rounds; round++) {
-    results.push(await module.run({ messages, concurrency, url, onProgress }));
+    results.push(await module.run({ messages, concurrency, url, onProgress, client: values.client }));
   }
   results.sort(
     (a, b) => a.adapter.msgsPerSec / a.baseline.msgsPerSec - b.adapter.msgsPerSec / b.baseline.msgsPerSec,
@@ -134,6 +137,10 @@ for (const concurrency of scenarios.has('throughput') ? levels : []) {
     p99Ms: adapter.p99Ms,
     baselineP50Ms: baseline.p50Ms,
     baselineP99Ms: baseline.p99Ms,
+    ...(driver === 'kafka' ? { client: values.client } : {}),
+    ...(adapter.cpuUsPerMsg === undefined
+      ? {}
+      : { cpuUsPerMsg: adapter.cpuUsPerMsg, baselineCpuUsPerMsg: baseline.cpuUsPerMsg }),
   };
   rows.push(row);
   if (values.json) console.log(JSON.stringify(row));
@@ -153,6 +160,9 @@ if (!values.json && rows.length > 0) {
       'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
       'p50 ms': r.p50Ms,
       'p99 ms': r.p99Ms,
+      ...(r.cpuUsPerMsg === undefined
+        ? {}
+        : { 'CPU µs/msg': r.cpuUsPerMsg, 'baseline CPU µs/msg': r.baselineCpuUsPerMsg }),
     })),
   );
 }
@@ -163,7 +173,7 @@ if (scenarios.has('batch')) {
       `${driver} batch: ${batchMessages} messages, consumeBatch (maxBatchSize ${batchSize}) vs consume…\n`,
     );
   }
-  const batchRows = await runBatchScenario(() => module.batchTarget(url), {
+  const batchRows = await runBatchScenario(() => module.batchTarget(url, values.client), {
     driver,
     messages: batchMessages,
     // Each round runs both sides, the single side at a few hundred messages a second: 3 rounds

@@ -4,10 +4,14 @@
 // sendBatch, as a hand-written high-throughput kafkajs producer does: kafkajs has no linger),
 // consumed by a fresh consumer group with handlers run `concurrency` at a time and offsets
 // committed after handling. Producer and consumer have their own clients on both sides.
+// `client: 'platformatic'` (pnpm bench --driver kafka --client platformatic) runs the driver on
+// @platformatic/kafka and raw @platformatic/kafka as the baseline (platformatic-baseline.mjs).
+// Each side reports the process CPU time it used per message handled (user + system, µs).
 import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import kafkajs from 'kafkajs';
 import {
+  cpuPerMessage,
   latencyStats,
   makeBody,
   pairedRounds,
@@ -16,6 +20,7 @@ import {
   withDeadline,
 } from '../../../scripts/bench-lib.mjs';
 import { driver } from '../dist/index.js';
+import { runPlatformaticBaseline } from './platformatic-baseline.mjs';
 
 registerDriver(driver);
 
@@ -58,7 +63,11 @@ function coalescingSender(producer, topic) {
     });
 }
 
-export async function runBaseline({ messages, concurrency, url, onProgress }) {
+export function runBaseline(options) {
+  return options.client === 'platformatic' ? runPlatformaticBaseline(options) : runKafkajsBaseline(options);
+}
+
+async function runKafkajsBaseline({ messages, concurrency, url, onProgress }) {
   const kafka = new Kafka({ clientId: 'bench-raw', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
   const consumerKafka = new Kafka({
     clientId: 'bench-raw-consumer',
@@ -158,8 +167,8 @@ export async function runBaseline({ messages, concurrency, url, onProgress }) {
   return { ...measured, ...latencyStats(latencies, handled) };
 }
 
-export async function runPlugmq({ messages, concurrency, url, onProgress }) {
-  const config = { driver: 'kafka', url, partitions: PARTITIONS };
+export async function runPlugmq({ messages, concurrency, url, onProgress, client = 'kafkajs' }) {
+  const config = { driver: 'kafka', url, partitions: PARTITIONS, client };
   const consumer = await createQueueManager({ ...config, clientId: 'bench-plugmq-consumer' });
   const producer = await createQueueManager({ ...config, clientId: 'bench-plugmq' });
   const type = `bench.plugmq.${randomUUID()}`;
@@ -212,10 +221,10 @@ async function dropTopics(url, type) {
 export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
 
 /** For the batch scenario (scripts/bench-batch.mjs): a throw-away topic and its clean-up. */
-export function batchTarget(url = DEFAULT_URL) {
+export function batchTarget(url = DEFAULT_URL, client = 'kafkajs') {
   const type = `bench.batch.${randomUUID()}`;
   return {
-    config: { driver: 'kafka', url, partitions: PARTITIONS },
+    config: { driver: 'kafka', url, partitions: PARTITIONS, client },
     type,
     drop: () => dropTopics(url, type),
   };

@@ -1,5 +1,6 @@
 import { defineTransportDriver } from '@plugmq/core/driver';
 import { capabilities, type KafkaConfig, OPTIONS, validateKafkaConfig } from './options.js';
+import { loadPlatformaticClient } from './platformatic-client.js';
 import { KafkaTransport } from './transport.js';
 
 /** The Kafka driver: `createQueueManager({ driver: 'kafka', url: 'kafka://127.0.0.1:9092' })`. */
@@ -9,7 +10,9 @@ export const driver = defineTransportDriver<KafkaConfig>({
   options: OPTIONS,
   validate: validateKafkaConfig,
   createTransport: async (config, { logger }) => {
-    const transport = new KafkaTransport(config, logger);
+    const client =
+      config.client === 'platformatic' ? await loadPlatformaticClient(config, logger) : undefined;
+    const transport = new KafkaTransport(config, logger, client);
     try {
       await transport.connect();
     } catch (error) {

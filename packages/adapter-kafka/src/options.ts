@@ -31,6 +31,9 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
  * - `url` (default `kafka://127.0.0.1:9092`): `kafka://host:port[,host:port…]`, or a bare
  *   `host:port[,host:port…]` broker list. Credentials in the URL become SASL/PLAIN.
  * - `clientId` (default 'plugmq').
+ * - `client` (default 'kafkajs'): the Kafka client library behind the driver: 'kafkajs' (2.2.4,
+ *   unmaintained) or 'platformatic' (@platformatic/kafka 1.x, maintained; needs Node >= 20.19.4
+ *   and is loaded only when chosen).
  * - `partitions` (default 3) and `replicationFactor` (default 1): for topics the driver creates.
  * - `groupPrefix` (default 'plugmq.'): Kafka consumer group id = prefix + PlugMQ group.
  * - `connectTimeoutMs` (default 10 000): an unreachable broker fails with CONNECTION after this.
@@ -48,6 +51,7 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
 export interface KafkaConfig extends PlugmqConfig {
   brokers: string[];
   clientId: string;
+  client: KafkaClientName;
   partitions: number;
   replicationFactor: number;
   groupPrefix: string;
@@ -64,11 +68,16 @@ export interface KafkaConfig extends PlugmqConfig {
   maxMessageBytes: number;
 }
 
+/** The client libraries the driver can run on (`client` option). */
+export const CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type KafkaClientName = (typeof CLIENTS)[number];
+
 export const DEFAULT_URL = 'kafka://127.0.0.1:9092';
 
 /** Every option the Kafka driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
   'clientId',
+  'client',
   'partitions',
   'replicationFactor',
   'groupPrefix',
@@ -126,6 +135,10 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
   if (typeof clientId !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(clientId)) {
     throw configInvalid('clientId', 'a string of [A-Za-z0-9._-], at most 100 characters', clientId);
   }
+  const client = config.client ?? 'kafkajs';
+  if (!CLIENTS.includes(client as KafkaClientName)) {
+    throw configInvalid('client', CLIENTS.map((name) => `'${name}'`).join(' or '), client);
+  }
   const groupPrefix = config.groupPrefix ?? 'plugmq.';
   if (typeof groupPrefix !== 'string' || groupPrefix.length > 100) {
     throw configInvalid('groupPrefix', 'a string of at most 100 characters', groupPrefix);
@@ -161,6 +174,7 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     ...config,
     brokers: parsed.brokers,
     clientId,
+    client: client as KafkaClientName,
     partitions: integerOption(config, 'partitions', 3, 1),
     replicationFactor: integerOption(config, 'replicationFactor', 1, 1),
     groupPrefix,

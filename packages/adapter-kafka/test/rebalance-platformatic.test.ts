@@ -1,0 +1,3 @@
+import { rebalanceTests } from './rebalance-cases.js';
+
+rebalanceTests('platformatic');

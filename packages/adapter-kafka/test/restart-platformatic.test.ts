@@ -1,0 +1,3 @@
+import { restartTests } from './restart-cases.js';
+
+restartTests('platformatic');
