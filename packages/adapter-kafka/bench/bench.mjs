@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { createQueueManager, registerDriver } from '@plugmq/core';
 import kafkajs from 'kafkajs';
 import {
-  cpuPerMessage,
   latencyStats,
   makeBody,
   pairedRounds,
