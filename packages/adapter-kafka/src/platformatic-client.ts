@@ -403,7 +403,7 @@ export async function loadPlatformaticClient(config: KafkaConfig, logger: Logger
   } catch (error) {
     throw new PlugmqError(
       'CONFIG_INVALID',
-      `client 'platformatic' could not load @platformatic/kafka: ${describeError(error)}`,
+      `client 'platformatic' needs the @platformatic/kafka package (an optional peer dependency): install it with npm install @platformatic/kafka@1.35.0 (${describeError(error)})`,
       { cause: error },
     );
   }
