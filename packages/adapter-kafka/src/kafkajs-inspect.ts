@@ -61,7 +61,16 @@ export class KafkajsInspect implements KafkaInspectClient {
   }
 
   async watermarks(topic: string): Promise<Watermarks[]> {
-    const offsets = await retrying(() => this.admin.fetchTopicOffsets(topic), this.isRetriable);
+    let offsets: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
+    try {
+      offsets = await retrying(() => this.admin.fetchTopicOffsets(topic), this.isRetriable);
+    } catch (error) {
+      // kafkajs throws a TypeError when the metadata it holds has no partition of the topic (one
+      // being deleted, or just created on a cluster whose nodes have not all heard of it yet):
+      // nothing to report for it now, rather than failing the whole inspect().
+      if (error instanceof TypeError) return [];
+      throw error;
+    }
     return offsets.map(({ partition, low, high }) => ({ partition, low: Number(low), high: Number(high) }));
   }
 

@@ -263,10 +263,17 @@ export async function ensureRedisGroup(
   type: string,
   group: string,
 ): Promise<void> {
-  try {
-    await client.xgroup('CREATE', typeKeys(prefix, type).stream, group, '$', 'MKSTREAM');
-  } catch (error) {
-    if (!isBusyGroup(error)) throw error;
+  // On a Cluster, ioredis' auto-pipelining can batch this with a command for another slot and
+  // fail the batch with MOVED (see the subscription's createGroups): the create is tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.xgroup('CREATE', typeKeys(prefix, type).stream, group, '$', 'MKSTREAM');
+      return;
+    } catch (error) {
+      if (isBusyGroup(error)) return;
+      if (attempt >= 5 || !/^(MOVED|ASK) /.test((error as Error).message ?? '')) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
   }
 }
 

@@ -54,6 +54,7 @@ export class RedisTransport implements Transport {
   private closed = false;
 
   readonly messageSizeLimit: MessageSizeLimit;
+  private ensuring: Promise<void> = Promise.resolve();
   private constructor(
     private readonly config: RedisConfig,
     private readonly logger: Logger,
@@ -134,10 +135,15 @@ export class RedisTransport implements Transport {
     );
   }
 
+  /** One create at a time (see ensureRedisGroup): a subscription may ask for several types at once. */
   ensureGroup(type: string, group: string): Promise<void> {
-    return this.command(`creating group ${group} on ${type}`, () =>
-      ensureRedisGroup(this.client, this.config.keyPrefix, type, group),
-    );
+    const create = () =>
+      this.command(`creating group ${group} on ${type}`, () =>
+        ensureRedisGroup(this.client, this.config.keyPrefix, type, group),
+      );
+    const created = this.ensuring.then(create, create);
+    this.ensuring = created.catch(() => {});
+    return created;
   }
 
   peek(type: string, group: string, limit: number): Promise<Envelope[]> {

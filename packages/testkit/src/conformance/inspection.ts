@@ -219,8 +219,11 @@ export function inspectionScenarios(env: ConformanceEnv): void {
     expect(await replayer.deadLetters.replay(dlq, { limit: 7 })).toBe(7);
     const replayed = (await got.waitForCount(19, env.patience)).slice(12);
     expect(replayed.map((message) => message.body)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // The rest stay stored, but not necessarily in publish order: one the replay had fetched
+    // ahead (a broker's prefetch) and handed back may go to the end (Redis, quorum queues), as
+    // the drivers' READMEs say.
     const left = await replayer.deadLetters.browse(dlq);
-    expect(left.map((record) => record.id)).toEqual(ids.slice(7));
+    expect(left.map((record) => record.id).sort()).toEqual(ids.slice(7).sort());
     expect(await replayer.deadLetters.replay(dlq)).toBe(5);
     const rest = (await got.waitForCount(24, env.patience)).slice(19);
     expect(rest.map((message) => message.body).sort((a, b) => a - b)).toEqual([7, 8, 9, 10, 11]);
