@@ -139,7 +139,9 @@ export interface KafkaInspectClient {
   ): Promise<{ partition: number; record: FetchedRecord }[]>;
 }
 
-export interface KafkaClient extends KafkaInspectClient {
+export interface KafkaClient {
+  /** The admin side of inspect, ensureGroup and peek. */
+  readonly inspection: KafkaInspectClient;
   /** Connects the admin and producer; rejects (CONNECTION) after the connect timeout. */
   connect(): Promise<void>;
   /** Creates the missing ones among `specs` and waits for their leaders. */

@@ -74,14 +74,14 @@ export class KafkaInspector {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new PlugmqError('INVALID_ARGUMENT', `peek limit must be a positive integer (got ${limit})`);
     }
-    if (!(await this.client.topicNames()).includes(type)) return [];
+    if (!(await this.client.inspection.topicNames()).includes(type)) return [];
     const groupId = this.config.groupPrefix + group;
     const committed = toMap(await this.client.committedOffsets(groupId, type));
-    const ranges = (await this.client.watermarks(type)).map((mark) => {
+    const ranges = (await this.client.inspection.watermarks(type)).map((mark) => {
       const from = startOf(mark, committed);
       return { partition: mark.partition, from, to: Math.min(mark.high, from + limit) };
     });
-    const read = await this.client.readRanges(type, ranges, PEEK_TIMEOUT_MS);
+    const read = await this.client.inspection.readRanges(type, ranges, PEEK_TIMEOUT_MS);
     return mergeOldestFirst(read, limit).map(({ partition, record }) =>
       recordToEnvelope(record, type, type, partition),
     );
@@ -90,12 +90,15 @@ export class KafkaInspector {
   async inspect(query: TransportInspectQuery): Promise<TransportInspection> {
     const { client, config } = this;
     const wanted = query.types === undefined ? undefined : new Set(query.types);
-    const [topicNames, allIds] = await Promise.all([client.topicNames(), client.groupIds()]);
+    const [topicNames, allIds] = await Promise.all([
+      client.inspection.topicNames(),
+      client.inspection.groupIds(),
+    ]);
     const existing = new Set(topicNames);
     const ids = allIds.filter((id) => id.startsWith(config.groupPrefix) && !id.startsWith(PEEK_GROUP_PREFIX));
     const [offsets, described] = await Promise.all([
-      Promise.all(ids.map(async (id) => [id, await client.groupOffsets(id)] as const)),
-      client.describeGroups(ids),
+      Promise.all(ids.map(async (id) => [id, await client.inspection.groupOffsets(id)] as const)),
+      client.inspection.describeGroups(ids),
     ]);
     /** `groupId` → topic → committed offsets. */
     const commits = new Map<string, Map<string, Committed>>();
@@ -135,7 +138,7 @@ export class KafkaInspector {
     const watermarks = (topic: string): Promise<Watermarks[]> => {
       let entry = marks.get(topic);
       if (!entry) {
-        entry = existing.has(topic) ? client.watermarks(topic) : Promise.resolve([]);
+        entry = existing.has(topic) ? client.inspection.watermarks(topic) : Promise.resolve([]);
         marks.set(topic, entry);
       }
       return entry;

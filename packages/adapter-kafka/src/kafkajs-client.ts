@@ -2,16 +2,12 @@ import { type Logger, PlugmqError, withDeadline } from '@plugmq/core/driver';
 import kafkajs, { type Admin, type IHeaders, type Message, type Producer, type SASLOptions } from 'kafkajs';
 import type {
   AcknowledgedPartition,
-  FetchedRecord,
-  GroupDescription,
   GroupMember,
   KafkaClient,
   MemberOptions,
-  OffsetRange,
   OutgoingRecord,
   TopicLayout,
   TopicSpec,
-  Watermarks,
 } from './connection.js';
 import { errorType, RETRY, retrying } from './kafkajs-errors.js';
 import { KafkajsInspect } from './kafkajs-inspect.js';
@@ -58,7 +54,7 @@ export class KafkajsClient implements KafkaClient {
   private connected: Promise<void> | undefined;
   private resetting: Promise<void> | undefined;
   private readonly sockets = new SocketWatch();
-  private readonly inspection: KafkajsInspect;
+  readonly inspection: KafkajsInspect;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -274,36 +270,6 @@ export class KafkajsClient implements KafkaClient {
         (current as { cause?: unknown }).cause ?? (current as { originalError?: unknown }).originalError;
     }
     return false;
-  }
-
-  topicNames(): Promise<string[]> {
-    return this.inspection.topicNames();
-  }
-
-  groupIds(): Promise<string[]> {
-    return this.inspection.groupIds();
-  }
-
-  describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
-    return this.inspection.describeGroups(groupIds);
-  }
-
-  groupOffsets(
-    groupId: string,
-  ): Promise<{ topic: string; partitions: { partition: number; offset: number }[] }[]> {
-    return this.inspection.groupOffsets(groupId);
-  }
-
-  watermarks(topic: string): Promise<Watermarks[]> {
-    return this.inspection.watermarks(topic);
-  }
-
-  readRanges(
-    topic: string,
-    ranges: readonly OffsetRange[],
-    timeoutMs: number,
-  ): Promise<{ partition: number; record: FetchedRecord }[]> {
-    return this.inspection.readRanges(topic, ranges, timeoutMs);
   }
 
   async close(): Promise<void> {

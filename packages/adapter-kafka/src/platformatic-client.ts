@@ -8,16 +8,12 @@ import {
 } from '@plugmq/core/driver';
 import type {
   AcknowledgedPartition,
-  FetchedRecord,
-  GroupDescription,
   GroupMember,
   KafkaClient,
   MemberOptions,
-  OffsetRange,
   OutgoingRecord,
   TopicLayout,
   TopicSpec,
-  Watermarks,
 } from './connection.js';
 import type { KafkaConfig, KafkaSasl } from './options.js';
 import { subscriptionAwareAssigner } from './platformatic-assigner.js';
@@ -61,7 +57,7 @@ const RETRY_DELAY_MS = 100;
 export class PlatformaticClient implements KafkaClient {
   private readonly base: BaseOptions;
   private readonly admin: Admin;
-  private readonly inspection: PlatformaticInspect;
+  readonly inspection: PlatformaticInspect;
   private producer: Records;
   private connected: Promise<void> | undefined;
   private resetting: Promise<void> | undefined;
@@ -327,36 +323,6 @@ export class PlatformaticClient implements KafkaClient {
 
   isRetriable(error: unknown): boolean {
     return this.isFatalProducerError(error) || isTransient(error);
-  }
-
-  topicNames(): Promise<string[]> {
-    return this.inspection.topicNames();
-  }
-
-  groupIds(): Promise<string[]> {
-    return this.inspection.groupIds();
-  }
-
-  describeGroups(groupIds: readonly string[]): Promise<GroupDescription[]> {
-    return this.inspection.describeGroups(groupIds);
-  }
-
-  groupOffsets(
-    groupId: string,
-  ): Promise<{ topic: string; partitions: { partition: number; offset: number }[] }[]> {
-    return this.inspection.groupOffsets(groupId);
-  }
-
-  watermarks(topic: string): Promise<Watermarks[]> {
-    return this.inspection.watermarks(topic);
-  }
-
-  readRanges(
-    topic: string,
-    ranges: readonly OffsetRange[],
-    timeoutMs: number,
-  ): Promise<{ partition: number; record: FetchedRecord }[]> {
-    return this.inspection.readRanges(topic, ranges, timeoutMs);
   }
 
   async close(): Promise<void> {
