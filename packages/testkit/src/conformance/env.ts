@@ -1,6 +1,7 @@
 import type { Capabilities, PlugmqConfig, QueueManager } from '@plugmq/core';
 import type { TestContext } from 'vitest';
 import { uniqueGroup, uniqueType, withTimeout } from './helpers.js';
+import { LogRecorder } from './log-recorder.js';
 
 export interface ConformanceOptions {
   /** Shown in the describe() title, e.g. 'memory'. */
@@ -40,6 +41,8 @@ export class ConformanceEnv {
   private probe: QueueManager | undefined;
   private managers: QueueManager[] = [];
   private cleanups: (() => unknown)[] = [];
+  /** The log of the managers the running test created (see LogRecorder). */
+  readonly logs = new LogRecorder();
 
   constructor(readonly options: ConformanceOptions) {
     const scale = options.timeScale ?? 1;
@@ -108,7 +111,7 @@ export class ConformanceEnv {
 
   /** A fresh manager on the shared broker, closed after the test. */
   async create(overrides?: Partial<PlugmqConfig>): Promise<QueueManager> {
-    const manager = await this.options.create(overrides);
+    const manager = await this.options.create({ logger: this.logs.logger, ...overrides });
     this.managers.push(manager);
     return manager;
   }

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
 import { backpressureScenarios } from './backpressure.js';
 import { batchScenarios } from './batch.js';
 import { catalogScenarios } from './catalog.js';
@@ -33,6 +33,14 @@ export function runConformance(options: ConformanceOptions): void {
   const env = new ConformanceEnv(options);
   describe(`plugmq conformance: ${options.name}`, () => {
     beforeAll(() => env.setup(), env.ms(60_000));
+    beforeEach((context) => {
+      env.logs.reset();
+      context.onTestFailed(() => {
+        console.error(
+          `[conformance] ${options.name} > ${context.task.name}: the driver's log\n${env.logs.report()}`,
+        );
+      });
+    });
     afterEach(() => env.cleanup(), env.ms(120_000));
     afterAll(() => env.teardown(), env.ms(60_000));
 
