@@ -104,17 +104,16 @@ export function pairedRounds(runAdapter, runBaseline, defaults = {}) {
 }
 
 /**
- * The testkit's startPostgres (PLUGMQ_POSTGRES_URL, else a container, else a local server),
- * bundled from its source: the testkit's published entry loads vitest, which refuses to run
- * outside a test. Written under the testkit's node_modules so that its own dependencies
- * (testcontainers) resolve.
+ * A module of the testkit's broker provisioning, bundled from its source: the testkit's published
+ * entry loads vitest, which refuses to run outside a test. Written under the testkit's
+ * node_modules so that its own dependencies (testcontainers) resolve.
  */
-export async function loadStartPostgres() {
+async function loadTestkitModule(name) {
   const { build } = await import('esbuild');
   const testkit = new URL('../packages/testkit/', import.meta.url);
-  const outfile = new URL('node_modules/.plugmq-bench/postgres.mjs', testkit);
+  const outfile = new URL(`node_modules/.plugmq-bench/${name}.mjs`, testkit);
   await build({
-    entryPoints: [new URL('src/brokers/postgres.ts', testkit).pathname],
+    entryPoints: [new URL(`src/brokers/${name}.ts`, testkit).pathname],
     outfile: outfile.pathname,
     bundle: true,
     platform: 'node',
@@ -123,7 +122,17 @@ export async function loadStartPostgres() {
     packages: 'external',
     logLevel: 'error',
   });
-  return (await import(outfile.href)).startPostgres;
+  return import(outfile.href);
+}
+
+/** The testkit's startPostgres (PLUGMQ_POSTGRES_URL, else a container, else a local server). */
+export async function loadStartPostgres() {
+  return (await loadTestkitModule('postgres')).startPostgres;
+}
+
+/** The testkit's startBroker (a container, else the local install `pnpm brokers:up` provides). */
+export async function loadStartBroker() {
+  return (await loadTestkitModule('start')).startBroker;
 }
 
 /** Process CPU time (user + system) since `start` (a process.cpuUsage()), in µs per message. */

@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { runBatchScenario } from './bench-batch.mjs';
 import { runInspectScenario } from './bench-inspect.mjs';
-import { round } from './bench-lib.mjs';
+import { loadStartBroker, round } from './bench-lib.mjs';
 
 // Each side of a round runs for a few seconds at least: shorter rounds measure start-up and GC
 // timing more than the steady state.
@@ -96,7 +96,29 @@ try {
   process.exit(2);
 }
 
-const url = values.url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`];
+/** A broker this run started (no --url, no PLUGMQ_<DRIVER>_URL): stopped at the end. */
+let startedBroker;
+let url = values.url ?? process.env[`PLUGMQ_${driver.toUpperCase()}_URL`];
+if (url === undefined && ['rabbitmq', 'redis', 'kafka'].includes(driver)) {
+  // The way `pnpm test` gets its brokers (a container, else the local install that
+  // `pnpm brokers:up` provides), so `pnpm bench --driver kafka` works on a fresh clone.
+  const startBroker = await loadStartBroker();
+  // The testkit tells where the broker came from on stdout; here that goes to stderr, so that
+  // stdout stays one JSON object per line under --json.
+  const info = console.info;
+  console.info = console.error;
+  try {
+    startedBroker = await startBroker(driver);
+  } catch (error) {
+    console.error(
+      `bench: no ${driver} broker: pass --url (or PLUGMQ_${driver.toUpperCase()}_URL), or run \`pnpm brokers:up ${driver}\` first.\n${error.message}`,
+    );
+    process.exit(2);
+  } finally {
+    console.info = info;
+  }
+  url = startedBroker.url;
+}
 const rows = [];
 for (const concurrency of scenarios.has('throughput') ? levels : []) {
   const scenario = `concurrency-${concurrency}`;
@@ -247,3 +269,4 @@ if (scenarios.has('outbox')) {
 
 // A server the driver's bench module started for itself (postgres without --url) stops here.
 await module.close?.();
+await startedBroker?.stop();
