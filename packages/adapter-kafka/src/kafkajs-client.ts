@@ -9,11 +9,12 @@ import type {
   TopicLayout,
   TopicSpec,
 } from './connection.js';
-import { errorType, RETRY, retrying } from './kafkajs-errors.js';
+import { errorType, RETRY } from './kafkajs-errors.js';
 import { KafkajsInspect } from './kafkajs-inspect.js';
 import { logCreator } from './kafkajs-log.js';
 import { KafkajsMember } from './kafkajs-member.js';
 import type { KafkaConfig } from './options.js';
+import { retrying } from './retrying.js';
 import { SocketWatch } from './socket-watch.js';
 
 const { Kafka, logLevel } = kafkajs;

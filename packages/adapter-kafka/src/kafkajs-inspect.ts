@@ -8,9 +8,10 @@ import type {
   OffsetRange,
   Watermarks,
 } from './connection.js';
-import { RETRY, retrying } from './kafkajs-errors.js';
+import { RETRY } from './kafkajs-errors.js';
 import { headersToStrings } from './kafkajs-member.js';
 import type { KafkaConfig } from './options.js';
+import { retrying } from './retrying.js';
 
 /** Consumer groups `peek` reads through; never reported by `inspect`. */
 export const PEEK_GROUP_PREFIX = 'plugmq-peek.';

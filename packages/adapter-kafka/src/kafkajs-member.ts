@@ -9,7 +9,8 @@ import type {
   TopicPartitionOffset,
 } from './connection.js';
 import { subscriptionAwareAssigner } from './kafkajs-assigner.js';
-import { errorType, isMarkedRetriable, RETRY, retrying } from './kafkajs-errors.js';
+import { errorType, isMarkedRetriable, RETRY } from './kafkajs-errors.js';
+import { retrying } from './retrying.js';
 
 /**
  * A group member that survives the crashes kafkajs does not restart from by itself (e.g.

@@ -17,16 +17,10 @@ import type {
 } from './connection.js';
 import type { KafkaConfig, KafkaSasl } from './options.js';
 import { subscriptionAwareAssigner } from './platformatic-assigner.js';
-import {
-  apiIds,
-  chainErrors,
-  connectFailure,
-  hasApiId,
-  isTransient,
-  retrying,
-} from './platformatic-errors.js';
+import { apiIds, chainErrors, connectFailure, hasApiId, isTransient } from './platformatic-errors.js';
 import { PlatformaticInspect } from './platformatic-inspect.js';
 import { PlatformaticMember } from './platformatic-member.js';
+import { retrying } from './retrying.js';
 
 type Library = typeof import('@platformatic/kafka');
 type Records = Producer<string, Buffer, string, string>;

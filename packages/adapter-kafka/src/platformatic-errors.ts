@@ -83,22 +83,6 @@ export function isTransient(error: unknown): boolean {
   return any;
 }
 
-/** Retries an admin call while it fails with a retriable error, for at most 15 s. */
-export async function retrying<T>(
-  call: () => Promise<T>,
-  isRetriable: (error: unknown) => boolean,
-): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!isRetriable(error) || Date.now() + wait > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-}
-
 /** What a failed connect met, in the words the kafkajs client uses (socket-watch.ts). */
 export function connectFailure(error: unknown): string {
   const chain = chainErrors(error);

@@ -7,8 +7,8 @@ import type {
   OffsetRange,
   Watermarks,
 } from './connection.js';
-import { retrying } from './platformatic-errors.js';
 import { toRecords } from './platformatic-records.js';
+import { retrying } from './retrying.js';
 
 type Library = typeof import('@platformatic/kafka');
 

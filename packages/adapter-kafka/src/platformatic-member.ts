@@ -7,12 +7,11 @@ import type {
   MemberOptions,
   TopicPartitionOffset,
 } from './connection.js';
-import { isTransient, RebalancingError, retrying } from './platformatic-errors.js';
+import { isTransient, RebalancingError } from './platformatic-errors.js';
 import { idOf, outOfRange, startOffsets, toRecords } from './platformatic-records.js';
+import { retrying } from './retrying.js';
 
 const PARTITION_MAX_BYTES = 1_048_576;
-const EARLIEST = -2n;
-const LATEST = -1n;
 /** Back-off after a failed fetch round (broker away, leader moving). */
 const FETCH_ERROR_WAIT_MS = 250;
 
@@ -168,17 +167,17 @@ export class PlatformaticMember implements GroupMember {
       try {
         const topics = [...missing].map(([topic, partitions]) => ({ topic, partitions }));
         const committed = await this.consumer.listCommittedOffsets({ topics });
-        const fallback = async (timestamp: bigint, names: string[]) =>
-          names.length === 0 ? new Map() : this.consumer.listOffsets({ topics: names, timestamp });
-        const names = [...missing.keys()];
-        const earliest = await fallback(
-          EARLIEST,
-          names.filter((t) => this.fromBeginning.get(t)),
-        );
-        const latest = await fallback(
-          LATEST,
-          names.filter((t) => !this.fromBeginning.get(t)),
-        );
+        // A partition without a commit starts at the end its topic's subscription asked for:
+        // ListOffsets' earliest (-2) or latest (-1) marker.
+        const ends = async (fromBeginning: boolean) => {
+          const names = [...missing.keys()].filter(
+            (t) => Boolean(this.fromBeginning.get(t)) === fromBeginning,
+          );
+          const timestamp = fromBeginning ? -2n : -1n;
+          return names.length === 0 ? new Map() : this.consumer.listOffsets({ topics: names, timestamp });
+        };
+        const earliest = await ends(true);
+        const latest = await ends(false);
         if (generation !== this.generation) return;
         for (const [id, offset] of startOffsets(missing, committed, earliest, latest)) {
           // A seek made meanwhile (start pins, rewinds) wins.
