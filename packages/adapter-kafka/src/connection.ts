@@ -151,6 +151,12 @@ export interface KafkaClient {
   /** Committed offsets of `groupId` on `topic`; -1 where the group never committed. */
   committedOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: number }[]>;
   deleteGroup(groupId: string): Promise<void>;
+  /**
+   * Commits offsets for a group with no member, through the admin API (the broker refuses while
+   * the group has members, who may own the partitions): a member's last commit that failed in a
+   * rebalance is made after it left.
+   */
+  commitForEmptyGroup(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void>;
   /** True when some consumer group reads `topic` now or has committed offsets on it. */
   hasConsumerGroup(topic: string): Promise<boolean>;
   /** Rejects when no broker answers a metadata request within `timeoutMs`. */

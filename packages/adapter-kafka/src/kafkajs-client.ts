@@ -7,6 +7,7 @@ import type {
   MemberOptions,
   OutgoingRecord,
   TopicLayout,
+  TopicPartitionOffset,
   TopicSpec,
 } from './connection.js';
 import { errorType, RETRY } from './kafkajs-errors.js';
@@ -158,6 +159,15 @@ export class KafkajsClient implements KafkaClient {
     await this.admin.deleteGroups([groupId]);
   }
 
+  async commitForEmptyGroup(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    for (const topic of new Set(offsets.map((entry) => entry.topic))) {
+      const partitions = offsets
+        .filter((entry) => entry.topic === topic)
+        .map(({ partition, offset }) => ({ partition, offset: String(offset) }));
+      await this.admin.setOffsets({ groupId, topic, partitions });
+    }
+  }
+
   async hasConsumerGroup(topic: string): Promise<boolean> {
     const { groups } = await this.admin.listGroups();
     const ids = groups.map((group) => group.groupId);
@@ -165,8 +175,7 @@ export class KafkajsClient implements KafkaClient {
     const { groups: described } = await this.admin.describeGroups(ids);
     for (const group of described) {
       for (const member of group.members) {
-        const metadata = kafkajs.AssignerProtocol.MemberMetadata.decode(member.memberMetadata);
-        if (metadata?.topics.includes(topic)) return true;
+        if (memberTopics(member.memberMetadata)?.includes(topic)) return true;
       }
     }
     const offsets = await Promise.all(
@@ -275,5 +284,17 @@ export class KafkajsClient implements KafkaClient {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+}
+
+/**
+ * The topics a member subscribed to, from its metadata; undefined where it cannot be read (a
+ * member of a rebalancing group has none yet, a non-consumer group another format).
+ */
+function memberTopics(metadata: Buffer): string[] | undefined {
+  try {
+    return kafkajs.AssignerProtocol.MemberMetadata.decode(metadata)?.topics;
+  } catch {
+    return undefined;
   }
 }

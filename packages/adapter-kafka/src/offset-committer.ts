@@ -1,5 +1,5 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
-import type { GroupMember } from './connection.js';
+import type { GroupMember, KafkaClient, TopicPartitionOffset } from './connection.js';
 import type { PartitionTracker } from './offset-tracker.js';
 
 /** Settles within this window share one offset commit request. */
@@ -18,8 +18,10 @@ export class OffsetCommitter {
     /** Partition trackers by `<partition>:<topic>` (the subscription owns the map). */
     private readonly trackers: ReadonlyMap<string, PartitionTracker>,
     private readonly member: () => GroupMember | undefined,
-    private readonly logger: Logger,
-    private readonly group: string,
+    /** The client's admin API commits after leaving. */
+    private readonly deps: { readonly logger: Logger; readonly client: KafkaClient },
+    /** The group as the application names it (in logs) and its id on the broker. */
+    private readonly names: { readonly group: string; readonly groupId: string },
   ) {}
 
   schedule(): void {
@@ -33,17 +35,20 @@ export class OffsetCommitter {
     }, COMMIT_DELAY_MS);
   }
 
-  /** The last commit, when stopping: waits for one in flight, then commits what is left now. */
-  async flush(): Promise<void> {
+  /**
+   * The last commit, when stopping: waits for one in flight, then commits what is left now.
+   * Resolves with what could not be committed (the caller tries again once it left the group).
+   */
+  async flush(): Promise<TopicPartitionOffset[]> {
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
-    await this.commit();
+    await this.commit(true);
+    return this.pending().map(({ topic, partition, offset }) => ({ topic, partition, offset }));
   }
 
-  private async commit(): Promise<void> {
-    const member = this.member();
-    if (!member) return;
+  /** Offsets settled and not committed yet. */
+  private pending(): { topic: string; partition: number; offset: number; tracker: PartitionTracker }[] {
     const offsets: { topic: string; partition: number; offset: number; tracker: PartitionTracker }[] = [];
     for (const [id, tracker] of this.trackers) {
       const offset = tracker.committable();
@@ -51,6 +56,42 @@ export class OffsetCommitter {
       const colon = id.indexOf(':');
       offsets.push({ topic: id.slice(colon + 1), partition: Number(id.slice(0, colon)), offset, tracker });
     }
+    return offsets;
+  }
+
+  /**
+   * The last commit failed in a rebalance (another member joined or left, e.g. a replay of the
+   * dead-letter group): once this member left, a group left with no member takes the offsets
+   * through the admin API, where each is still ahead of what is committed. A group with other
+   * members refuses; they own the partitions now and read those messages again (at least once).
+   */
+  async commitAfterLeaving(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    const { client } = this.deps;
+    const { groupId } = this.names;
+    try {
+      const ahead: TopicPartitionOffset[] = [];
+      for (const topic of new Set(offsets.map((entry) => entry.topic))) {
+        const committed = new Map(
+          (await client.committedOffsets(groupId, topic)).map((entry) => [entry.partition, entry.offset]),
+        );
+        for (const entry of offsets) {
+          if (entry.topic === topic && entry.offset > (committed.get(entry.partition) ?? -1))
+            ahead.push(entry);
+        }
+      }
+      if (ahead.length > 0) await client.commitForEmptyGroup(groupId, ahead);
+    } catch (error) {
+      this.deps.logger.warn(
+        { group: this.names.group, err: redactCredentials(describeError(error)) },
+        'plugmq: kafka offset commit failed; those messages may be delivered again',
+      );
+    }
+  }
+
+  private async commit(last = false): Promise<void> {
+    const member = this.member();
+    if (!member) return;
+    const offsets = this.pending();
     if (offsets.length === 0) return;
     this.committing = true;
     this.again = false;
@@ -59,9 +100,11 @@ export class OffsetCommitter {
       for (const entry of offsets) entry.tracker.committed = Math.max(entry.tracker.committed, entry.offset);
     } catch (error) {
       // The partition may have moved (rebalance) or the broker is away: those messages are
-      // delivered again to whoever reads the partition next (at least once).
-      this.logger.warn(
-        { group: this.group, err: redactCredentials(describeError(error)) },
+      // delivered again to whoever reads the partition next (at least once). The last commit of
+      // a stopping member is tried once more after it left, so it says nothing yet.
+      if (last) return;
+      this.deps.logger.warn(
+        { group: this.names.group, err: redactCredentials(describeError(error)) },
         'plugmq: kafka offset commit failed; those messages may be delivered again',
       );
     } finally {

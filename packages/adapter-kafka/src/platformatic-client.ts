@@ -13,6 +13,7 @@ import type {
   MemberOptions,
   OutgoingRecord,
   TopicLayout,
+  TopicPartitionOffset,
   TopicSpec,
 } from './connection.js';
 import type { KafkaConfig, KafkaSasl } from './options.js';
@@ -204,6 +205,16 @@ export class PlatformaticClient implements KafkaClient {
 
   async deleteGroup(groupId: string): Promise<void> {
     await this.admin.deleteGroups({ groups: [groupId] });
+  }
+
+  async commitForEmptyGroup(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    const topics = [...new Set(offsets.map((entry) => entry.topic))].map((name) => ({
+      name,
+      partitionOffsets: offsets
+        .filter((entry) => entry.topic === name)
+        .map(({ partition, offset }) => ({ partition, offset: BigInt(offset) })),
+    }));
+    await this.admin.alterConsumerGroupOffsets({ groupId, topics });
   }
 
   async hasConsumerGroup(topic: string): Promise<boolean> {

@@ -97,7 +97,8 @@ export class KafkaSubscription implements TransportSubscription {
     private readonly deps: SubscriptionDeps,
   ) {
     this.groupId = deps.config.groupPrefix + request.group;
-    this.commits = new OffsetCommitter(this.trackers, () => this.member, deps.logger, request.group);
+    const names = { group: request.group, groupId: this.groupId };
+    this.commits = new OffsetCommitter(this.trackers, () => this.member, deps, names);
     for (const type of request.types) {
       const retry = retryTopic(type, request.group);
       this.typeOfTopic.set(type, type);
@@ -378,10 +379,11 @@ export class KafkaSubscription implements TransportSubscription {
           this.onIdle = resolve;
         });
       }
-      await this.commits.flush();
+      const uncommitted = await this.commits.flush();
       await member.disconnect().catch((error: unknown) => {
         this.deps.logger.debug({ err: describeError(error) }, 'plugmq: kafka consumer disconnect failed');
       });
+      if (uncommitted.length > 0) await this.commits.commitAfterLeaving(uncommitted);
     })();
   }
 

@@ -170,11 +170,15 @@ export function retryScenarios(env: ConformanceEnv): void {
     await dead.waitForCount(1, env.patience);
     const ok = got.bodies().filter((body) => body !== 'poison');
     expect(ok.sort()).toEqual(['ok-0', 'ok-1', 'ok-2', 'ok-3', 'ok-4']);
-    // The healthy messages were handled during the poison message's first back-off, not after it.
-    const firstRetryAt = got.arrivedAt[got.messages.findIndex((m) => m.body === 'poison' && m.attempt === 2)];
+    // The healthy messages were handled while the poison message waited out its back-offs, not
+    // after its last attempt (a group held up by it would get them only once it was dead-lettered).
+    // Not "before its first retry": on a replicated broker under load the five acknowledgements
+    // alone can outlast one back-off.
+    const lastAttemptAt =
+      got.arrivedAt[got.messages.findIndex((m) => m.body === 'poison' && m.attempt === 3)];
     const lastOkAt = Math.max(...got.arrivedAt.filter((_, i) => got.messages[i]?.body !== 'poison'));
-    expect(firstRetryAt, 'the poison message was retried').toBeDefined();
-    expect(lastOkAt).toBeLessThanOrEqual(firstRetryAt ?? 0);
+    expect(lastAttemptAt, 'the poison message was tried three times').toBeDefined();
+    expect(lastOkAt).toBeLessThan(lastAttemptAt ?? 0);
   });
 
   test('deadLetter: false drops an exhausted message with an error log (nothing on the .dlq type); the consumer goes on', async () => {
