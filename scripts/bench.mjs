@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--rounds 7] [--url URL]
-//            [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100]
+//            [--scenarios throughput,batch,features,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100]
 //            [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40]
 //            [--client kafkajs|platformatic]
 // Runs each throughput scenario on the driver and on its raw baseline in the same process, then the
 // batch scenario (scripts/bench-batch.mjs: consumeBatch against consume for the same simulated bulk
-// insert) and, when listed, inspect overhead (scripts/bench-inspect.mjs: the plain path with and without
+// insert), the features scenario (scripts/bench-features.mjs: delayMs, priority and keys against the
+// plain path, for each the driver declares) and, when listed, inspect overhead (scripts/bench-inspect.mjs: the plain path with and without
 // inspect() every 2 s), claim-check at 1 MiB bodies (packages/claim-check/bench) and outbox relay
 // throughput (scripts/bench-outbox.mjs, PostgreSQL), and prints
 // tables (or one JSON object per line). Never a test: figures vary between runs on shared machines.
 import { parseArgs } from 'node:util';
 import { runBatchScenario } from './bench-batch.mjs';
+import { runFeaturesScenario } from './bench-features.mjs';
 import { runInspectScenario } from './bench-inspect.mjs';
 import { loadStartBroker, round } from './bench-lib.mjs';
 
@@ -32,7 +34,7 @@ const { values } = parseArgs({
     url: { type: 'string' },
     concurrency: { type: 'string', default: '1,16' },
     rounds: { type: 'string', default: '7' },
-    scenarios: { type: 'string', default: 'throughput,batch' },
+    scenarios: { type: 'string', default: 'throughput,batch,features' },
     'batch-messages': { type: 'string', default: '2000' },
     'batch-size': { type: 'string', default: '100' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -47,7 +49,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40] [--client kafkajs|platformatic]',
+    'usage: pnpm bench [--driver memory|rabbitmq|redis|kafka|postgres] [--json] [--messages N] [--concurrency 1,16] [--rounds 3] [--url URL] [--scenarios throughput,batch,features,claim-check,outbox,inspect] [--batch-messages 2000] [--batch-size 100] [--store fs|redis] [--redis-url URL] [--inspect-every-ms 2000] [--inspect-seconds 40] [--client kafkajs|platformatic]',
   );
   process.exit(0);
 }
@@ -76,7 +78,7 @@ if (levels.some((c) => !Number.isInteger(c) || c < 1)) {
 }
 
 const scenarios = new Set(values.scenarios.split(','));
-const SCENARIOS = ['throughput', 'batch', 'claim-check', 'outbox', 'inspect'];
+const SCENARIOS = ['throughput', 'batch', 'features', 'claim-check', 'outbox', 'inspect'];
 if ([...scenarios].some((name) => !SCENARIOS.includes(name))) {
   console.error(`bench: --scenarios must list some of ${SCENARIOS.join(', ')} (got ${values.scenarios})`);
   process.exit(2);
@@ -218,6 +220,36 @@ if (scenarios.has('batch')) {
         'mean batch': r.meanBatch,
         'batch CPU µs/msg': r.batchCpuUsPerMsg,
         'single CPU µs/msg': r.singleCpuUsPerMsg,
+      })),
+    );
+}
+
+if (scenarios.has('features')) {
+  const featureMessages = Math.min(messages, 5_000);
+  if (!values.json) {
+    process.stderr.write(
+      `${driver} features: ${featureMessages} messages with delayMs / priority / key against the plain path…\n`,
+    );
+  }
+  const featureRows = await runFeaturesScenario(() => module.batchTarget(url, values.client), {
+    driver,
+    messages: featureMessages,
+    rounds: Math.min(rounds, 3),
+    levels,
+    featureConfig: module.featureConfig,
+  });
+  if (values.json) for (const row of featureRows) console.log(JSON.stringify(row));
+  else
+    console.table(
+      featureRows.map((r) => ({
+        scenario: r.scenario,
+        messages: r.messages,
+        'feature msgs/s': r.featureMsgsPerSec,
+        'plain msgs/s': r.plainMsgsPerSec,
+        ratio: r.ratio,
+        'ratio min–max': `${r.ratioMin}–${r.ratioMax}`,
+        'feature CPU µs/msg': r.featureCpuUsPerMsg,
+        'plain CPU µs/msg': r.plainCpuUsPerMsg,
       })),
     );
 }

@@ -6,7 +6,7 @@ import { brokersRequired } from '../brokers/start.js';
 import { deferred, sleep, uniqueGroup, uniqueType } from '../conformance/helpers.js';
 import type { FaultEnv } from './env.js';
 import { TcpProxy } from './proxy.js';
-import { DeliveryLedger, publishStream } from './stream.js';
+import { DeliveryLedger, publishStream, type StreamOptions } from './stream.js';
 
 // Scenarios 1, 2, 4 and 8: the broker (or the network to it) goes away under a live producer and
 // consumer. Every wait is bounded; a scenario records its figures before it asserts, so the table
@@ -71,6 +71,7 @@ async function streamThrough(
   faults: readonly Fault[],
   count: number,
   managers: { producer: QueueManager; consumer: QueueManager },
+  features?: StreamOptions['features'],
 ): Promise<DeliveryLedger> {
   const { producer, consumer } = managers;
   const type = uniqueType('fault');
@@ -91,6 +92,7 @@ async function streamThrough(
     count,
     ledger,
     at: marks,
+    ...(features ? { features } : {}),
     gate: (index) => {
       const pending = marks.findIndex((mark, k) => index >= mark + HOLD && !downs[k]?.settled);
       return pending < 0 ? undefined : downs[pending]?.promise;
@@ -165,6 +167,31 @@ export function brokerScenarios(env: FaultEnv): void {
       const producer = await env.manager();
       const consumer = await env.manager();
       await streamThrough(env, '1 restart x2', [restart, restart], n, { producer, consumer });
+    },
+    600_000,
+  );
+
+  faultIt(
+    env,
+    'restart',
+    `1b. broker restarted during a ${n}-message stream of delayed and prioritised messages (what the driver declares): every resolved publish delivered`,
+    async (context) => {
+      const producer = await env.manager();
+      const consumer = await env.manager();
+      const { delay, priority } = producer.capabilities;
+      if (!delay && !priority) return context.skip('the driver declares neither delay nor priority');
+      // A third of the stream waits 0.2–0.8 s, so delayed messages fall due while the broker is down.
+      await streamThrough(
+        env,
+        '1b restart, delayed+prioritised',
+        [restart],
+        n,
+        { producer, consumer },
+        (index) => ({
+          ...(delay && index % 3 === 0 ? { delayMs: 200 + (index % 7) * 100 } : {}),
+          ...(priority ? { priority: index % 10 } : {}),
+        }),
+      );
     },
     600_000,
   );

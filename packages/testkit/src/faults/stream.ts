@@ -88,6 +88,8 @@ export interface StreamOptions {
   gate?(index: number): Promise<void> | undefined;
   /** Ordering key of publish `index`, if any. */
   key?(index: number): string | undefined;
+  /** A delay or priority for publish `index`, if any (only what the driver declares). */
+  features?(index: number): { delayMs?: number; priority?: number } | undefined;
   /**
    * Each publish's deadline in ms, as the caller's AbortSignal (default: none, the manager's own
    * publishTimeoutMs). With a node dead, a publish must end (resolved or refused) within it.
@@ -122,6 +124,7 @@ export async function publishStream(options: StreamOptions): Promise<void> {
       try {
         await manager.publish(type, index, {
           id,
+          ...options.features?.(index),
           ...(key === undefined ? {} : { key }),
           ...(signal ? { signal } : {}),
         });
