@@ -1,7 +1,8 @@
 // The features scenario of `pnpm bench`: what a publish option costs beside the plain path, on the
-// same driver in the same run. Each feature the driver declares (delay, priority, orderedByKey)
-// runs against a plain side: both publish the same messages (WINDOW in flight) to a live consumer
-// at the given concurrency, and the clock runs from the first publish to the last message handled.
+// same driver in the same run. Each feature the driver declares (delay, priority, orderedByKey, and
+// retention for replay where it is an option) runs against a plain side: both publish the same
+// messages (WINDOW in flight) to a live consumer at the given concurrency, and the clock runs from
+// the first publish to the last message handled.
 // CPU per message (process.cpuUsage) covers publisher and consumer together: they share the process.
 // The delay side's clock leaves out the delay itself (DELAY_MS), so its figure is the path's cost.
 import { createQueueManager } from '@plugmq/core';
@@ -22,6 +23,9 @@ const FEATURES = {
   delay: { capability: 'delay', options: () => ({ delayMs: DELAY_MS }), waitMs: DELAY_MS },
   priority: { capability: 'priority', options: (i) => ({ priority: i % 10 }), waitMs: 0 },
   ordered: { capability: 'orderedByKey', options: (i) => ({ key: `k${i % KEYS}` }), waitMs: 0 },
+  // Plain publishes on a config that keeps every message for groups to come: only where that is
+  // an option the driver module names (featureConfig.replay), since elsewhere it costs nothing.
+  replay: { capability: 'newGroupReceivesOldMessages', options: () => undefined, waitMs: 0, optIn: true },
 };
 
 async function runSide(target, { messages, concurrency, options, waitMs = 0 }) {
@@ -83,6 +87,7 @@ export async function runFeaturesScenario(
 ) {
   const rows = [];
   for (const [name, feature] of Object.entries(FEATURES)) {
+    if (feature.optIn && !featureConfig[name]) continue;
     const withFeature = async () => {
       const target = await makeTarget();
       return { ...target, config: { ...target.config, ...featureConfig[name] } };

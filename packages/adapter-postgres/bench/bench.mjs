@@ -206,6 +206,9 @@ async function dropSchema(connectionString, schema) {
 
 export const run = pairedRounds(runPlugmq, runBaseline);
 
+/** For the features scenario (scripts/bench-features.mjs): what replay needs in the config. */
+export const featureConfig = { replay: { retentionMs: 600_000 } };
+
 /** For the batch scenario (scripts/bench-batch.mjs): a throw-away schema and its clean-up. */
 export async function batchTarget(url) {
   const connectionString = await serverUrl(url);

@@ -1,6 +1,7 @@
 import { defineTransportDriver } from '@plugmq/core/driver';
 import {
   capabilities,
+  capabilitiesFor,
   DEFAULT_URL,
   OPTIONS,
   type PostgresConfig,
@@ -12,6 +13,7 @@ import { PostgresTransport } from './transport.js';
 export const driver = defineTransportDriver<PostgresConfig>({
   name: 'postgres',
   capabilities,
+  capabilitiesFor,
   options: OPTIONS,
   validate: validatePostgresConfig,
   createTransport: (config, { logger, hooks }) => PostgresTransport.create(config, logger, hooks),

@@ -9,23 +9,26 @@ import {
 } from '@plugmq/core/driver';
 
 /**
- * What the PostgreSQL driver honours, and why the false ones are false:
- * - `orderedByKey: false`: the consumers of one group claim rows of one table with SKIP LOCKED, so
- *   two messages of one key can be handled at once by two consumers, and a retried row waits
- *   (`available_at`) while later ones overtake it. Inside one subscription core still runs
- *   same-key messages one after the other.
- * - `newGroupReceivesOldMessages: false`: a publish writes one row per group registered for its
- *   type at that moment; there is no log a new group could read from the start. As on RabbitMQ, a
- *   `mandatory` publish that no group would receive is refused, and a plain one is counted unrouted.
+ * What the PostgreSQL driver honours:
+ * - `orderedByKey`: a keyed row is claimable only when no earlier row of its key waits in its
+ *   group (topology.ts `keyIsFree`), so a key is handled by one consumer at a time in publish
+ *   order, a retried message included (it holds its key's later messages until it is settled).
+ * - `newGroupReceivesOldMessages` only with `retentionMs` (`capabilitiesFor`): a publish writes
+ *   one row per group registered at that moment, and only the retained table keeps messages for
+ *   a group that does not exist yet.
  */
 export const capabilities: Capabilities = Object.freeze({
   persistent: true,
-  orderedByKey: false,
+  orderedByKey: true,
   delay: true,
   priority: true,
   newGroupReceivesOldMessages: false,
   requestReply: true,
 });
+
+export function capabilitiesFor(config: PostgresConfig): Capabilities {
+  return config.retentionMs > 0 ? { ...capabilities, newGroupReceivesOldMessages: true } : capabilities;
+}
 
 export const DEFAULT_URL = 'postgres://127.0.0.1:5432/postgres';
 
@@ -44,6 +47,9 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
  *   renews it every leaseMs / 3, so only a crashed consumer's rows come back, after the lease.
  * - `pollMs` [1 000]: how often an idle subscription looks for rows when no NOTIFY woke it.
  * - `maxMessageBytes` [268 435 456]: a publish whose body is larger is refused before it is sent.
+ * - `retentionMs` [0, off]: keep every published message this long, so that a new group with
+ *   `startFrom: 'earliest'` receives what was published before it existed. Costs a second row per
+ *   publish.
  */
 export const OPTIONS = [
   'schema',
@@ -53,6 +59,7 @@ export const OPTIONS = [
   'leaseMs',
   'pollMs',
   'maxMessageBytes',
+  'retentionMs',
 ] as const;
 
 export interface PostgresConfig extends PlugmqConfig {
@@ -64,6 +71,7 @@ export interface PostgresConfig extends PlugmqConfig {
   leaseMs: number;
   pollMs: number;
   maxMessageBytes: number;
+  retentionMs: number;
 }
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,40}$/;
@@ -95,6 +103,7 @@ export function validatePostgresConfig(config: PlugmqConfig): PostgresConfig {
     leaseMs: integerOption(config, 'leaseMs', 30_000, 100),
     pollMs: integerOption(config, 'pollMs', 1_000, 10),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    retentionMs: integerOption(config, 'retentionMs', 0, 0),
   });
 }
 

@@ -13,39 +13,82 @@ import { bodyBytes, headersJson } from './wire.js';
 /**
  * One statement per publish call: a row per (message, group registered for its type), written
  * only if no `mandatory` message of the call lacks a group. It answers which types had a group,
- * so the rest are reported unrouted, and how many mandatory messages were refused.
+ * so the rest are reported unrouted, and how many mandatory messages were refused. With
+ * `retained`, every message is also kept in the retained table for groups to come.
  */
-function insertSql(schema: string): string {
-  const { groups, deliveries } = tables(schema);
+function insertSql(schema: string, retained: boolean): string {
+  const tableNames = tables(schema);
+  const { groups, deliveries } = tableNames;
+  const keep = retained
+    ? `, kept AS (
+  INSERT INTO ${tableNames.retained} (type, priority, msg_key, headers, body, available_at)
+  SELECT m.type, m.priority, m.msg_key, m.headers, m.body, now() + m.delay_ms * interval '1 millisecond'
+  FROM m WHERE NOT EXISTS (SELECT 1 FROM refused) ORDER BY m.n
+)`
+    : '';
   return `
 WITH m AS (
-  SELECT * FROM unnest($1::int[], $2::text[], $3::jsonb[], $4::bytea[], $5::int[], $6::bigint[], $7::bool[])
-    AS m(n, type, headers, body, priority, delay_ms, mandatory)
+  SELECT * FROM unnest($1::int[], $2::text[], $3::jsonb[], $4::bytea[], $5::int[], $6::bigint[], $7::bool[], $8::text[])
+    AS m(n, type, headers, body, priority, delay_ms, mandatory, msg_key)
 ), refused AS (
   SELECT m.type FROM m WHERE m.mandatory AND NOT EXISTS (SELECT 1 FROM ${groups} g WHERE g.type = m.type)
 ), ins AS (
-  INSERT INTO ${deliveries} (grp, type, priority, headers, body, available_at)
-  SELECT g.grp, m.type, m.priority, m.headers, m.body, now() + m.delay_ms * interval '1 millisecond'
+  INSERT INTO ${deliveries} (grp, type, priority, msg_key, headers, body, available_at)
+  SELECT g.grp, m.type, m.priority, m.msg_key, m.headers, m.body, now() + m.delay_ms * interval '1 millisecond'
   FROM m JOIN ${groups} g ON g.type = m.type
   WHERE NOT EXISTS (SELECT 1 FROM refused)
   ORDER BY m.n, g.grp
   RETURNING type
-)
+)${keep}
 SELECT array(SELECT DISTINCT type FROM ins) AS routed, array(SELECT type FROM refused) AS refused`;
 }
 
 export class Publisher {
   private readonly sql: string;
+  /** The last publish of each key still running: the next one of the key waits for it. */
+  private readonly lastOfKey = new Map<string, Promise<void>>();
 
   constructor(
     private readonly pool: pg.Pool,
     schema: string,
+    private readonly retained: boolean,
     private readonly hooks: TransportHooks,
   ) {
-    this.sql = insertSql(schema);
+    this.sql = insertSql(schema, retained);
   }
 
-  async publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+  /**
+   * Publishes of one key are written one after the other: two statements on two pooled
+   * connections could commit out of call order, and a key's rows are claimed in `seq` order.
+   */
+  publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    const keys = new Set<string>();
+    for (const envelope of envelopes) if (envelope.key !== undefined) keys.add(envelope.key);
+    if (keys.size === 0) return this.write(envelopes, context);
+    const earlier: Promise<void>[] = [];
+    for (const key of keys) {
+      const last = this.lastOfKey.get(key);
+      if (last) earlier.push(last);
+    }
+    const written =
+      earlier.length === 0
+        ? this.write(envelopes, context)
+        : Promise.all(earlier).then(() => this.write(envelopes, context));
+    const settled = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const key of keys) this.lastOfKey.set(key, settled);
+    void settled.then(() => {
+      for (const key of keys) if (this.lastOfKey.get(key) === settled) this.lastOfKey.delete(key);
+    });
+    return written;
+  }
+
+  private async write(
+    envelopes: readonly OutgoingEnvelope[],
+    context: TransportPublishContext,
+  ): Promise<void> {
     const values = [
       envelopes.map((_, n) => n),
       envelopes.map((e) => e.type),
@@ -54,6 +97,7 @@ export class Publisher {
       envelopes.map((e) => e.priority ?? 0),
       envelopes.map((e) => e.delayMs ?? 0),
       envelopes.map((e) => e.mandatory === true),
+      envelopes.map((e) => e.key ?? null),
     ];
     const aborted = waitForAbort(context.signal, 'publish to PostgreSQL');
     let result: pg.QueryResult<{ routed: string[]; refused: string[] }>;
@@ -72,7 +116,8 @@ export class Publisher {
         `no group consumes type ${refused[0]}, and the publish was mandatory: start a consumer of it first; nothing was stored`,
       );
     }
-    if (routed.length === new Set(envelopes.map((e) => e.type)).size) return;
+    // A retained message waits for the groups to come: it is not lost, so not unrouted.
+    if (this.retained || routed.length === new Set(envelopes.map((e) => e.type)).size) return;
     const seen = new Set(routed);
     for (const envelope of envelopes) if (!seen.has(envelope.type)) this.hooks.unrouted(envelope);
   }

@@ -11,7 +11,8 @@ import {
 import type pg from 'pg';
 import { RECONNECT, withRetry } from './connection.js';
 import type { PostgresConfig } from './options.js';
-import { tables } from './topology.js';
+import { joinFromEarliest } from './retention.js';
+import { keyIsFree, tables } from './topology.js';
 import { type DeliveryRow, envelopeFromRow } from './wire.js';
 
 /** Shortest wait before looking again when rows exist but are claimed by a concurrent transaction. */
@@ -26,7 +27,7 @@ function statements(schema: string) {
     // Milliseconds until the group's next row becomes claimable (a delay, a retry, a lease ending).
     due: `
 SELECT GREATEST(0, EXTRACT(EPOCH FROM min(GREATEST(available_at, COALESCE(locked_until, available_at))) - now()) * 1000)::float8 AS ms
-FROM ${deliveries} WHERE grp = $1 AND type = ANY($2)`,
+FROM ${deliveries} d WHERE grp = $1 AND type = ANY($2) AND ${keyIsFree(schema, 'd', '$3')}`,
     renew: `UPDATE ${deliveries} SET locked_until = now() + $2 * interval '1 millisecond' WHERE seq = ANY($1::bigint[]) AND locked_by = $3`,
     ack: `DELETE FROM ${deliveries} WHERE seq = ANY($1::bigint[]) AND locked_by = $2`,
     retry: `UPDATE ${deliveries} SET attempt = attempt + 1, available_at = now() + $3 * interval '1 millisecond', locked_until = NULL, locked_by = NULL WHERE ${mine}`,
@@ -78,9 +79,18 @@ export class PostgresSubscription implements TransportSubscription {
     return this.request.group;
   }
 
-  /** Registers the group for its types: publishes from now on write rows for it. */
+  /**
+   * Registers the group for its types: publishes from now on write rows for it. A group new to a
+   * type that starts from 'earliest' (with `retentionMs`) also gets the type's retained messages.
+   */
   async start(): Promise<void> {
-    await this.deps.pool.query(this.sql.join, [this.request.types, this.request.group]);
+    const { pool, config } = this.deps;
+    const { types, group, startFrom } = this.request;
+    if (startFrom === 'earliest' && config.retentionMs > 0) {
+      await joinFromEarliest(pool, config.schema, types, group);
+    } else {
+      await pool.query(this.sql.join, [types, group]);
+    }
     this.wake();
   }
 
@@ -119,11 +129,13 @@ export class PostgresSubscription implements TransportSubscription {
         ]);
         this.failures = 0;
         const rows = claimed.rows.sort((a, b) => b.priority - a.priority || Number(a.seq) - Number(b.seq));
-        for (const row of rows) this.hand(row);
-        if (rows.length < room) break;
+        let keyed = false;
+        for (const row of rows) keyed = this.hand(row) || keyed;
+        // A claim takes one row per key; the next rows of a key just claimed are ours to take now.
+        if (rows.length < room && !keyed) break;
       }
       if (this.stopped || this.again) return;
-      const due = await pool.query<{ ms: number | null }>(this.sql.due, [group, types]);
+      const due = await pool.query<{ ms: number | null }>(this.sql.due, [group, types, this.token]);
       const ms = due.rows[0]?.ms;
       this.arm(ms === null || ms === undefined ? config.pollMs : Math.max(MIN_WAIT_MS, Math.ceil(ms)));
     } catch (error) {
@@ -145,15 +157,23 @@ export class PostgresSubscription implements TransportSubscription {
     this.timer = setTimeout(() => this.wake(), Math.min(ms, this.deps.config.pollMs));
   }
 
-  private hand(row: DeliveryRow): void {
+  /** Hands a claimed row to core; true when it has a key. */
+  private hand(row: DeliveryRow): boolean {
     const seq = String(row.seq);
     this.held.add(seq);
     if (this.stopped) {
-      void this.settle(seq, this.sql.release, []);
-      return;
+      // Nobody awaits this release: a server gone for good ends it at the lease, which frees the row anyway.
+      this.settle(seq, this.sql.release, []).catch((error: unknown) =>
+        this.deps.logger.debug(
+          { error: describeError(error) },
+          'postgres: releasing a row claimed while stopping failed',
+        ),
+      );
+      return false;
     }
+    const envelope = envelopeFromRow(row);
     const delivery: Delivery = {
-      envelope: envelopeFromRow(row),
+      envelope,
       ack: () => this.ack(seq),
       retry: (delayMs) => this.settle(seq, this.sql.retry, [Math.max(0, Math.round(delayMs))]),
       release: () => this.settle(seq, this.sql.release, []),
@@ -161,6 +181,7 @@ export class PostgresSubscription implements TransportSubscription {
     void this.deliver(delivery).catch((error: unknown) =>
       this.deps.logger.debug({ error: describeError(error) }, 'postgres: delivery failed'),
     );
+    return envelope.key !== undefined;
   }
 
   private async settle(seq: string, sql: string, extra: unknown[]): Promise<void> {

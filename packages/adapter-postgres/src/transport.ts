@@ -21,6 +21,7 @@ import { connectionError, Listener, openPool } from './connection.js';
 import { PostgresInspector } from './inspect.js';
 import type { PostgresConfig } from './options.js';
 import { Publisher } from './publisher.js';
+import { startTrimming } from './retention.js';
 import { PostgresSubscription } from './subscription.js';
 import { tables } from './topology.js';
 
@@ -33,6 +34,7 @@ export class PostgresTransport implements Transport {
   private readonly publisher: Publisher;
   private readonly inspector: PostgresInspector;
   private readonly subscriptions = new Set<PostgresSubscription>();
+  private readonly stopTrimming: () => void;
   private closed = false;
 
   readonly messageSizeLimit: MessageSizeLimit;
@@ -48,8 +50,10 @@ export class PostgresTransport implements Transport {
       maxBytes: config.maxMessageBytes,
       brokerSetting: "PostgreSQL's 1 GB field limit (it cannot be raised)",
     };
-    this.publisher = new Publisher(pool, config.schema, hooks);
+    this.publisher = new Publisher(pool, config.schema, config.retentionMs > 0, hooks);
     this.inspector = new PostgresInspector(pool, config.schema);
+    this.stopTrimming =
+      config.retentionMs > 0 ? startTrimming(pool, config.schema, config.retentionMs, logger) : () => {};
   }
 
   /** Connects, creates the tables if missing and LISTENs (CONNECTION if any of it fails). */
@@ -152,6 +156,7 @@ export class PostgresTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopTrimming();
     for (const subscription of this.subscriptions) subscription.close();
     await Promise.all([this.listener.close(), this.pool.end().catch(() => {})]);
   }

@@ -14,9 +14,12 @@ afterAll(() => server?.stop());
 // Each run writes in its own schema, so runs never see each other's leftovers.
 const schema = `plugmq_test_${process.pid}`;
 
+// With retentionMs, so that the startFrom 'earliest' scenarios run (test/retention.test.ts covers
+// the default, without it).
 runConformance({
   name: 'postgres',
-  create: (overrides) => createQueueManager({ driver: 'postgres', url: server?.url, schema, ...overrides }),
+  create: (overrides) =>
+    createQueueManager({ driver: 'postgres', url: server?.url, schema, retentionMs: 60_000, ...overrides }),
   // Nothing listens on port 1; the password must never show in the CONNECTION error.
   unreachable: { url: 'postgres://plugmq:s3cret-pw@127.0.0.1:1/postgres', connectTimeoutMs: 1_000 },
   sizeLimit: { overrides: { maxMessageBytes: 4096 }, option: 'maxMessageBytes', maxBytes: 4096 },

@@ -21,6 +21,7 @@ describe('postgres options', () => {
       connectTimeoutMs: 5_000,
       leaseMs: 30_000,
       pollMs: 1_000,
+      retentionMs: 0,
     });
     expect(config.prefetch).toBeUndefined();
   });
@@ -34,6 +35,8 @@ describe('postgres options', () => {
     [{ pollMs: 1.5 }, 'pollMs'],
     [{ prefetch: '4' }, 'prefetch'],
     [{ maxMessageBytes: -1 }, 'maxMessageBytes'],
+    [{ retentionMs: -1 }, 'retentionMs'],
+    [{ retentionMs: 1.5 }, 'retentionMs'],
   ])('refuses %o with CONFIG_INVALID naming %s', (config, field) => {
     const error = refusal(config);
     expect(error.code).toBe('CONFIG_INVALID');
