@@ -9,12 +9,15 @@ import { DeliveryLedger, publishStream } from './stream.js';
 // politely (close() with handlers running). Either way the group must still get every message the
 // departed consumer had not finished.
 
+/** Keys of scenario 3's stream where the driver orders by key. */
+const KEYS = 8;
+
 export function processScenarios(env: FaultEnv): void {
   const killReason =
     env.skipReason('consumerKill', true) ??
     (env.options.driverModule ? undefined : 'no driverModule given for the child process');
   const killTitle =
-    '3. a consumer process SIGKILLed mid-stream: another consumer of the group receives everything it had not finished';
+    '3. a consumer process SIGKILLed mid-stream: another consumer of the group receives everything it had not finished (each key in publish order where the driver orders by key)';
   if (killReason) it.skip(`${killTitle} [does not apply: ${killReason}]`, () => {});
   else it(killTitle, () => consumerKill(env), 300_000);
 
@@ -42,7 +45,18 @@ async function consumerKill(env: FaultEnv): Promise<void> {
     const producer = await env.manager();
     const ledger = new DeliveryLedger();
     const count = 400;
-    await publishStream({ manager: producer, type, count, ledger, concurrency: 20 });
+    // Where the driver orders by key, the stream is keyed: the child dies holding keys (leases,
+    // partitions), and the survivor must still get each key's messages in publish order.
+    const ordered = producer.capabilities.orderedByKey;
+    const keyOf = (index: number) => `k${index % KEYS}`;
+    await publishStream({
+      manager: producer,
+      type,
+      count,
+      ledger,
+      concurrency: 20,
+      ...(ordered ? { key: keyOf } : {}),
+    });
     // Mid-stream: some finished, some running, the rest still on the broker or in the prefetch.
     await waitFor(
       () => child.done.size >= 40 && child.unfinished().length >= 2,
@@ -55,7 +69,15 @@ async function consumerKill(env: FaultEnv): Promise<void> {
     const doneByChild = new Set(child.done);
 
     const survivor = await env.manager();
-    await survivor.consume(type, ledger.handler, { group, concurrency: 8 });
+    const survivorOrder: number[] = [];
+    await survivor.consume(
+      type,
+      (message: Message<unknown>) => {
+        survivorOrder.push(message.body as number);
+        ledger.handler(message);
+      },
+      { group, concurrency: 8 },
+    );
     const owed = () => [...ledger.resolved].filter((id) => !doneByChild.has(id) && !ledger.delivered.has(id));
     await waitFor(() => owed().length === 0, 120_000, 'the survivor to get every unfinished message').catch(
       () => {},
@@ -76,6 +98,13 @@ async function consumerKill(env: FaultEnv): Promise<void> {
     });
     expect(ledger.resolved.size).toBe(count);
     expect(owed(), 'messages the killed consumer never finished and the survivor never got').toEqual([]);
+    if (ordered) {
+      for (let k = 0; k < KEYS; k++) {
+        // First deliveries only: a redelivered duplicate may repeat an index.
+        const seen = [...new Set(survivorOrder.filter((index) => index % KEYS === k))];
+        expect(seen, `the survivor's order of ${keyOf(k)}`).toEqual([...seen].sort((a, b) => a - b));
+      }
+    }
   } finally {
     await bundle.remove();
   }
