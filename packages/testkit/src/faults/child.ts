@@ -12,6 +12,12 @@ export type { ChildConsumerArgs } from './child-main.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
+/**
+ * Packages the child loads from node_modules instead of the bundle: @platformatic/kafka finds its
+ * WebAssembly file relative to its own module URL, which a bundle does not keep.
+ */
+const UNBUNDLED = ['@platformatic/kafka'];
+
 /** The child side: this package's source in the workspace, else the built module that exports it. */
 function childMain(): string {
   const source = join(here, 'child-main.ts');
@@ -25,7 +31,12 @@ function childMain(): string {
  * the same code as the test). Needs `esbuild` (a dev dependency of the workspace); loaded only here.
  */
 export async function bundleChildConsumer(driverModule: string, coreEntry?: string): Promise<ChildBundle> {
-  const dir = await mkdtemp(join(tmpdir(), 'plugmq-fault-child-'));
+  // Inside the driver's node_modules where it has one, so that the packages left out of the
+  // bundle (UNBUNDLED) resolve from the driver's dependencies at run time.
+  const driverModules = join(driverModule, '..', '..', 'node_modules');
+  const dir = await mkdtemp(
+    join(existsSync(driverModules) ? driverModules : tmpdir(), '.plugmq-fault-child-'),
+  );
   const entry = join(dir, 'entry.ts');
   await writeFile(
     entry,
@@ -50,7 +61,8 @@ export async function bundleChildConsumer(driverModule: string, coreEntry?: stri
     target: 'node20',
     logLevel: 'error',
     // The driver's own dependencies resolve from its package, wherever the temp dir is.
-    nodePaths: [join(driverModule, '..', '..', 'node_modules'), join(here, '..', '..', 'node_modules')],
+    nodePaths: [driverModules, join(here, '..', '..', 'node_modules')],
+    external: UNBUNDLED,
     ...(coreEntry ? { alias: coreAliases(coreEntry) } : {}),
   });
   return { script: outfile, remove: () => rm(dir, { recursive: true, force: true }) };
