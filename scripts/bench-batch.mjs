@@ -6,7 +6,7 @@
 // last message handled. CPU per message (process.cpuUsage, publisher and consumer together: they
 // share the process) includes the simulated rows on both sides.
 import { createQueueManager } from '@plugmq/core';
-import { round, withDeadline } from './bench-lib.mjs';
+import { alternatingRounds, round, withDeadline } from './bench-lib.mjs';
 
 export const CALL_MS = 2;
 export const ROW_US = 20;
@@ -102,18 +102,10 @@ export async function runBatchScenario(
 ) {
   const rows = [];
   for (const concurrency of levels) {
-    const results = [];
-    for (let r = 0; r < rounds; r++) {
-      const options = { messages, concurrency, maxBatchSize, maxWaitMs };
-      const sides = {};
-      for (const mode of r % 2 === 0 ? ['batch', 'single'] : ['single', 'batch']) {
-        sides[mode] = await runSide(await makeTarget(), { ...options, mode });
-      }
-      results.push(sides);
-    }
-    const ratio = (sides) => sides.batch.msgsPerSec / sides.single.msgsPerSec;
-    results.sort((a, b) => ratio(a) - ratio(b));
-    const median = results[Math.floor(results.length / 2)];
+    const options = { messages, concurrency, maxBatchSize, maxWaitMs };
+    const { median, ...ratios } = await alternatingRounds(rounds, ['batch', 'single'], async (mode) =>
+      runSide(await makeTarget(), { ...options, mode }),
+    );
     rows.push({
       driver,
       scenario: `batch-${maxBatchSize}-vs-single-c${concurrency}`,
@@ -123,9 +115,7 @@ export async function runBatchScenario(
       rowUs: ROW_US,
       batchMsgsPerSec: Math.round(median.batch.msgsPerSec),
       singleMsgsPerSec: Math.round(median.single.msgsPerSec),
-      ratio: round(ratio(median)),
-      ratioMin: round(ratio(results[0])),
-      ratioMax: round(ratio(results[results.length - 1])),
+      ...ratios,
       meanBatch: round(median.batch.meanBatch, 1),
       batchCpuUsPerMsg: round(median.batch.cpuUsPerMsg, 1),
       singleCpuUsPerMsg: round(median.single.cpuUsPerMsg, 1),

@@ -6,7 +6,7 @@
 // CPU per message (process.cpuUsage) covers publisher and consumer together: they share the process.
 // The delay side's clock leaves out the delay itself (DELAY_MS), so its figure is the path's cost.
 import { createQueueManager } from '@plugmq/core';
-import { pipelined, round, withDeadline } from './bench-lib.mjs';
+import { alternatingRounds, pipelined, round, withDeadline } from './bench-lib.mjs';
 
 const WINDOW = 256;
 const TIMEOUT_MS = 300_000;
@@ -102,20 +102,11 @@ export async function runFeaturesScenario(
       continue;
     }
     for (const concurrency of levels) {
-      const results = [];
-      for (let r = 0; r < rounds; r++) {
-        const sides = {};
-        for (const side of r % 2 === 0 ? ['feature', 'plain'] : ['plain', 'feature']) {
-          sides[side] =
-            side === 'feature'
-              ? await runSide(await withFeature(), { messages, concurrency, ...feature })
-              : await runSide(await makeTarget(), { messages, concurrency, options: () => undefined });
-        }
-        results.push(sides);
-      }
-      const ratio = (sides) => sides.feature.msgsPerSec / sides.plain.msgsPerSec;
-      results.sort((a, b) => ratio(a) - ratio(b));
-      const median = results[Math.floor(results.length / 2)];
+      const { median, ...ratios } = await alternatingRounds(rounds, ['feature', 'plain'], async (side) =>
+        side === 'feature'
+          ? runSide(await withFeature(), { messages, concurrency, ...feature })
+          : runSide(await makeTarget(), { messages, concurrency, options: () => undefined }),
+      );
       rows.push({
         driver,
         scenario: `${name}-vs-plain-c${concurrency}`,
@@ -124,9 +115,7 @@ export async function runFeaturesScenario(
         ...(name === 'delay' ? { delayMs: DELAY_MS } : {}),
         featureMsgsPerSec: Math.round(median.feature.msgsPerSec),
         plainMsgsPerSec: Math.round(median.plain.msgsPerSec),
-        ratio: round(ratio(median)),
-        ratioMin: round(ratio(results[0])),
-        ratioMax: round(ratio(results[results.length - 1])),
+        ...ratios,
         featureCpuUsPerMsg: round(median.feature.cpuUsPerMsg, 1),
         plainCpuUsPerMsg: round(median.plain.cpuUsPerMsg, 1),
       });

@@ -74,6 +74,29 @@ export function withDeadline(ms, what) {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
+/**
+ * `rounds` rounds of two sides, `a` and `b` (names), the one going first alternating; each side
+ * is `runSide(name)`, resolving to `{ msgsPerSec, … }`. Returns the round with the median a/b
+ * throughput ratio, that ratio and the spread of all rounds' ratios.
+ */
+export async function alternatingRounds(rounds, [a, b], runSide) {
+  const results = [];
+  for (let r = 0; r < rounds; r++) {
+    const sides = {};
+    for (const side of r % 2 === 0 ? [a, b] : [b, a]) sides[side] = await runSide(side);
+    results.push(sides);
+  }
+  const ratio = (sides) => sides[a].msgsPerSec / sides[b].msgsPerSec;
+  results.sort((x, y) => ratio(x) - ratio(y));
+  const median = results[Math.floor(results.length / 2)];
+  return {
+    median,
+    ratio: round(ratio(median)),
+    ratioMin: round(ratio(results[0])),
+    ratioMax: round(ratio(results[results.length - 1])),
+  };
+}
+
 /** Messages per side of the discarded warm-up pass that precedes a driver's first round. */
 const WARMUP_MESSAGES = 5_000;
 
