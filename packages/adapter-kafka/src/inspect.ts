@@ -11,7 +11,7 @@ import {
 import type { FetchedRecord, KafkaClient, Watermarks } from './connection.js';
 import { PEEK_GROUP_PREFIX } from './kafkajs-inspect.js';
 import type { KafkaConfig } from './options.js';
-import { REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
+import { DELAY_MOVER_GROUP, REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
 import { recordToEnvelope } from './wire.js';
 
 const DEAD_LETTER_SUFFIX = '.dlq';
@@ -95,7 +95,12 @@ export class KafkaInspector {
       client.inspection.groupIds(),
     ]);
     const existing = new Set(topicNames);
-    const ids = allIds.filter((id) => id.startsWith(config.groupPrefix) && !id.startsWith(PEEK_GROUP_PREFIX));
+    // Delay movers are the driver's own groups, as retry topics are its own topics: not reported.
+    const movers = config.groupPrefix + DELAY_MOVER_GROUP;
+    const ids = allIds.filter(
+      (id) =>
+        id.startsWith(config.groupPrefix) && !id.startsWith(PEEK_GROUP_PREFIX) && !id.startsWith(movers),
+    );
     const [offsets, described] = await Promise.all([
       Promise.all(ids.map(async (id) => [id, await client.inspection.groupOffsets(id)] as const)),
       client.inspection.describeGroups(ids),

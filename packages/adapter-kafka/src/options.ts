@@ -12,8 +12,9 @@ import { Secret } from './secret.js';
 export const capabilities: Capabilities = Object.freeze({
   persistent: true,
   orderedByKey: true,
-  // Kafka has no per-message delay; a publish-time delay would need a forwarder outside any group.
-  delay: false,
+  // Kafka has no per-message delay: a delayed publish waits in `<type>.delay` until a delay mover
+  // run by the type's consumers moves it to the type (delay-mover.ts).
+  delay: true,
   // A partition log is FIFO; there is no way to overtake earlier messages.
   priority: false,
   newGroupReceivesOldMessages: true,
@@ -43,6 +44,9 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
  * - `prefetch` (default: max(32, 2 × the subscription's concurrency)): unsettled messages per subscription.
  * - `replyPartitions` (default 6): partitions of the shared reply topic `plugmq.replies`.
  * - `ssl`, `sasl`: passed to the client; never logged.
+ * - `delayReadAhead` (default 10 000): delayed messages a delay mover holds in memory per
+ *   partition of `<type>.delay`, so a later message with a shorter delay can be moved first;
+ *   beyond it, a message waits until one of those is moved.
  * - `maxMessageBytes` (default 1 048 588, Kafka's `message.max.bytes`): a publish whose record
  *   (body, key, headers and batch overhead) is larger is refused with INVALID_ARGUMENT before it
  *   is sent. Raise it together with the broker's `message.max.bytes` or the topics'
@@ -66,6 +70,7 @@ export interface KafkaConfig extends PlugmqConfig {
   ssl?: Secret<KafkaSsl>;
   sasl?: Secret<KafkaSasl>;
   maxMessageBytes: number;
+  delayReadAhead: number;
 }
 
 /** The client libraries the driver can run on (`client` option). */
@@ -91,6 +96,7 @@ export const OPTIONS = [
   'ssl',
   'sasl',
   'maxMessageBytes',
+  'delayReadAhead',
 ] as const;
 
 /**
@@ -186,6 +192,7 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     ...(prefetch === undefined ? {} : { prefetch }),
     replyPartitions: integerOption(config, 'replyPartitions', 6, 1),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+    delayReadAhead: integerOption(config, 'delayReadAhead', 10_000, 1),
     // The URL's password is in `sasl` now; the URL core keeps is masked.
     ...(typeof config.url === 'string' ? { url: redactCredentials(config.url) } : {}),
     ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),

@@ -24,6 +24,29 @@ export function retryTopic(type: string, group: string): string {
   return `${hashed}-${shortHash(group)}`;
 }
 
+/**
+ * `<type>.delay`: where a publish with `delayMs` waits until the type's delay mover
+ * (delay-mover.ts) moves it to `<type>`. The suffix is reserved: a type named `<type>.delay`
+ * would share the topic. Over-long names end in a hash instead.
+ */
+export function delayTopic(type: string): string {
+  const plain = `${type}.delay`;
+  if (plain.length <= MAX_TOPIC) return plain;
+  return `${type.slice(0, MAX_TOPIC - 20)}.delay-${shortHash(type)}`;
+}
+
+/**
+ * The consumer group (after `groupPrefix`) that moves a type's due delayed messages: one group
+ * per type, shared by every manager consuming the type, so each delayed record is moved by one
+ * member only, and consumers of one type starting or stopping never rebalance another's mover.
+ * Under the reserved `plugmq.` prefix, like the dead-letter group; inspect() leaves it out.
+ */
+export const DELAY_MOVER_GROUP = 'plugmq.delay-mover.';
+
+export function delayMoverGroup(type: string): string {
+  return DELAY_MOVER_GROUP + type;
+}
+
 /** Creates topics once per process through the admin client (the broker's auto-create is off). */
 export class TopicRegistry {
   private readonly known = new Map<string, Promise<void>>();

@@ -16,15 +16,16 @@ import {
   type TransportSubscription,
   waitForAbort,
 } from '@plugmq/core/driver';
-import type { KafkaClient } from './connection.js';
+import type { KafkaClient, OutgoingRecord } from './connection.js';
+import { DelayMovers } from './delay-movers.js';
 import { KafkaInspector } from './inspect.js';
 import { KafkajsClient } from './kafkajs-client.js';
 import type { KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { KafkaReplies } from './replies.js';
 import { KafkaSubscription } from './subscription.js';
-import { TopicRegistry } from './topology.js';
-import { envelopeToRecord, recordBytes } from './wire.js';
+import { delayTopic, TopicRegistry } from './topology.js';
+import { DUE_HEADER, envelopeToRecord, recordBytes } from './wire.js';
 
 /** How long close waits for subscriptions to commit and leave their groups. */
 const CLOSE_WAIT_MS = 15_000;
@@ -41,6 +42,7 @@ export class KafkaTransport implements Transport {
   private closed = false;
   private readonly sizeLimit: MessageSizeLimit;
   private readonly inspector: KafkaInspector;
+  private readonly movers: DelayMovers;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -57,6 +59,13 @@ export class KafkaTransport implements Transport {
     this.publisher = new Publisher(this.client, logger);
     this.replies = new KafkaReplies(this.client, this.topics, this.publisher, config, logger);
     this.inspector = new KafkaInspector(this.client, this.topics, config);
+    this.movers = new DelayMovers({
+      client: this.client,
+      topics: this.topics,
+      publisher: this.publisher,
+      config,
+      logger,
+    });
   }
 
   /** Connects, or fails with CONNECTION after `connectTimeoutMs`. */
@@ -65,7 +74,7 @@ export class KafkaTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    const records = envelopes.map((envelope) => envelopeToRecord(envelope, envelope.type));
+    const records = envelopes.map(toRecord);
     const limit = this.config.maxMessageBytes;
     for (let index = 0; index < records.length; index++) {
       // The broker would refuse the whole batch with a protocol error; say which message and why.
@@ -74,8 +83,9 @@ export class KafkaTransport implements Transport {
     }
     let ready = true;
     let mandatory = false;
-    for (const envelope of envelopes) {
-      if (!this.topics.has(envelope.type)) ready = false;
+    for (let index = 0; index < records.length; index++) {
+      const envelope = envelopes[index]!;
+      if (!this.topics.has(records[index]!.topic)) ready = false;
       if (envelope.mandatory && !this.routed.has(envelope.type)) mandatory = true;
     }
     // Fast path: topics already created, nothing to check; stay in this tick for coalescing.
@@ -85,14 +95,14 @@ export class KafkaTransport implements Transport {
 
   private async slowPublish(
     envelopes: readonly OutgoingEnvelope[],
-    records: ReturnType<typeof envelopeToRecord>[],
+    records: OutgoingRecord[],
     context: TransportPublishContext,
   ): Promise<void> {
     // The admin calls retry for long against a broker that is away: the publish deadline bounds
     // them too (they go on in the background; a topic created late is simply there next time).
     const deadline = waitForAbort(context.signal, 'publish to kafka');
     try {
-      await Promise.race([this.prepare(envelopes), deadline.promise]);
+      await Promise.race([this.prepare(envelopes, records), deadline.promise]);
     } catch (error) {
       if (error instanceof PlugmqError) throw error;
       throw new PlugmqError(
@@ -107,7 +117,10 @@ export class KafkaTransport implements Transport {
   }
 
   /** Checks mandatory publishes and creates missing topics. */
-  private async prepare(envelopes: readonly OutgoingEnvelope[]): Promise<void> {
+  private async prepare(
+    envelopes: readonly OutgoingEnvelope[],
+    records: readonly OutgoingRecord[],
+  ): Promise<void> {
     for (const envelope of envelopes) {
       if (!envelope.mandatory || this.routed.has(envelope.type)) continue;
       if (!(await this.client.hasConsumerGroup(envelope.type))) {
@@ -118,7 +131,7 @@ export class KafkaTransport implements Transport {
       }
       this.routed.add(envelope.type);
     }
-    await this.topics.ensure([...new Set(envelopes.map((envelope) => envelope.type))]);
+    await this.topics.ensure([...new Set(records.map((record) => record.topic))]);
   }
 
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
@@ -129,9 +142,18 @@ export class KafkaTransport implements Transport {
       config: this.config,
       logger: this.logger,
     });
-    try {
-      await subscription.start();
-    } catch (error) {
+    const started = subscription.start();
+    // Consumers of a type run its delay mover; both join at once (two group joins, not in turn).
+    const moving = this.movers.acquire(request.types, started);
+    const [joined, moved] = await Promise.allSettled([started, moving]);
+    if (joined.status === 'rejected' || moved.status === 'rejected') {
+      // Undo the half that worked: a subscription without its movers is not handed out.
+      if (joined.status === 'fulfilled') {
+        await subscription.stop();
+        await subscription.whenFinished().catch(() => {});
+      }
+      if (moved.status === 'fulfilled') this.movers.release(request.types);
+      const error = joined.status === 'rejected' ? joined.reason : (moved as PromiseRejectedResult).reason;
       if (error instanceof PlugmqError) throw error;
       throw new PlugmqError(
         'CONNECTION',
@@ -146,6 +168,7 @@ export class KafkaTransport implements Transport {
     return {
       stop: async () => {
         await subscription.stop();
+        this.movers.release(request.types);
         void subscription.whenFinished().finally(() => this.subscriptions.delete(subscription));
       },
     };
@@ -218,7 +241,11 @@ export class KafkaTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const finishing = Promise.allSettled([...this.subscriptions].map((s) => s.whenFinished()));
+    const finishing = Promise.allSettled([
+      ...[...this.subscriptions].map((s) => s.whenFinished()),
+      // Moves in flight finish before the publisher closes below.
+      this.movers.whenFinished(),
+    ]);
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise((resolve) => {
       timer = setTimeout(resolve, CLOSE_WAIT_MS);
@@ -228,4 +255,12 @@ export class KafkaTransport implements Transport {
     this.publisher.close();
     await this.client.close();
   }
+}
+
+/** A delayed publish waits in the type's delay topic, with its due time, until a mover moves it. */
+function toRecord(envelope: OutgoingEnvelope): OutgoingRecord {
+  if (!envelope.delayMs) return envelopeToRecord(envelope, envelope.type);
+  return envelopeToRecord(envelope, delayTopic(envelope.type), {
+    [DUE_HEADER]: String(envelope.timestamp + envelope.delayMs),
+  });
 }
