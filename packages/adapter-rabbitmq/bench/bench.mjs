@@ -130,18 +130,33 @@ export async function runPlugmq({ messages, concurrency, url, onProgress }) {
   return { ...measured, ...latencyStats(latencies, handled) };
 }
 
-/** The bench's exchanges and queue are throw-away: remove them so runs do not pile up on the broker. */
+/** Queues per group of the features scenario's ordered side (`featureConfig.ordered`). */
+const BENCH_PARTITIONS = 4;
+
+/**
+ * The bench's exchanges and queues are throw-away: remove them so runs do not pile up on the
+ * broker (with the features scenario's options: the partition queues and exchanges, the log).
+ * Deleting what does not exist is a no-op.
+ */
 async function dropTopology(url, exchange, group, type) {
   const connection = await amqp.connect(url);
   const channel = await connection.createChannel();
-  await channel.deleteQueue(`${exchange}:${group}:${type}`);
+  if (group !== undefined) {
+    await channel.deleteQueue(`${exchange}:${group}:${type}`);
+    for (let partition = 1; partition < BENCH_PARTITIONS; partition++) {
+      await channel.deleteQueue(`${exchange}:${group}:${type}:${partition}`);
+    }
+  }
   await channel.deleteQueue(`${exchange}.unrouted`);
+  await channel.deleteQueue(`${exchange}.log.${type}`);
   for (const name of [
     exchange,
     `${exchange}.delayed`,
     `${exchange}.unrouted`,
     `${exchange}.retry`,
     `${exchange}.delay`,
+    `${exchange}.partitions:${type}`,
+    `${exchange}.partitions:${type}:of-${BENCH_PARTITIONS}`,
   ]) {
     await channel.deleteExchange(name);
   }
@@ -157,6 +172,9 @@ export async function run(options) {
   const plainBaseline = await runBaseline({ ...options, url: options.url ?? DEFAULT_URL }, true);
   return { ...result, plainBaseline };
 }
+
+/** For the features scenario (scripts/bench-features.mjs): what ordering and replay need. */
+export const featureConfig = { ordered: { partitions: BENCH_PARTITIONS }, replay: { retentionMs: 600_000 } };
 
 /** For the batch scenario (scripts/bench-batch.mjs): a throw-away exchange and its clean-up. */
 export function batchTarget(url = DEFAULT_URL) {

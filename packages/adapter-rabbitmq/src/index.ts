@@ -21,6 +21,7 @@ export const driver = defineTransportDriver<RabbitMqConfig>({
   createTransport: (config, { logger, hooks }) => RabbitMqTransport.create(config, logger, hooks),
 });
 
+export { MAX_PARTITIONS, PARTITION_HEADER, partitionOfKey, partitionQueueName } from './partitions.js';
 export { groupQueueArguments, groupQueueName, topologyFor, waitQueueName } from './topology.js';
 export { capabilities, capabilitiesFor, DEFAULT_URL };
 export type { QueueType, RabbitMqConfig, RabbitMqTlsOptions };

@@ -11,7 +11,13 @@ import type { Channel, GetMessage } from 'amqplib';
 import type { ConnectionManager } from './connection.js';
 import { type ManagedQueue, ManagementApi } from './management.js';
 import type { RabbitMqConfig } from './options.js';
-import { declareGroupQueue, groupQueueName, type Topology } from './topology.js';
+import {
+  declareGroupQueues,
+  type GroupQueueSettings,
+  groupQueueNames,
+  stripPartition,
+} from './partitions.js';
+import { groupQueueName, type Topology } from './topology.js';
 import { envelopeFromMessage } from './wire.js';
 
 interface Pair {
@@ -44,6 +50,7 @@ export class RabbitInspector {
   /** Queue name → pair, for every (type, group) this manager consumed or ensured. */
   private readonly known = new Map<string, Pair>();
   private readonly management: ManagementApi | undefined;
+  private readonly settings: GroupQueueSettings;
 
   constructor(
     private readonly connections: ConnectionManager,
@@ -54,6 +61,13 @@ export class RabbitInspector {
       config.managementUrl === undefined
         ? undefined
         : new ManagementApi(config.managementUrl, config.urls[0] ?? '', config.connectTimeoutMs);
+    const { partitions, maxLength, queueType } = config;
+    this.settings = { topology, partitions, maxLength, queueType };
+  }
+
+  /** The queues of a (group, type): one, or its partitions (whose figures inspect() adds up). */
+  private queuesOf(group: string, type: string): string[] {
+    return groupQueueNames(this.topology, group, type, this.config.partitions);
   }
 
   remember(type: string, group: string): void {
@@ -62,9 +76,7 @@ export class RabbitInspector {
 
   async ensureGroup(type: string, group: string): Promise<void> {
     await this.connections.waitUp(AbortSignal.timeout(this.config.connectTimeoutMs));
-    await this.connections.withChannel((channel) =>
-      declareGroupQueue(channel, this.topology, group, type, this.config.maxLength, this.config.queueType),
-    );
+    await this.connections.withChannel((channel) => declareGroupQueues(channel, this.settings, group, type));
     this.remember(type, group);
   }
 
@@ -83,8 +95,16 @@ export class RabbitInspector {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new PlugmqError('INVALID_ARGUMENT', `peek limit must be a positive integer (got ${limit})`);
     }
-    const queue = groupQueueName(this.topology, group, type);
     await this.connections.waitUp(AbortSignal.timeout(this.config.connectTimeoutMs));
+    const queues = this.queuesOf(group, type);
+    if (queues.length === 1) return this.peekQueue(queues[0] ?? '', type, limit);
+    // Partitions: the head of each, merged oldest first (publish time, then partition order).
+    const heads: Envelope[] = [];
+    for (const queue of queues) heads.push(...(await this.peekQueue(queue, type, limit)));
+    return heads.sort((a, b) => a.timestamp - b.timestamp).slice(0, limit);
+  }
+
+  private peekQueue(queue: string, type: string, limit: number): Promise<Envelope[]> {
     return this.connections.withChannel(async (channel) => {
       const envelopes: Envelope[] = [];
       let last: GetMessage | undefined;
@@ -131,32 +151,34 @@ export class RabbitInspector {
       }
     }
     await this.connections.waitUp(AbortSignal.timeout(this.config.connectTimeoutMs));
-    const checked = await this.check([...groups.keys(), ...deadLetters.keys()]);
+    const queuesOf = new Map<string, string[]>();
+    for (const [queue, { type, group }] of groups) queuesOf.set(queue, this.queuesOf(group, type));
+    for (const [queue, type] of deadLetters) queuesOf.set(queue, this.queuesOf(DEAD_LETTER_GROUP, type));
+    const checked = await this.check([...queuesOf.values()].flat());
     const now = Date.now();
+    const total = (queue: string) => combine(queuesOf.get(queue) ?? [], checked, managed, now);
     const groupStates: GroupState[] = [];
     for (const [queue, { type, group }] of groups) {
-      const state = checked.get(queue);
+      const state = total(queue);
       if (state === undefined) continue; // no such queue: the broker has no such group
-      const extra = managed.get(queue);
       groupStates.push({
         type,
         group,
         backlog: state.ready,
-        inFlight: extra?.unacknowledged,
-        oldestWaitingMs: oldest(state.ready, extra, now),
+        inFlight: state.unacknowledged,
+        oldestWaitingMs: state.oldestMs,
         consumers: state.consumers,
         retryBacklog: undefined,
       });
     }
     const deadLetterStates: DeadLetterState[] = [];
     for (const [queue, type] of deadLetters) {
-      const state = checked.get(queue);
-      const extra = managed.get(queue);
+      const state = total(queue);
       deadLetterStates.push({
         type,
         // Dead letters being replayed (unacknowledged) are still stored until their ack.
-        count: state === undefined ? 0 : state.ready + (extra?.unacknowledged ?? 0),
-        oldestAgeMs: state === undefined ? undefined : oldest(state.ready, extra, now),
+        count: state === undefined ? 0 : state.ready + (state.unacknowledged ?? 0),
+        oldestAgeMs: state?.oldestMs,
       });
     }
     return { groups: groupStates, deadLetters: deadLetterStates };
@@ -164,9 +186,9 @@ export class RabbitInspector {
 
   /** `<exchange>:<group>:<type>` back to its pair; undefined for hashed (over-long) names. */
   private pairOf(queue: string, prefix: string): Pair | undefined {
-    const known = this.known.get(queue);
+    const rest = stripPartition(queue.slice(prefix.length));
+    const known = this.known.get(prefix + rest);
     if (known) return known;
-    const rest = queue.slice(prefix.length);
     const colon = rest.indexOf(':');
     if (colon <= 0) return undefined;
     const type = rest.slice(colon + 1);
@@ -204,6 +226,44 @@ export class RabbitInspector {
     }
     return out;
   }
+}
+
+interface Combined {
+  readonly ready: number;
+  readonly consumers: number;
+  readonly unacknowledged: number | undefined;
+  readonly oldestMs: number | undefined;
+}
+
+/**
+ * The figures of a (group, type) from its queues: counts added up, the oldest age the largest.
+ * Consumers are the most any partition has: every subscription of the group consumes each.
+ * Undefined when its first queue does not exist.
+ */
+function combine(
+  queues: readonly string[],
+  checked: Map<string, Checked>,
+  managed: Map<string, ManagedQueue>,
+  now: number,
+): Combined | undefined {
+  if (checked.get(queues[0] ?? '') === undefined) return undefined;
+  let ready = 0;
+  let consumers = 0;
+  let unacknowledged: number | undefined = 0;
+  let oldestMs: number | undefined;
+  for (const queue of queues) {
+    const state = checked.get(queue);
+    if (state === undefined) continue;
+    const extra = managed.get(queue);
+    ready += state.ready;
+    consumers = Math.max(consumers, state.consumers);
+    const unacked = extra?.unacknowledged;
+    unacknowledged =
+      unacknowledged === undefined || unacked === undefined ? undefined : unacknowledged + unacked;
+    const age = oldest(state.ready, extra, now);
+    if (age !== undefined) oldestMs = Math.max(oldestMs ?? 0, age);
+  }
+  return { ready, consumers, unacknowledged, oldestMs };
 }
 
 /** Undefined when nothing waits (as on every driver), or when the management API cannot tell. */

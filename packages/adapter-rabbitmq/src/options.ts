@@ -8,15 +8,17 @@ import {
   type TlsOptions,
   tlsOption,
 } from '@plugmq/core/driver';
+import { partitionsOption } from './partitions.js';
 
 /**
  * What RabbitMQ can honour, and why the two false ones are false:
- * - `orderedByKey: false`: consumers of one group compete for one queue, so two messages of the
- *   same key can be handled at once by two consumers (two processes), and a retried message is
- *   overtaken by later ones while it waits. Inside one subscription core still runs same-key
- *   messages one after the other, but the broker gives no cross-consumer guarantee.
- * - `newGroupReceivesOldMessages: false`: a group's queue only receives messages published after
- *   it was bound; RabbitMQ keeps no log to replay, so `startFrom: 'earliest'` is refused.
+ * - `orderedByKey: false` by default: consumers of one group compete for one queue, so two
+ *   messages of the same key can be handled at once by two consumers (two processes). Inside
+ *   one subscription core still runs same-key messages one after the other, but the broker gives
+ *   no cross-consumer guarantee. `partitions: N` makes it true (see partitions.ts).
+ * - `newGroupReceivesOldMessages: false` by default: a group's queue only receives messages
+ *   published after it was bound. `retentionMs` makes it true: a stream queue per type keeps
+ *   every message that long, and a new group starting from 'earliest' copies it (replay.ts).
  */
 export const capabilities: Capabilities = Object.freeze({
   persistent: true,
@@ -29,11 +31,21 @@ export const capabilities: Capabilities = Object.freeze({
 
 /**
  * Capabilities of a manager with these options: quorum queues (RabbitMQ 3.10) have no
- * priorities, so a quorum manager refuses `priority` with UNSUPPORTED instead of ignoring it.
+ * priorities, so a quorum manager refuses `priority` with UNSUPPORTED instead of ignoring it;
+ * with `partitions` a key's messages reach one consumer of the group at a time, in order.
  */
-export function capabilitiesFor(config: Pick<RabbitMqConfig, 'queueType'>): Capabilities {
-  if (config.queueType !== 'quorum') return capabilities;
-  return Object.freeze({ ...capabilities, priority: false });
+export function capabilitiesFor(
+  config: Pick<RabbitMqConfig, 'queueType'> & Partial<Pick<RabbitMqConfig, 'partitions' | 'retentionMs'>>,
+): Capabilities {
+  const ordered = (config.partitions ?? 0) > 0;
+  const retained = (config.retentionMs ?? 0) > 0;
+  if (config.queueType !== 'quorum' && !ordered && !retained) return capabilities;
+  return Object.freeze({
+    ...capabilities,
+    ...(config.queueType === 'quorum' ? { priority: false } : {}),
+    ...(ordered ? { orderedByKey: true } : {}),
+    ...(retained ? { newGroupReceivesOldMessages: true } : {}),
+  });
 }
 
 export type QueueType = 'classic' | 'quorum';
@@ -81,6 +93,14 @@ export type RabbitMqTlsOptions = TlsOptions;
  *   management HTTP API (the `rabbitmq_management` plugin). Only `inspect()` reads it: the groups
  *   nobody in this process consumed, unacknowledged counts and the oldest waiting message's age,
  *   which AMQP cannot tell. Credentials default to the AMQP URL's.
+ * - `partitions` (default 0: one queue per group and type, consumers compete): N from 1 to 256
+ *   gives each (group, type) N single-active-consumer queues and routes a key to one of them by
+ *   hash, so a group handles a key's messages in publish order (capabilities.orderedByKey). At
+ *   most N consumers of a group are active. Fixed per type and namespace like queue arguments.
+ * - `retentionMs` (default 0: off): keep each type's messages this long in a stream queue
+ *   (`<exchange>.log.<type>`, RabbitMQ 3.9+), so that a group new to a type that consumes with
+ *   `startFrom: 'earliest'` first gets what was published before it existed. Fixed per type and
+ *   exchange like queue arguments: every manager publishing the type should set the same value.
  */
 /** Every option the RabbitMQ driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
@@ -97,6 +117,8 @@ export const OPTIONS = [
   'queueType',
   'confirmStallMs',
   'managementUrl',
+  'partitions',
+  'retentionMs',
 ] as const;
 
 /** RabbitMQ's own default `max_message_size` (3.10+): 128 MiB. */
@@ -116,6 +138,10 @@ export interface RabbitMqConfig extends PlugmqConfig {
   queueType: QueueType;
   confirmStallMs: number;
   managementUrl?: string;
+  /** 0: one competing queue per (group, type); N: N partition queues, ordered by key. */
+  partitions: number;
+  /** 0: no log; otherwise how long each type's stream queue keeps messages for new groups. */
+  retentionMs: number;
 }
 
 const EXCHANGE_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
@@ -161,5 +187,7 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     queueType: queueType as QueueType,
     confirmStallMs: integerOption(config, 'confirmStallMs', 5_000, 100),
     ...(managementUrl === undefined ? {} : { managementUrl }),
+    partitions: partitionsOption(config),
+    retentionMs: integerOption(config, 'retentionMs', 0, 0),
   };
 }

@@ -1,6 +1,5 @@
 import {
   type DeliverFn,
-  type Delivery,
   type Envelope,
   type Logger,
   PlugmqError,
@@ -9,12 +8,15 @@ import {
   type TransportSubscription,
 } from '@plugmq/core/driver';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { type AckEntry, AckWindow } from './ack-window.js';
+import { AckWindow } from './ack-window.js';
 import type { ConnectionManager, ConnectionUser } from './connection.js';
 import { pause } from './deadline.js';
+import { RabbitDelivery, safely } from './delivery.js';
 import type { QueueType } from './options.js';
+import type { BalancedSlot } from './partition-balance.js';
+import { declareQueue, partitionMismatch, partitionQueueName } from './partitions.js';
 import { errorText, isHomeNodeDown, type QueueStatus } from './queue-status.js';
-import { declareGroupQueue, groupQueueName, type Topology } from './topology.js';
+import { groupQueueName, type Topology } from './topology.js';
 import { envelopeFromMessage } from './wire.js';
 
 export interface SubscriptionDeps {
@@ -26,6 +28,8 @@ export interface SubscriptionDeps {
   /** `x-max-length` of group queues, if any. */
   readonly maxLength: number | undefined;
   readonly queueType: QueueType;
+  /** 0, or the partition queues of each (group, type), each with one active consumer (partitions.ts). */
+  readonly partitions: number;
   /** Where each queue's state is reported, for publishes of its type. */
   readonly status: QueueStatus;
   /** Sends a copy with attempt + 1 to this group's queue only, after `delayMs`; resolves once confirmed. */
@@ -36,16 +40,9 @@ const RESUBSCRIBE_DELAY_MS = 500;
 const QUEUE_RETRY_MAX_MS = 5_000;
 let sequence = 0;
 
-function closedError(): PlugmqError {
-  return new PlugmqError('CLOSED', 'the RabbitMQ channel of this delivery closed; the broker redelivers it');
-}
-
 /** One (group, type) queue of a subscription and its consumer on the subscription's channel. */
-interface Slot {
-  readonly type: string;
-  readonly queue: string;
+interface Slot extends BalancedSlot {
   readonly key: string;
-  tag: string | undefined;
   timer: NodeJS.Timeout | undefined;
   failures: number;
   lastError: unknown;
@@ -67,26 +64,65 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
   private stopping = false;
   private unsettled = 0;
   private setup: Promise<void> | undefined;
+  private readonly partitioned: boolean;
+  /** Handing the partition over: see handOver(). */
+  private draining = false;
 
   constructor(
     private readonly request: SubscribeRequest,
     private readonly deliver: DeliverFn,
     private readonly deps: SubscriptionDeps,
+    /** One partition of `request.types[0]` only: a PartitionedSubscription's part, on a channel of its own. */
+    partition?: number,
   ) {
     const id = ++sequence;
-    this.slots = request.types.map((type) => {
-      const queue = groupQueueName(deps.topology, request.group, type);
-      return {
+    const { topology } = deps;
+    const queues = (type: string) =>
+      partition === undefined
+        ? [groupQueueName(topology, request.group, type)]
+        : [partitionQueueName(topology, request.group, type, partition)];
+    this.slots = request.types.flatMap((type) =>
+      queues(type).map((queue) => ({
         type,
         queue,
+        partition,
         key: `${id}:${queue}`,
         tag: undefined,
+        active: false,
         timer: undefined,
         failures: 0,
         lastError: undefined,
-      };
-    });
+      })),
+    );
     for (const slot of this.slots) deps.status.set(slot.key, slot.type, slot.queue, 'pending');
+    this.partitioned = partition !== undefined;
+  }
+
+  /** Its queues, for the balancer. */
+  get queues(): readonly BalancedSlot[] {
+    return this.slots;
+  }
+
+  /**
+   * Hands its partition over to the group's next consumer (PartitionBalancer): what arrives from
+   * now on is held, and once the running handlers settled the channel closes, so RabbitMQ
+   * requeues in place what it had sent here before it makes the next consumer active, which then
+   * continues in order. The channel opens again after a pause, its consumer then at the back of
+   * the queue's line.
+   */
+  handOver(): boolean {
+    if (!this.partitioned || this.stopping || this.draining || !this.live()) return false;
+    this.draining = true;
+    if (this.unsettled === 0) this.drained();
+    return true;
+  }
+
+  private drained(): void {
+    const connection = this.connection;
+    this.draining = false;
+    this.closeChannel();
+    for (const slot of this.slots) this.unattach(slot);
+    if (connection) this.retryLater(connection);
   }
 
   /** Resolves once consuming every queue (declared and bound, consumers registered). */
@@ -135,7 +171,17 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
 
   disconnected(): void {
     this.connection = undefined;
+    this.draining = false;
     for (const slot of this.slots) this.unattach(slot);
+  }
+
+  /**
+   * Partitioned, stop() cancels nothing: RabbitMQ would make another consumer active at once,
+   * which could start a key's next message while this one still runs the previous. What arrives
+   * is held unacked; closing the channel once handlers settled hands it back in queue order.
+   */
+  get holding(): boolean {
+    return (this.stopping || this.draining) && this.partitioned;
   }
 
   async stop(): Promise<void> {
@@ -146,7 +192,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     const channel = this.channel;
     for (const slot of this.slots) {
       if (slot.timer) clearTimeout(slot.timer);
-      if (channel && slot.tag !== undefined) {
+      if (channel && slot.tag !== undefined && !this.holding) {
         try {
           await channel.cancel(slot.tag);
         } catch {
@@ -209,8 +255,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       const declaring = await connection.createChannel();
       declaring.on('error', () => {});
       try {
-        const { topology, maxLength, queueType } = this.deps;
-        await declareGroupQueue(declaring, topology, this.request.group, slot.type, maxLength, queueType);
+        await declareQueue(declaring, this.deps, this.request.group, slot.type, slot.partition);
       } finally {
         declaring.close().catch(() => {});
       }
@@ -221,6 +266,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
         { noAck: false },
       );
       slot.tag = consumerTag;
+      slot.active = false;
       if (slot.failures > 0) {
         this.deps.logger.info({ group: this.request.group, queue: slot.queue }, 'plugmq: consuming again');
       }
@@ -229,7 +275,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       this.deps.status.set(slot.key, slot.type, slot.queue, 'live');
     } catch (error) {
       if (this.stopping) return;
-      slot.lastError = error;
+      slot.lastError = partitionMismatch(error, slot.type, this.deps.partitions) ?? error;
       const down = isHomeNodeDown(error);
       this.deps.status.set(slot.key, slot.type, slot.queue, down ? 'down' : 'pending', errorText(error));
       const fields = { group: this.request.group, queue: slot.queue, err: errorText(error) };
@@ -265,20 +311,22 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       if (connection) this.retrySlot(connection, channel, slot);
       return;
     }
-    if (this.stopping || this.channel !== channel) {
-      // Arrived between stop() and cancel-ok: back to the queue, no attempt counted.
-      safely(() => channel.nack(message, false, true));
+    if (this.stopping || this.draining || this.channel !== channel) {
+      // Arrived between stop() and cancel-ok: back to the queue, no attempt counted. Held while
+      // partitioned: a nack would come straight back to this consumer, still the active one.
+      if (!this.holding) safely(() => channel.nack(message, false, true));
       return;
     }
     const window = this.windows.get(channel);
     if (!window) return;
     this.unsettled++;
+    slot.active = true;
     const delivery = new RabbitDelivery(
       envelopeFromMessage(message, slot.type),
       message,
       channel,
       window,
-      slot.queue,
+      slot,
       this,
     );
     window.add(delivery);
@@ -288,7 +336,9 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
   /** Called once per delivery when it is acked, released or retried. */
   settled(channel: Channel): void {
     this.unsettled--;
-    if (this.stopping && this.unsettled === 0 && this.channel === channel) this.closeChannel();
+    if (this.unsettled > 0 || this.channel !== channel) return;
+    if (this.stopping) this.closeChannel();
+    else if (this.draining) this.drained();
   }
 
   retryCopy(envelope: Envelope, queue: string, delayMs: number): Promise<void> {
@@ -307,6 +357,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
   private channelClosed(channel: Channel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
+    this.draining = false;
     for (const slot of this.slots) this.unattach(slot);
     const connection = this.connection;
     if (connection) this.retryLater(connection);
@@ -328,64 +379,3 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
 }
 
 function ignore(): void {}
-
-/**
- * One delivered message. A class rather than closures: one object per message on the hot path.
- * `ack` and `release` complete synchronously (the ack window only queues the frame), so they
- * return nothing, which core accepts.
- */
-class RabbitDelivery implements Delivery, AckEntry {
-  ackState: 0 | 1 | 2 = 0;
-  private done = false;
-
-  constructor(
-    readonly envelope: Envelope,
-    readonly message: ConsumeMessage,
-    private readonly channel: Channel,
-    private readonly window: AckWindow,
-    private readonly queue: string,
-    private readonly owner: RabbitSubscription,
-  ) {}
-
-  ack(): void {
-    this.finish(true);
-  }
-
-  release(): void {
-    this.finish(false);
-  }
-
-  async retry(delayMs: number): Promise<void> {
-    if (this.done) return;
-    try {
-      await this.owner.retryCopy(this.envelope, this.queue, delayMs);
-    } catch (error) {
-      // The copy was not stored: hand the original back so it is not stuck unacknowledged.
-      safely(() => this.finish(false));
-      throw error;
-    }
-    this.finish(true);
-  }
-
-  private finish(ack: boolean): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      if (ack) this.window.ack(this);
-      else this.window.nack(this);
-    } catch {
-      throw closedError();
-    } finally {
-      // After the frame is queued: a stopping subscription may close its channel now.
-      this.owner.settled(this.channel);
-    }
-  }
-}
-
-function safely(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // The channel closed: the broker requeues the message itself.
-  }
-}

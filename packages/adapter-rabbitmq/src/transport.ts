@@ -17,13 +17,16 @@ import {
   type TransportSubscription,
 } from '@plugmq/core/driver';
 import { ConnectionManager } from './connection.js';
-import { lazyDeadline } from './deadline.js';
+import { lazyDeadline, pause } from './deadline.js';
 import { RabbitInspector } from './inspect.js';
 import type { RabbitMqConfig } from './options.js';
+import { PartitionedSubscription } from './partitioned-subscription.js';
+import { declarePartitionExchange, PARTITION_HEADER, PartitionRouter, partitionsOf } from './partitions.js';
 import { type Outgoing, Publisher } from './publisher.js';
 import { QueueStatus, UnroutedQueue } from './queue-status.js';
+import { LogReplay } from './replay.js';
 import { DirectReplyChannel } from './replies.js';
-import { RabbitSubscription } from './subscription.js';
+import { RabbitSubscription, type SubscriptionDeps } from './subscription.js';
 import {
   declareWaitQueue,
   type Topology,
@@ -51,6 +54,12 @@ export class RabbitMqTransport implements Transport {
   private readonly waitQueues = new Map<string, number>();
   private readonly publishTimeoutMs: number;
   private readonly inspector: RabbitInspector;
+  /** With `partitions`: picks each publish's partition; undefined otherwise (today's path). */
+  private readonly router: PartitionRouter | undefined;
+  /** With `retentionMs`: each type's log and the replays of new groups; undefined otherwise. */
+  private readonly replay: LogReplay | undefined;
+  /** Aborts work that outlives a call (a replay) when the manager closes. */
+  private readonly lifetime = new AbortController();
   private closed = false;
 
   readonly messageSizeLimit: MessageSizeLimit;
@@ -82,7 +91,30 @@ export class RabbitMqTransport implements Transport {
       config.confirmStallMs,
       config.maxLength !== undefined,
     );
-    this.connections.use({ connected: async () => {}, disconnected: () => this.waitQueues.clear() });
+    this.router = config.partitions > 0 ? new PartitionRouter(config.partitions) : undefined;
+    this.replay =
+      config.retentionMs > 0
+        ? new LogReplay(
+            this.connections,
+            this.topology,
+            config.retentionMs,
+            config.partitions,
+            (envelopes, queue, signal) =>
+              this.publisher.send(
+                envelopes.map((envelope) => this.outgoing(envelope, '', queue, 'reject')),
+                { signal },
+              ),
+            logger,
+          )
+        : undefined;
+    this.connections.use({
+      connected: async () => {},
+      disconnected: () => {
+        this.waitQueues.clear();
+        this.router?.forget();
+        this.replay?.forget();
+      },
+    });
     this.connections.use(new UnroutedQueue(this.topology, config.queueType, logger));
     this.replies = {
       openReplyChannel: (onReply) => this.openReplyChannel(onReply),
@@ -130,23 +162,78 @@ export class RabbitMqTransport implements Transport {
         envelope.mandatory ? 'reject' : 'unrouted',
       );
     });
+    // Declarations a publish waits for the first time a type is seen: its partition exchange,
+    // its log. Undefined on the plain path.
+    let preparing: Promise<unknown> | undefined;
+    const router = this.router;
+    if (router !== undefined) {
+      for (const entry of outgoing) {
+        const partition = String(router.partitionOf(entry.envelope));
+        entry.options.headers = { ...entry.options.headers, [PARTITION_HEADER]: partition };
+      }
+      preparing = router.ensure(
+        envelopes.map((envelope) => envelope.type),
+        (type) => this.declarePartitions(type, context.signal),
+      );
+    }
+    const logging = this.replay?.ensure(
+      envelopes.map((envelope) => envelope.type),
+      context.signal,
+    );
+    if (logging) preparing = preparing ? Promise.all([preparing, logging]) : logging;
+    if (preparing !== undefined) {
+      return preparing.then(() =>
+        delayed ? this.publishDelayed(envelopes, outgoing, context) : this.publisher.send(outgoing, context),
+      );
+    }
     if (!delayed) return this.publisher.send(outgoing, context);
     return this.publishDelayed(envelopes, outgoing, context);
   }
 
+  /** The type's partition exchange, so a manager with another `partitions` is refused here. */
+  private async declarePartitions(type: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await this.connections.waitUp(signal);
+      try {
+        await this.connections.withChannel((channel) =>
+          declarePartitionExchange(channel, this.topology, type, this.config.partitions),
+        );
+        return;
+      } catch (error) {
+        // A refusal is for good; a connection lost meanwhile is waited out like any publish.
+        if (String(error).includes('PRECONDITION_FAILED') || signal.aborted) throw error;
+        await pause(100, signal);
+      }
+    }
+  }
+
   async subscribe(request: SubscribeRequest, deliver: DeliverFn): Promise<TransportSubscription> {
-    const subscription = new RabbitSubscription(request, deliver, {
+    const deps: SubscriptionDeps = {
       connections: this.connections,
       topology: this.topology,
       logger: this.logger,
       prefetch: this.config.prefetch ?? request.concurrency,
       maxLength: this.config.maxLength,
       queueType: this.config.queueType,
+      partitions: this.config.partitions,
       status: this.status,
       retry: (envelope, queue, delayMs) => this.retry(envelope, queue, delayMs),
-    });
+    };
+    const subscription =
+      partitionsOf(request.group, deps.partitions) > 0
+        ? new PartitionedSubscription(request, deliver, deps)
+        : new RabbitSubscription(request, deliver, deps);
+    const replays =
+      this.replay && request.startFrom === 'earliest'
+        ? await this.replay.plan(
+            request.group,
+            request.types,
+            AbortSignal.timeout(this.config.connectTimeoutMs),
+          )
+        : [];
     await subscription.start(AbortSignal.timeout(this.config.connectTimeoutMs));
     for (const type of request.types) this.inspector.remember(type, request.group);
+    for (const step of replays) await this.replay?.run(step, this.lifetime.signal);
     return subscription;
   }
 
@@ -183,6 +270,7 @@ export class RabbitMqTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lifetime.abort();
     await this.publisher.close();
     await this.connections.close();
   }

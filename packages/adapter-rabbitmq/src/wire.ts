@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Envelope, WIRE, wireAttempt, wireTimestamp } from '@plugmq/core/driver';
 import type { Message, Options } from 'amqplib';
+import { PARTITION_HEADER } from './partitions.js';
 import { WAIT_HEADER } from './topology.js';
 
 /**
@@ -49,6 +50,7 @@ function isTransportHeader(name: string): boolean {
     name.startsWith('x-first-death-') ||
     name.startsWith('x-last-death-') ||
     name === WAIT_HEADER ||
+    name === PARTITION_HEADER ||
     name === 'CC' ||
     name === 'BCC'
   );

@@ -38,6 +38,18 @@ describe('queueType', () => {
     expect(driver.capabilities.priority).toBe(true);
   });
 
+  it('retentionMs turns on newGroupReceivesOldMessages, on either queue type', () => {
+    expect(capabilitiesFor({ queueType: 'classic', retentionMs: 0 })).toEqual(capabilities);
+    expect(capabilitiesFor({ queueType: 'classic', retentionMs: 60_000 })).toEqual({
+      ...capabilities,
+      newGroupReceivesOldMessages: true,
+    });
+    expect(capabilitiesFor({ queueType: 'quorum', retentionMs: 60_000 })).toMatchObject({
+      priority: false,
+      newGroupReceivesOldMessages: true,
+    });
+  });
+
   it('quorum group queues carry x-queue-type and no x-max-priority; maxLength applies to both', () => {
     expect(groupQueueArguments(undefined, 'quorum')).toEqual({ 'x-queue-type': 'quorum' });
     expect(groupQueueArguments(100, 'quorum')).toEqual({
@@ -56,6 +68,8 @@ describe('other options', () => {
     ['connectTimeoutMs', -1],
     ['exchange', 'amq.topic'],
     ['urls', []],
+    ['retentionMs', -1],
+    ['retentionMs', 2.5],
   ])('%s = %j is CONFIG_INVALID naming the field', (field, value) => {
     const error = invalid({ [field]: value });
     expect(error.code).toBe('CONFIG_INVALID');

@@ -1,0 +1,122 @@
+import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
+import type { BrokerHandle } from '@plugmq/testkit';
+import amqp from 'amqplib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { driver } from '../src/index.js';
+import { logQueueName } from '../src/replay.js';
+import { groupQueueName, topologyFor } from '../src/topology.js';
+import { rabbitBroker } from './broker.js';
+
+// What only this driver's replay has: the copy of a type's log (a stream queue) into a new
+// group's queue, exact enough under concurrent publishing, and resumed after an interruption.
+
+registerDriver(driver);
+
+const exchange = `plugmq-replay-${process.pid}`;
+let broker: BrokerHandle | undefined;
+beforeAll(async () => {
+  broker = await rabbitBroker();
+}, 180_000);
+afterAll(() => broker?.stop());
+
+const managers: QueueManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((manager) => manager.close()));
+});
+
+async function manager(overrides: Record<string, unknown> = {}): Promise<QueueManager> {
+  const created = await createQueueManager({
+    driver: 'rabbitmq',
+    url: broker?.url,
+    exchange,
+    retentionMs: 600_000,
+    ...overrides,
+  });
+  managers.push(created);
+  return created;
+}
+
+let unique = 0;
+const name = (prefix: string) => `${prefix}-${process.pid}-${++unique}`;
+
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  for (const deadline = Date.now() + ms; !check(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('rabbitmq replay (retentionMs)', () => {
+  it('without retentionMs a new group cannot start from earliest (UNSUPPORTED)', async () => {
+    const plain = await manager({ retentionMs: 0 });
+    expect(plain.capabilities.newGroupReceivesOldMessages).toBe(false);
+    await expect(
+      plain.consume(name('t'), () => {}, { group: 'g', startFrom: 'earliest' }),
+    ).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+    });
+  });
+
+  it('a group joining from earliest mid-stream gets every message: the logged ones and the later ones', async () => {
+    const producer = await manager();
+    const consumer = await manager();
+    const type = name('replay');
+    const count = 2_000;
+    const seen = new Map<number, number>();
+    let next = 0;
+    let joined: Promise<unknown> | undefined;
+    const lane = async () => {
+      while (next < count) {
+        const index = next++;
+        if (index === count / 2) {
+          joined = consumer.consume<number>(
+            type,
+            (message) => {
+              seen.set(message.body, (seen.get(message.body) ?? 0) + 1);
+            },
+            { group: 'late', startFrom: 'earliest', concurrency: 16 },
+          );
+        }
+        await producer.publish(type, index);
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, lane));
+    await joined;
+    await until(() => seen.size === count, 30_000, `${count} distinct messages (have ${seen.size})`);
+    // Only what was routed between the binding and the marker can come twice.
+    const twice = [...seen.values()].filter((times) => times > 1).length;
+    expect(twice).toBeLessThan(count / 2);
+  }, 60_000);
+
+  it('a replay interrupted before it finished is resumed by the next consumer of the group', async () => {
+    const producer = await manager();
+    const type = name('resume');
+    for (const body of ['a', 'b', 'c']) await producer.publish(type, body);
+    // What a process that died mid-replay leaves: the group's queue, bound, and the pending
+    // replay's marker, with nothing copied yet.
+    const topology = topologyFor(exchange);
+    const queue = groupQueueName(topology, 'resumed', type);
+    const connection = await amqp.connect(broker?.url ?? '');
+    const channel = await connection.createConfirmChannel();
+    await channel.assertQueue(queue, { durable: true, arguments: { 'x-max-priority': 10 } });
+    await channel.bindQueue(queue, exchange, type);
+    await channel.assertQueue(`${queue}.replay`, { durable: true });
+    channel.sendToQueue(`${queue}.replay`, Buffer.from('marker-of-the-dead-process'), { persistent: true });
+    await channel.waitForConfirms();
+    const got: string[] = [];
+    await producer.consume<string>(type, (message) => void got.push(message.body), {
+      group: 'resumed',
+      startFrom: 'earliest',
+    });
+    await until(() => got.length >= 3, 10_000, 'the three logged messages');
+    expect(got.sort()).toEqual(['a', 'b', 'c']);
+    // Done: the pending replay is gone, so a restart of the group does not copy again. A passive
+    // declare of a missing queue closes its channel: a throw-away one.
+    const probe = await connection.createChannel();
+    probe.on('error', () => {});
+    await expect(probe.checkQueue(`${queue}.replay`)).rejects.toMatchObject({ code: 404 });
+    const check = await connection.createChannel();
+    expect((await check.checkQueue(logQueueName(topology, type))).queue).toBe(logQueueName(topology, type));
+    await connection.close().catch(() => {});
+  }, 60_000);
+});
