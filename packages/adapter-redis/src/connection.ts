@@ -250,6 +250,8 @@ type Arg = string | number | Buffer;
 interface BufferCommands {
   xreadgroupBuffer(...args: Arg[]): Promise<unknown>;
   xautoclaimBuffer(...args: Arg[]): Promise<unknown>;
+  evalshaBuffer(...args: Arg[]): Promise<unknown>;
+  evalBuffer(...args: Arg[]): Promise<unknown>;
 }
 
 export function buffers(client: RedisClient): BufferCommands {

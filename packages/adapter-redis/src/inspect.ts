@@ -9,7 +9,7 @@ import {
 import { Cluster, type Redis } from 'ioredis';
 import { isBusyGroup, type RedisClient } from './connection.js';
 import { LuaScript, type Scripts } from './scripts.js';
-import { groupKeys, typeKeys } from './topology.js';
+import { groupKeys, MAX_LEVEL, type TypeKeys, typeKeys } from './topology.js';
 import { envelopeFromFields, timestampOfId } from './wire.js';
 
 /** SCAN page size: one call walks the keyspace in pages of this many keys. */
@@ -193,6 +193,50 @@ async function typeFigures(
   );
 }
 
+/** The streams of a type's priority levels in use (the type's own stream first). */
+async function levelStreams(client: RedisClient, prefix: string, type: string): Promise<TypeKeys[]> {
+  const main = typeKeys(prefix, type);
+  const levels = (await client.smembers(main.levels))
+    .map(Number)
+    .filter((level) => Number.isInteger(level) && level >= 1 && level <= MAX_LEVEL)
+    .sort((a, b) => b - a);
+  return [main, ...levels.map((level) => typeKeys(prefix, type, level))];
+}
+
+/**
+ * A type's groups over all its levels: a group's figures are the sums of its figures on each
+ * level stream (and that level's retry stream); ages the oldest of them.
+ */
+async function allLevelFigures(
+  client: RedisClient,
+  scripts: Scripts,
+  prefix: string,
+  type: string,
+  now: number,
+): Promise<GroupFigures[]> {
+  const streams = await levelStreams(client, prefix, type);
+  const perLevel = await Promise.all(streams.map((keys) => typeFigures(client, scripts, keys.stream, now)));
+  const merged = new Map<string, GroupFigures>();
+  // A group exists on a level stream only if it exists on the type's (PUBLISH_LEVEL copies them).
+  for (const group of perLevel[0] ?? []) merged.set(group.name, group);
+  for (const figures of perLevel.slice(1)) {
+    for (const group of figures) {
+      const sum = merged.get(group.name);
+      if (!sum) continue;
+      merged.set(group.name, {
+        name: group.name,
+        consumers: Math.max(sum.consumers, group.consumers),
+        waiting: sum.waiting + group.waiting,
+        pending: sum.pending + group.pending,
+        oldestWaitingMs: olderOf(sum.oldestWaitingMs, group.oldestWaitingMs),
+        oldestStoredMs: olderOf(sum.oldestStoredMs, group.oldestStoredMs),
+        retryBacklog: sum.retryBacklog + group.retryBacklog,
+      });
+    }
+  }
+  return [...merged.values()];
+}
+
 /**
  * Backlog per (type, group) from the streams themselves, one script call per type (INSPECT_TYPE:
  * XINFO GROUPS for lag, pending, consumers and cursor; the first entry after the cursor for the
@@ -212,7 +256,7 @@ export async function inspectRedis(
   for (const { type } of query.groups ?? []) types.add(type);
   const read = async (type: string) => ({
     type,
-    figures: await typeFigures(client, scripts, typeKeys(prefix, type).stream, now),
+    figures: await allLevelFigures(client, scripts, prefix, type, now),
   });
   const perType =
     client instanceof Cluster
@@ -301,7 +345,8 @@ async function storedEntries(
 }
 
 /**
- * Up to `limit` messages `group` has not settled on `type` (its retry stream included), oldest
+ * Up to `limit` messages `group` has not settled on `type` (its retry stream and every priority
+ * level included), oldest
  * publish first, read with XPENDING/XRANGE: nothing is delivered or claimed.
  */
 export async function peekRedis(
@@ -311,17 +356,18 @@ export async function peekRedis(
   group: string,
   limit: number,
 ): Promise<Envelope[]> {
-  const keys = groupKeys(prefix, type, group);
-  const [mainGroups, retryGroups] = await Promise.all([
-    groupsOf(client, keys.stream),
-    groupsOf(client, keys.retry),
-  ]);
+  const levels = await levelStreams(client, prefix, type);
   const find = (infos: GroupInfo[]) => infos.find((info) => info.name === group);
-  const [main, retry] = await Promise.all([
-    storedEntries(client, keys.stream, find(mainGroups), limit),
-    storedEntries(client, keys.retry, find(retryGroups), limit),
-  ]);
-  return [...main, ...retry]
+  const stored = async (stream: string) =>
+    storedEntries(client, stream, find(await groupsOf(client, stream)), limit);
+  const perStream = await Promise.all(
+    levels.flatMap(({ level }) => {
+      const keys = groupKeys(prefix, type, group, level);
+      return [stored(keys.stream), stored(keys.retry)];
+    }),
+  );
+  return perStream
+    .flat()
     .map(([id, fields]) => envelopeFromFields(fields, { type, id: id.toString() }))
     .sort((a, b) => a.timestamp - b.timestamp)
     .slice(0, limit);

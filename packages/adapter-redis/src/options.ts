@@ -18,15 +18,14 @@ import { isSentinelUrl, type SentinelTarget, sentinelTarget } from './sentinel.j
  *   stream, so two messages of one key can be handled at once by two consumers, and a retried
  *   message waits in the group's retry stream while later ones overtake it. Inside one
  *   subscription core still runs same-key messages one after the other.
- * - `priority: false`: a stream is an append-only log read in order. Priority would take a stream
- *   per level read high-first, which multiplies blocking reads and breaks in-stream order; the
- *   driver refuses `priority` with UNSUPPORTED rather than pretend.
+ * - `priority: true`: levels 1..9 each have a stream of their own, read highest first by a
+ *   subscription that then fetches no more than its handlers can start (priority-levels.ts).
  */
 export const capabilities: Capabilities = Object.freeze({
   persistent: true,
   orderedByKey: false,
   delay: true,
-  priority: false,
+  priority: true,
   newGroupReceivesOldMessages: true,
   requestReply: true,
 });
@@ -44,7 +43,8 @@ export type RedisTlsOptions = TlsOptions;
  * - `keyPrefix` [`plugmq`]: prefix of every key the driver writes.
  * - `connectTimeoutMs` [5 000]: how long the first connect may take before CONNECTION.
  * - `reconnectMaxDelayMs` [2 000]: cap of ioredis' reconnect back-off; reconnecting never gives up.
- * - `prefetch` [2 × concurrency, at least 4]: entries a subscription holds unsettled at once (XREADGROUP COUNT).
+ * - `prefetch` [2 × concurrency, at least 4]: entries a subscription holds unsettled at once (XREADGROUP COUNT);
+ *   at most `concurrency` once a consumed type has priority levels (priority-levels.ts).
  * - `blockMs` [2 000]: XREADGROUP BLOCK time; only bounds how often an idle reader loops.
  * - `claimMinIdleMs` [30 000]: an entry pending this long on a consumer that stopped heartbeating
  *   is reclaimed (XAUTOCLAIM) by another consumer of the group; running handlers keep theirs alive.

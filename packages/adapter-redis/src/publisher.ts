@@ -51,7 +51,8 @@ interface StoreCommand {
 }
 
 /**
- * Stores envelopes: XADD to the type's stream (a Lua script for mandatory and delayed ones).
+ * Stores envelopes: XADD to the type's stream (a Lua script for mandatory and delayed ones; a
+ * priority of 1..9 goes to that level's stream through PUBLISH_LEVEL, see priority-levels.ts).
  * Single publishes go through ioredis' auto-pipelining, so concurrent publishes share one write
  * and one round trip; a batch is one MULTI per message type (all of a type's keys share one
  * cluster slot; across types a batch is stored per type, each all-or-nothing).
@@ -165,6 +166,12 @@ export class Publisher {
     return keys;
   }
 
+  /** The keys of the envelope's priority level (level 0: the type's own). */
+  private levelKeysOf(keys: TypeKeys, envelope: OutgoingEnvelope): TypeKeys {
+    const level = envelope.priority ?? 0;
+    return level > 0 ? typeKeys(this.prefix, keys.type, level) : keys;
+  }
+
   private storeOne(envelope: OutgoingEnvelope): Promise<unknown> {
     const keys = this.keysOf(envelope.type);
     const id = plainEntryId(envelope);
@@ -245,6 +252,25 @@ export class Publisher {
   }
 
   private command(keys: TypeKeys, envelope: OutgoingEnvelope): StoreCommand {
+    if (envelope.priority !== undefined && envelope.priority > 0) {
+      // A level stream gets the type's groups before its entry (see PUBLISH_LEVEL); a delayed one
+      // waits in the level's own delay set, so the mover returns it to its level.
+      const level = this.levelKeysOf(keys, envelope);
+      const delayMs = envelope.delayMs !== undefined && envelope.delayMs > 0 ? envelope.delayMs : 0;
+      const args = envelopeToFields(
+        envelope,
+        keys.stream,
+        level.stream,
+        keys.levels,
+        level.delay.schedule,
+        level.delay.data,
+        String(level.level),
+        envelope.mandatory ? '1' : '0',
+        String(this.maxLen ?? 0),
+        String(delayMs),
+      );
+      return { script: STORE_SCRIPTS.publishLevel, args };
+    }
     if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
       // A delayed message waits in the type's delay set until due, then moves into the stream.
       // `mandatory` is not checked for it (groups may appear before it is due; see README).
@@ -264,7 +290,7 @@ export class Publisher {
 
   private check(keys: TypeKeys, envelope: OutgoingEnvelope, result: unknown): void {
     if (envelope.delayMs !== undefined && envelope.delayMs > 0) {
-      this.onScheduled(keys, Number(result));
+      this.onScheduled(this.levelKeysOf(keys, envelope), Number(result));
       return;
     }
     if (envelope.mandatory && (result === null || result === undefined)) {

@@ -1,6 +1,7 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type { Redis } from 'ioredis';
 import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
+import { byPriority, type PriorityLevels, readHighestFirst } from './priority-levels.js';
 import type { GroupKeys } from './topology.js';
 import { FailureStreak } from './transient.js';
 
@@ -24,9 +25,15 @@ export interface ReaderHost {
   /** Re-creates the groups (and streams) after Redis came back without them. */
   recreateGroups(streams: readonly StreamRef[]): Promise<void>;
   ack(stream: StreamRef, id: string): Promise<void>;
+  /** Hands an entry back to the group unstarted (attempt unchanged). */
+  handBack(stream: StreamRef, id: string, fields: Buffer[]): void;
+  readonly levels: PriorityLevels;
 }
 
-type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
+/** Longest time a busy reader goes without looking for new priority levels. */
+const CHECK_MS = 1_000;
+
+export type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
 
 /**
  * A blocking XREADGROUP loop on a connection of its own (never the publishing one). Standalone
@@ -36,6 +43,16 @@ type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
 export class Reader {
   private readonly connection: RedisClient;
   private readonly byKey = new Map<string, StreamRef>();
+  private readonly streams: StreamRef[];
+  private readonly types: string[];
+  /** The keys every read names, in reading order (by priority once a level is read). */
+  private keys: string[] = [];
+  /** One `>` per key. */
+  private fresh: string[] = [];
+  private prioritised = false;
+  /** Whether the last read left the streams empty (the next one may block); see `read`. */
+  private drained = true;
+  private checkedAt = 0;
   private clientId: number | undefined;
   /** After a reconnect: entries a lost XREADGROUP reply assigned to us are recovered first. */
   private recoverOwn = false;
@@ -44,13 +61,15 @@ export class Reader {
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly streams: readonly StreamRef[],
+    streams: readonly StreamRef[],
     private readonly host: ReaderHost,
     private readonly factory: ClientFactory,
     private readonly blockMs: number,
     private readonly logger: Logger,
   ) {
-    for (const stream of streams) this.byKey.set(stream.key, stream);
+    this.streams = [];
+    this.types = [...new Set(streams.map((stream) => stream.keys.type))];
+    this.addStreams(streams);
     this.connection = factory.create('reader');
     this.failures = new FailureStreak(factory.failsOver);
     let readyBefore = false;
@@ -91,34 +110,33 @@ export class Reader {
     await within(this.loop as Promise<void>, 1_000, 'the reader to stop').catch(() => {});
   }
 
+  /** Level streams are added while reading (see priority-levels.ts). */
+  private addStreams(streams: readonly StreamRef[]): void {
+    for (const stream of streams) {
+      this.byKey.set(stream.key, stream);
+      this.streams.push(stream);
+    }
+    this.prioritised = this.streams.some((stream) => stream.keys.level > 0);
+    // A type without levels keeps today's order (stream, then the group's retry stream).
+    this.keys = (this.prioritised ? byPriority(this.streams) : this.streams).map((stream) => stream.key);
+    this.fresh = this.keys.map(() => '>');
+  }
+
   private async run(): Promise<void> {
-    const keys = this.streams.map((stream) => stream.key);
-    const fresh = keys.map(() => '>');
     while (!this.host.stopped) {
       const count = await this.host.capacity();
       if (count === 0 || this.host.stopped) break;
       try {
         if (this.recoverOwn) {
           this.recoverOwn = false;
-          await this.recover(keys);
+          await this.recover(this.keys);
         }
         if (!this.factory.cluster && this.clientId === undefined) {
           this.clientId = Number(await (this.connection as Redis).client('ID'));
         }
-        const reply = (await buffers(this.connection).xreadgroupBuffer(
-          'GROUP',
-          this.host.group,
-          this.host.consumer,
-          'COUNT',
-          count,
-          'BLOCK',
-          this.blockMs,
-          'STREAMS',
-          ...keys,
-          ...fresh,
-        )) as ReadReply;
+        const [reply, grown] = await this.read(count);
         this.failures.succeeded();
-        if (reply) this.dispatchAll(reply);
+        if (reply) this.dispatchAll(reply, false, grown);
       } catch (error) {
         if (this.host.stopped) break;
         await this.failed(error);
@@ -126,7 +144,74 @@ export class Reader {
     }
   }
 
-  private dispatchAll(reply: NonNullable<ReadReply>, skipInFlight = false): number {
+  /**
+   * One read: with levels, highest level first without blocking (READ_LEVELS), and only when all
+   * are empty the blocking read over every stream. The SCARD of each type's level set goes right
+   * behind a read that may block (the last one did not fill its COUNT) and at least every
+   * CHECK_MS behind one that does not, on the same connection (answered with it, no round trip
+   * of its own). Returns the reply and the types that got new levels: their entries in this
+   * reply are handed back, so what waits on a higher level now comes first.
+   */
+  private async read(count: number): Promise<[ReadReply, ReadonlySet<string> | undefined]> {
+    const { group, consumer } = this.host;
+    const check = this.drained || Date.now() - this.checkedAt >= CHECK_MS;
+    if (check) this.checkedAt = Date.now();
+    let reply: ReadReply = null;
+    let sizes: Promise<number[] | undefined> | undefined;
+    if (this.prioritised) {
+      const read = readHighestFirst(this.connection, this.keys, group, consumer, count);
+      if (check) sizes = this.levelSizes();
+      reply = await read;
+    }
+    if (!reply) {
+      const read = buffers(this.connection).xreadgroupBuffer(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        this.blockMs,
+        'STREAMS',
+        ...this.keys,
+        ...this.fresh,
+      ) as Promise<ReadReply>;
+      if (check) sizes = this.levelSizes();
+      reply = await read;
+    }
+    let got = 0;
+    for (const [, entries] of reply ?? []) got += entries.length;
+    this.drained = got < count;
+    return [reply, await this.grow(await sizes)];
+  }
+
+  private levelSizes(): Promise<number[] | undefined> {
+    const { levels } = this.host;
+    // Failing with the read (Redis away): the read's own error is the one handled.
+    return Promise.all(this.types.map((type) => this.connection.scard(levels.levelsKey(type)))).catch(
+      () => undefined,
+    );
+  }
+
+  private async grow(sizes: number[] | undefined): Promise<ReadonlySet<string> | undefined> {
+    if (sizes === undefined) return undefined;
+    let grown: Set<string> | undefined;
+    for (const [index, type] of this.types.entries()) {
+      if (!this.host.levels.changed(type, sizes[index] ?? 0)) continue;
+      const fresh = await this.host.levels.discover(type);
+      if (fresh.length === 0) continue;
+      this.addStreams(fresh);
+      grown ??= new Set();
+      grown.add(type);
+    }
+    return grown;
+  }
+
+  private dispatchAll(
+    reply: NonNullable<ReadReply>,
+    skipInFlight = false,
+    handBack?: ReadonlySet<string>,
+  ): number {
     let seen = 0;
     for (const [key, entries] of reply) {
       const stream = this.byKey.get(key.toString());
@@ -140,7 +225,8 @@ export class Reader {
           void this.host.ack(stream, id).catch(() => {});
           continue;
         }
-        this.host.dispatch(stream, id, fields);
+        if (handBack?.has(stream.keys.type)) this.host.handBack(stream, id, fields);
+        else this.host.dispatch(stream, id, fields);
       }
     }
     return seen;

@@ -11,6 +11,9 @@ export type Reply = [Error | null, unknown];
  * publisher.ts) while the publish's deadline allows.
  */
 export class ReplicaShortfall extends PlugmqError {
+  /** Marks it: `instanceof` cannot, PlugmqError's own hasInstance answers true for every PlugmqError. */
+  readonly replicaShortfall = true;
+
   constructor(acked: number, wanted: number, timeoutMs: number) {
     super(
       'PUBLISH_FAILED',
@@ -22,7 +25,7 @@ export class ReplicaShortfall extends PlugmqError {
 }
 
 export function isShortfall(error: unknown): boolean {
-  return error instanceof ReplicaShortfall;
+  return (error as Partial<ReplicaShortfall> | undefined)?.replicaShortfall === true;
 }
 
 interface Entry {

@@ -31,6 +31,57 @@ end
 return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))`;
 
 /**
+ * Publish (or schedule) on a priority level's stream. KEYS: the type's stream, the level's
+ * stream, the type's level set, the level's delay zset and delay data stream. ARGV: level,
+ * mandatory (1/0), maxLen (0: none), delayMs (0: none), fields… Every group of the type's stream
+ * missing on the level stream is created there at '$' first, so the entry reaches exactly the
+ * groups that exist now (a group created later starts after it, like on the type's stream) and
+ * no group misses an entry before its consumers learn of the level. Returns the new id, the due
+ * time of a delayed one, or false (mandatory, no group).
+ */
+const PUBLISH_LEVEL = `local groups = {}
+if redis.call('EXISTS', KEYS[1]) == 1 then groups = redis.call('XINFO', 'GROUPS', KEYS[1]) end
+local delay = tonumber(ARGV[4])
+if ARGV[2] == '1' and delay <= 0 and #groups == 0 then return false end
+if #groups > 0 then
+  local have = {}
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[2])) do have[g[2]] = true end
+  end
+  for _, g in ipairs(groups) do
+    if not have[g[2]] then redis.call('XGROUP', 'CREATE', KEYS[2], g[2], '$', 'MKSTREAM') end
+  end
+end
+redis.call('SADD', KEYS[3], ARGV[1])
+if delay > 0 then
+  ${NOW}
+  local id = redis.call('XADD', KEYS[5], '*', unpack(ARGV, 5))
+  redis.call('ZADD', KEYS[4], now + delay, id)
+  return now + delay
+end
+if ARGV[3] ~= '0' then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))
+end
+return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 5))`;
+
+/**
+ * Priority read: XREADGROUP '>' on each stream in turn (highest level first, a level's retry
+ * stream before its stream) until `count` entries are read, in one round trip. KEYS: the
+ * streams. ARGV: group, consumer, count. Returns what XREADGROUP returns.
+ */
+const READ_LEVELS = `local out = {}
+local left = tonumber(ARGV[3])
+for i = 1, #KEYS do
+  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', left, 'STREAMS', KEYS[i], '>')
+  if reply and reply[1] and #reply[1][2] > 0 then
+    out[#out + 1] = reply[1]
+    left = left - #reply[1][2]
+    if left <= 0 then break end
+  end
+end
+return out`;
+
+/**
  * Retry or hand back one entry to its group only. KEYS: source stream, the group's retry stream,
  * its delay zset, its delay data stream. ARGV: group, entry id, delayMs, 1 to XDEL the source
  * entry (it came from the retry stream, which only this group reads), fields…
@@ -125,7 +176,11 @@ export class LuaScript {
 export const STORE_SCRIPTS = {
   schedule: new LuaScript(SCHEDULE, 2),
   publishMandatory: new LuaScript(PUBLISH_MANDATORY, 1),
+  publishLevel: new LuaScript(PUBLISH_LEVEL, 5),
 } as const;
+
+/** See READ_LEVELS (its number of keys varies: set per call). */
+export const READ_LEVELS_LUA = READ_LEVELS;
 
 const REQUEUE_SCRIPT = new LuaScript(REQUEUE, 4);
 const ACK_DELETE_SCRIPT = new LuaScript(ACK_DELETE, 1);

@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   type DeliverFn,
-  type Delivery,
   describeError,
   type Envelope,
   type Logger,
-  nextAttempt,
   redactCredentials,
   type SubscribeRequest,
   type TransportSubscription,
@@ -18,7 +16,9 @@ import { type ClientFactory, isBusyGroup, type RedisClient, within } from './con
 const noop = () => {};
 
 import type { DelayMover } from './delay-mover.js';
+import { EntryDelivery } from './entry-delivery.js';
 import type { RedisConfig } from './options.js';
+import { type LevelsHost, PriorityLevels } from './priority-levels.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
 import { groupKeys } from './topology.js';
@@ -45,14 +45,15 @@ export interface SubscriptionDeps {
  *   group's retry stream (after `delay`, through its delay set): only the failing group sees it;
  * - release: the same with delay 0 and the attempt unchanged.
  */
-export class RedisSubscription implements TransportSubscription, ReaderHost {
+export class RedisSubscription implements TransportSubscription, ReaderHost, LevelsHost {
   readonly group: string;
   readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   stopped = false;
   private readonly streams: StreamRef[] = [];
   private readonly readers: Reader[] = [];
-  private readonly prefetch: number;
-  private readonly lowWater: number;
+  private prefetch: number;
+  private lowWater: number;
+  readonly levels: PriorityLevels;
   /** Entries handed to core and not yet settled: stream key → id → local time delivered. */
   readonly inFlight = new Map<string, Map<string, number>>();
   /** Entries delivered and not settled yet, acks awaiting Redis' reply included. */
@@ -82,7 +83,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     this.prefetch = deps.config.prefetch ?? Math.max(4, request.concurrency * 2);
     // Read again once a few slots are free: one XREADGROUP per freed slot costs a syscall per
     // message, waiting for half the prefetch leaves handlers idle during the read's round trip.
-    this.lowWater = Math.min(4, Math.max(1, Math.floor(this.prefetch / 2)));
+    this.lowWater = lowWaterOf(this.prefetch);
     // An entry whose ack is on its way needs no handler: reading on during the XACK's round trip
     // keeps the handlers busy (counting it against prefetch measured ~20 % slower at
     // concurrency 16: reads then wait for every ack reply).
@@ -93,11 +94,14 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     }
     for (const stream of this.streams) this.inFlight.set(stream.key, new Map());
     this.claimer = new Claimer(this, this.streams, deps.client, deps.config, deps.logger);
+    this.levels = new PriorityLevels(this, deps.client, deps.config.keyPrefix);
   }
 
   /** Creates the groups (so messages published from now on reach them), then starts reading. */
   async start(): Promise<void> {
     await this.createGroups(this.streams, this.request.startFrom === 'earliest' ? '0' : '$');
+    this.acquire(this.streams);
+    for (const type of this.request.types) await this.levels.discover(type);
     const { factory, config, logger } = this.deps;
     const sets = factory.cluster
       ? this.request.types.map((type) => this.streams.filter((stream) => stream.keys.type === type))
@@ -107,17 +111,30 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
       this.readers.push(reader);
       reader.start();
     }
-    for (const stream of this.streams) {
-      if (!stream.retry) {
-        this.releases.push(
-          this.deps.movers.acquire(stream.keys.delay),
-          this.deps.trimmer.acquire(stream.key),
-        );
-      } else {
-        this.releases.push(this.deps.movers.acquire(stream.keys.retryDelay));
-      }
-    }
     this.claimer.start();
+  }
+
+  /** A priority level's streams (see priority-levels.ts): grouped, then read, claimed, trimmed. */
+  async addStreams(streams: readonly StreamRef[]): Promise<void> {
+    await this.createGroups(streams, this.request.startFrom === 'earliest' ? '0' : '$');
+    for (const stream of streams) {
+      this.streams.push(stream);
+      this.inFlight.set(stream.key, new Map());
+    }
+    if (!this.stopped) this.acquire(streams);
+    // Fetch no more than the handlers can start: what waits in Redis is then read, highest level
+    // first, when a handler is free (prefetched entries would be handled in arrival order).
+    this.prefetch = Math.min(this.prefetch, this.request.concurrency);
+    this.lowWater = lowWaterOf(this.prefetch);
+  }
+
+  /** Delayed publishes and retries of these streams are moved when due, the streams trimmed. */
+  private acquire(streams: readonly StreamRef[]): void {
+    const { movers, trimmer } = this.deps;
+    for (const stream of streams) {
+      if (stream.retry) this.releases.push(movers.acquire(stream.keys.retryDelay));
+      else this.releases.push(movers.acquire(stream.keys.delay), trimmer.acquire(stream.key));
+    }
   }
 
   async stop(): Promise<void> {
@@ -198,6 +215,11 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
     // A delivery core never settles (a handler that ignored close's abort) stays held: close then
     // waits `connectTimeoutMs` for it, and the group reclaims the entry later.
     void this.deliverFn(new EntryDelivery(this, stream, id, envelope));
+  }
+
+  handBack(stream: StreamRef, id: string, fields: Buffer[]): void {
+    const envelope = envelopeFromFields(fields, { type: stream.keys.type, id });
+    void this.requeue(stream, id, envelope, 0).catch(() => {});
   }
 
   /** A delivery was settled (or failed to settle: the entry then stays pending for recovery). */
@@ -356,40 +378,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost {
   }
 }
 
-/**
- * One delivered entry: methods on a prototype rather than closures per message (hot path). Core
- * calls exactly one of ack/retry/release; each settles the entry with the subscription when done.
- */
-class EntryDelivery implements Delivery {
-  constructor(
-    private readonly subscription: RedisSubscription,
-    private readonly stream: StreamRef,
-    private readonly id: string,
-    readonly envelope: Envelope,
-  ) {}
-
-  /** Settled by the ack batch once Redis confirmed it. */
-  ack(): void {
-    this.subscription.queueAck(this.stream, this.id);
-  }
-
-  retry(delayMs: number): Promise<void> {
-    const next = nextAttempt(this.envelope);
-    return this.settleAfter(this.subscription.requeue(this.stream, this.id, next, delayMs));
-  }
-
-  /** While closing, bounded: with Redis away the entry stays pending and is claimed later. */
-  release(): Promise<void> {
-    const handBack = this.subscription.requeue(this.stream, this.id, this.envelope, 0);
-    return this.settleAfter(
-      this.subscription.stopped
-        ? within(handBack, this.subscription.closeLimitMs, 'handing back a message')
-        : handBack,
-    );
-  }
-
-  /** Settled whether the requeue worked or not: a failed one leaves the entry pending, reclaimed. */
-  private settleAfter(work: Promise<void>): Promise<void> {
-    return work.finally(() => this.subscription.settled(this.stream, this.id));
-  }
+/** Read again once a few slots are free (see the constructor). */
+function lowWaterOf(prefetch: number): number {
+  return Math.min(4, Math.max(1, Math.floor(prefetch / 2)));
 }

@@ -8,6 +8,10 @@
  *   <prefix>:{<type>}:retry:<group>        the group's retry stream (retried and handed-back
  *                                          messages: they reach this group only)
  *   <prefix>:{<type>}:retry:<group>:delay  …and its delayed retries (sorted set + data stream)
+ *   <prefix>:{<type>}:p<n>                 priority level n (1..9): a stream of its own with the
+ *                                          same suffixes as above (`:p<n>:delay`, `:p<n>:retry:<group>`);
+ *                                          priority 0 and no priority stay on the type's stream
+ *   <prefix>:{<type>}:levels               set of the levels ever published to (see priority-levels.ts)
  *   <prefix>:reply:{<uuid>}                a manager's reply list (request/reply)
  */
 export interface DelayKeys {
@@ -20,9 +24,16 @@ export interface DelayKeys {
 
 export interface TypeKeys {
   readonly type: string;
+  /** Priority level of `stream`: 0 is the type's own stream. */
+  readonly level: number;
   readonly stream: string;
   readonly delay: DelayKeys;
+  /** The type's set of levels in use (shared by all levels). */
+  readonly levels: string;
 }
+
+/** Highest priority core accepts (`validation.ts`: an integer from 0 to 9). */
+export const MAX_LEVEL = 9;
 
 export interface GroupKeys extends TypeKeys {
   readonly group: string;
@@ -34,13 +45,15 @@ function delayKeys(target: string): DelayKeys {
   return { schedule: `${target}:delay`, data: `${target}:delay:data`, target };
 }
 
-export function typeKeys(prefix: string, type: string): TypeKeys {
-  const stream = `${prefix}:{${type}}`;
-  return { type, stream, delay: delayKeys(stream) };
+/** Level 0 (no priority) is today's key layout, so existing streams and deployments are untouched. */
+export function typeKeys(prefix: string, type: string, level = 0): TypeKeys {
+  const base = `${prefix}:{${type}}`;
+  const stream = level > 0 ? `${base}:p${level}` : base;
+  return { type, level, stream, delay: delayKeys(stream), levels: `${base}:levels` };
 }
 
-export function groupKeys(prefix: string, type: string, group: string): GroupKeys {
-  const base = typeKeys(prefix, type);
+export function groupKeys(prefix: string, type: string, group: string, level = 0): GroupKeys {
+  const base = typeKeys(prefix, type, level);
   const retry = `${base.stream}:retry:${group}`;
   return { ...base, group, retry, retryDelay: delayKeys(retry) };
 }
