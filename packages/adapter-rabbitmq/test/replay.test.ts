@@ -1,5 +1,5 @@
 import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
-import type { BrokerHandle } from '@plugmq/testkit';
+import { type BrokerHandle, joinMidStream, waitFor } from '@plugmq/testkit';
 import amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { driver } from '../src/index.js';
@@ -39,13 +39,6 @@ async function manager(overrides: Record<string, unknown> = {}): Promise<QueueMa
 let unique = 0;
 const name = (prefix: string) => `${prefix}-${process.pid}-${++unique}`;
 
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  for (const deadline = Date.now() + ms; !check(); ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('rabbitmq replay (retentionMs)', () => {
   it('without retentionMs a new group cannot start from earliest (UNSUPPORTED)', async () => {
     const plain = await manager({ retentionMs: 0 });
@@ -60,29 +53,8 @@ describe('rabbitmq replay (retentionMs)', () => {
   it('a group joining from earliest mid-stream gets every message: the logged ones and the later ones', async () => {
     const producer = await manager();
     const consumer = await manager();
-    const type = name('replay');
     const count = 2_000;
-    const seen = new Map<number, number>();
-    let next = 0;
-    let joined: Promise<unknown> | undefined;
-    const lane = async () => {
-      while (next < count) {
-        const index = next++;
-        if (index === count / 2) {
-          joined = consumer.consume<number>(
-            type,
-            (message) => {
-              seen.set(message.body, (seen.get(message.body) ?? 0) + 1);
-            },
-            { group: 'late', startFrom: 'earliest', concurrency: 16 },
-          );
-        }
-        await producer.publish(type, index);
-      }
-    };
-    await Promise.all(Array.from({ length: 32 }, lane));
-    await joined;
-    await until(() => seen.size === count, 30_000, `${count} distinct messages (have ${seen.size})`);
+    const seen = await joinMidStream(producer, consumer, { type: name('replay'), count });
     // Only what was routed between the binding and the marker can come twice.
     const twice = [...seen.values()].filter((times) => times > 1).length;
     expect(twice).toBeLessThan(count / 2);
@@ -108,7 +80,7 @@ describe('rabbitmq replay (retentionMs)', () => {
       group: 'resumed',
       startFrom: 'earliest',
     });
-    await until(() => got.length >= 3, 10_000, 'the three logged messages');
+    await waitFor(() => got.length >= 3, 10_000, 'the three logged messages');
     expect(got.sort()).toEqual(['a', 'b', 'c']);
     // Done: the pending replay is gone, so a restart of the group does not copy again. A passive
     // declare of a missing queue closes its channel: a throw-away one.

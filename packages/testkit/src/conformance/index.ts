@@ -17,6 +17,7 @@ import { validationScenarios } from './validation.js';
 export type { CapabilityName, ConformanceOptions } from './env.js';
 export { ConformanceEnv } from './env.js';
 export * from './helpers.js';
+export { type JoinMidStreamOptions, joinMidStream } from './join-mid-stream.js';
 
 /**
  * Registers the PlugMQ conformance suite (vitest describe/it blocks) for one driver. Call it at
