@@ -1,11 +1,25 @@
-import { describeError, type Logger, PlugmqError, redactCredentials, WIRE } from '@plugmq/core/driver';
+import {
+  describeError,
+  type Logger,
+  PlugmqError,
+  redactCredentials,
+  WIRE,
+  wirePriority,
+} from '@plugmq/core/driver';
 import type { FetchedBatch, FetchedRecord, GroupMember, KafkaClient, OutgoingRecord } from './connection.js';
 import { type Due, DueHeap } from './due-heap.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { DONE, PartitionTracker, type Slot } from './offset-tracker.js';
 import type { KafkaConfig } from './options.js';
 import type { Publisher } from './publisher.js';
-import { DELAY_MOVER_GROUP, delayMoverGroup, delayTopic, type TopicRegistry } from './topology.js';
+import {
+  bandTopics,
+  DELAY_MOVER_GROUP,
+  delayMoverGroup,
+  delayTopic,
+  type TopicRegistry,
+  topicForPriority,
+} from './topology.js';
 import { DUE_HEADER } from './wire.js';
 
 export interface DelayMoverDeps {
@@ -83,7 +97,8 @@ export class DelayMover {
   /** Resolves once this member joined the mover group and received its assignment. */
   async start(): Promise<void> {
     const { client, topics, config } = this.deps;
-    await topics.ensure([this.topic]);
+    // The bands a due message may move to exist before the first move (none without priority).
+    await topics.ensure([this.topic, ...bandTopics(this.type, config.priorityLevels)]);
     const member = client.member({
       groupId: this.groupId,
       sessionTimeoutMs: config.sessionTimeoutMs,
@@ -303,7 +318,11 @@ export class DelayMover {
       headers[name] = record.headers[name]!;
     }
     return {
-      topic: this.type,
+      topic: topicForPriority(
+        this.type,
+        wirePriority(record.headers[WIRE.priority]),
+        this.deps.config.priorityLevels,
+      ),
       partition: undefined,
       key: record.key,
       timestamp: String(record.timestamp),

@@ -1,5 +1,5 @@
 import { defineTransportDriver } from '@plugmq/core/driver';
-import { capabilities, type KafkaConfig, OPTIONS, validateKafkaConfig } from './options.js';
+import { capabilities, capabilitiesFor, type KafkaConfig, OPTIONS, validateKafkaConfig } from './options.js';
 import { loadPlatformaticClient } from './platformatic-client.js';
 import { KafkaTransport } from './transport.js';
 
@@ -7,6 +7,7 @@ import { KafkaTransport } from './transport.js';
 export const driver = defineTransportDriver<KafkaConfig>({
   name: 'kafka',
   capabilities,
+  capabilitiesFor,
   options: OPTIONS,
   validate: validateKafkaConfig,
   createTransport: async (config, { logger }) => {

@@ -11,7 +11,7 @@ import {
 import type { FetchedRecord, KafkaClient, Watermarks } from './connection.js';
 import { PEEK_GROUP_PREFIX } from './kafkajs-inspect.js';
 import type { KafkaConfig } from './options.js';
-import { DELAY_MOVER_GROUP, REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
+import { bandTopics, DELAY_MOVER_GROUP, REPLY_TOPIC, retryTopic, type TopicRegistry } from './topology.js';
 import { recordToEnvelope } from './wire.js';
 
 const DEAD_LETTER_SUFFIX = '.dlq';
@@ -114,6 +114,11 @@ export class KafkaInspector {
       else if (!listed || wanted === undefined || wanted.has(pair.type))
         groups.set(`${pair.group}\u0000${pair.type}`, pair);
     };
+    // Priority band topics are the type's own, as retry topics are the group's: listed as the type.
+    const bandOwner = new Map<string, string>();
+    for (const topic of config.priorityLevels > 0 ? topicNames : []) {
+      for (const band of bandTopics(topic, config.priorityLevels)) bandOwner.set(band, topic);
+    }
     for (const [id, entries] of offsets) {
       const group = id.slice(config.groupPrefix.length);
       const byTopic = new Map(entries.map((entry) => [entry.topic, toMap(entry.partitions)]));
@@ -123,7 +128,7 @@ export class KafkaInspector {
         // A group's retry topic is reported with its type, not as a type of its own.
         if ([...byTopic.keys()].some((other) => other !== topic && retryTopic(other, group) === topic))
           continue;
-        add({ type: topic, group }, true);
+        add({ type: bandOwner.get(topic) ?? topic, group }, true);
       }
     }
     for (const pair of query.groups ?? []) add(pair, false);
@@ -161,16 +166,21 @@ export class KafkaInspector {
         .map(async ({ type, group }): Promise<GroupState> => {
           const groupId = config.groupPrefix + group;
           const retry = retryTopic(type, group);
-          const [partitions, retries] = await Promise.all([lagOf(groupId, type), lagOf(groupId, retry)]);
+          const bands = bandTopics(type, config.priorityLevels);
+          const [partitions, retries, ...banded] = await Promise.all(
+            [type, retry, ...bands].map((topic) => lagOf(groupId, topic)),
+          );
+          // A band's partition i is counted with the type's partition i (bands are created alike).
+          for (const lags of banded) addLags(partitions!, lags);
           return {
             type,
             group,
-            backlog: sum(partitions),
+            backlog: sum(partitions!),
             inFlight: undefined,
             oldestWaitingMs: undefined,
             consumers: consumers.get(`${groupId}\u0000${type}`) ?? 0,
-            retryBacklog: sum(retries),
-            partitions,
+            retryBacklog: sum(retries!),
+            partitions: partitions!,
           };
         }),
     );
@@ -224,6 +234,14 @@ function mergeOldestFirst(read: readonly Read[], limit: number): Read[] {
 
 function toMap(entries: readonly { partition: number; offset: number }[]): Map<number, number> {
   return new Map(entries.map(({ partition, offset }) => [partition, offset]));
+}
+
+function addLags(into: PartitionLag[], lags: readonly PartitionLag[]): void {
+  for (const { partition, lag } of lags) {
+    const index = into.findIndex((entry) => entry.partition === partition);
+    if (index >= 0) into[index] = { partition, lag: into[index]!.lag + lag };
+    else into.push({ partition, lag });
+  }
 }
 
 function sum(partitions: readonly PartitionLag[]): number {

@@ -51,6 +51,9 @@ export type KafkaSasl = Record<string, unknown> & { mechanism: string };
  *   (body, key, headers and batch overhead) is larger is refused with INVALID_ARGUMENT before it
  *   is sent. Raise it together with the broker's `message.max.bytes` or the topics'
  *   `max.message.bytes`.
+ * - `priorityLevels` (default 0, off): 2..10 priority bands, each a topic of its own
+ *   (`<type>.p<band>`, band 0 the type's topic); a subscription hands core the highest band
+ *   waiting first (priority-bands.ts). Off keeps one topic per type and `priority` UNSUPPORTED.
  */
 export interface KafkaConfig extends PlugmqConfig {
   brokers: string[];
@@ -71,6 +74,7 @@ export interface KafkaConfig extends PlugmqConfig {
   sasl?: Secret<KafkaSasl>;
   maxMessageBytes: number;
   delayReadAhead: number;
+  priorityLevels: number;
 }
 
 /** The client libraries the driver can run on (`client` option). */
@@ -97,7 +101,35 @@ export const OPTIONS = [
   'sasl',
   'maxMessageBytes',
   'delayReadAhead',
+  'priorityLevels',
 ] as const;
+
+/** The most priority bands: one per priority core accepts (0..9). */
+export const MAX_PRIORITY_LEVELS = 10;
+
+/** The manager's capabilities: `priority` only with bands (`priorityLevels` of 2 or more). */
+export function capabilitiesFor(config: KafkaConfig): Capabilities {
+  return config.priorityLevels > 0 ? { ...capabilities, priority: true } : capabilities;
+}
+
+/** 0 (off) or 2..MAX_PRIORITY_LEVELS: one band orders nothing, more than ten have no priority to hold. */
+function priorityLevelsOption(config: PlugmqConfig): number {
+  const value = config.priorityLevels ?? 0;
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value === 1 ||
+    value < 0 ||
+    value > MAX_PRIORITY_LEVELS
+  ) {
+    throw configInvalid(
+      'priorityLevels',
+      `0 (off) or an integer from 2 to ${MAX_PRIORITY_LEVELS} (priority bands; 10 gives each priority 0..9 its own)`,
+      value,
+    );
+  }
+  return value;
+}
 
 /**
  * Kafka's default `message.max.bytes` (broker) and `max.message.bytes` (topic): 1 MiB plus the
@@ -193,6 +225,7 @@ export function validateKafkaConfig(config: PlugmqConfig): KafkaConfig {
     replyPartitions: integerOption(config, 'replyPartitions', 6, 1),
     maxMessageBytes: integerOption(config, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
     delayReadAhead: integerOption(config, 'delayReadAhead', 10_000, 1),
+    priorityLevels: priorityLevelsOption(config),
     // The URL's password is in `sasl` now; the URL core keeps is masked.
     ...(typeof config.url === 'string' ? { url: redactCredentials(config.url) } : {}),
     ...(ssl === undefined ? {} : { ssl: new Secret(ssl as KafkaSsl) }),

@@ -36,6 +36,36 @@ export function delayTopic(type: string): string {
 }
 
 /**
+ * `<type>.p<band>`: the topic of priority band `band` (1 and up) when `priorityLevels` is on;
+ * band 0 is the type's own topic, so turning priority on moves nothing already published. The
+ * suffix is reserved then. Over-long names end in a hash instead, as for `delayTopic`.
+ */
+export function priorityTopic(type: string, band: number): string {
+  const plain = `${type}.p${band}`;
+  if (plain.length <= MAX_TOPIC) return plain;
+  return `${type.slice(0, MAX_TOPIC - 20)}.p${band}-${shortHash(type)}`;
+}
+
+/** The band of priority 0..9 (none = 0) among `levels` bands: equal shares of the range. */
+export function priorityBand(priority: number | undefined, levels: number): number {
+  if (levels < 2 || !priority) return 0;
+  return Math.min(levels - 1, Math.floor((priority * levels) / 10));
+}
+
+/** The topic a message of `type` with `priority` is written to (its band's). */
+export function topicForPriority(type: string, priority: number | undefined, levels: number): string {
+  const band = priorityBand(priority, levels);
+  return band === 0 ? type : priorityTopic(type, band);
+}
+
+/** The band topics (1 and up) of `type`: none when priority is off. */
+export function bandTopics(type: string, levels: number): string[] {
+  const topics: string[] = [];
+  for (let band = 1; band < levels; band++) topics.push(priorityTopic(type, band));
+  return topics;
+}
+
+/**
  * The consumer group (after `groupPrefix`) that moves a type's due delayed messages: one group
  * per type, shared by every manager consuming the type, so each delayed record is moved by one
  * member only, and consumers of one type starting or stopping never rebalance another's mover.

@@ -24,7 +24,7 @@ import type { KafkaConfig } from './options.js';
 import { Publisher } from './publisher.js';
 import { KafkaReplies } from './replies.js';
 import { KafkaSubscription } from './subscription.js';
-import { delayTopic, TopicRegistry } from './topology.js';
+import { delayTopic, TopicRegistry, topicForPriority } from './topology.js';
 import { DUE_HEADER, envelopeToRecord, recordBytes } from './wire.js';
 
 /** How long close waits for subscriptions to commit and leave their groups. */
@@ -74,7 +74,8 @@ export class KafkaTransport implements Transport {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
-    const records = envelopes.map(toRecord);
+    const levels = this.config.priorityLevels;
+    const records = envelopes.map((envelope) => toRecord(envelope, levels));
     const limit = this.config.maxMessageBytes;
     for (let index = 0; index < records.length; index++) {
       // The broker would refuse the whole batch with a protocol error; say which message and why.
@@ -257,9 +258,14 @@ export class KafkaTransport implements Transport {
   }
 }
 
-/** A delayed publish waits in the type's delay topic, with its due time, until a mover moves it. */
-function toRecord(envelope: OutgoingEnvelope): OutgoingRecord {
-  if (!envelope.delayMs) return envelopeToRecord(envelope, envelope.type);
+/**
+ * A delayed publish waits in the type's delay topic, with its due time, until a mover moves it
+ * (to its priority's band); any other goes to its band's topic, the type's own without priority.
+ */
+function toRecord(envelope: OutgoingEnvelope, levels: number): OutgoingRecord {
+  if (!envelope.delayMs) {
+    return envelopeToRecord(envelope, topicForPriority(envelope.type, envelope.priority, levels));
+  }
   return envelopeToRecord(envelope, delayTopic(envelope.type), {
     [DUE_HEADER]: String(envelope.timestamp + envelope.delayMs),
   });

@@ -19,6 +19,10 @@ runConformance({
       url: broker.url,
       ...TEST_OPTIONS,
       client: 'platformatic',
+      // Priority bands on here only (not in conformance.test.ts), so the priority scenario runs
+      // on one client and the rest of the suite also covers a manager with band topics; the
+      // kafkajs side of priority is test/priority.test.ts.
+      priorityLevels: 10,
       ...overrides,
     }),
   // SASL/PLAIN credentials from the URL; nothing listens on port 1.

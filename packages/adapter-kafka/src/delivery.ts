@@ -1,0 +1,38 @@
+import type { Delivery, Envelope } from '@plugmq/core/driver';
+import { DONE, type Slot, UNDONE } from './offset-tracker.js';
+
+/** What a delivery settles through: its subscription (subscription.ts). */
+export interface DeliverySubscription {
+  storeRetry(envelope: Envelope, delayMs: number): Promise<void>;
+  settled(topic: string, partition: number, slot: Slot): void;
+}
+
+/**
+ * One delivered message. A class rather than closures: one allocation per message, on the
+ * consumer's hottest path.
+ */
+export class KafkaDelivery implements Delivery {
+  constructor(
+    readonly envelope: Envelope,
+    private readonly slot: Slot,
+    private readonly subscription: DeliverySubscription,
+  ) {}
+
+  async ack(): Promise<void> {
+    this.slot.state = DONE;
+  }
+
+  async retry(delayMs: number): Promise<void> {
+    await this.subscription.storeRetry(this.envelope, delayMs);
+    this.slot.state = DONE;
+  }
+
+  async release(): Promise<void> {
+    this.slot.state = UNDONE;
+  }
+
+  /** Called once core has settled the delivery (resolved or not). */
+  readonly settled = (): void => {
+    this.subscription.settled(this.slot.topic, this.slot.partition, this.slot);
+  };
+}
