@@ -353,11 +353,7 @@ export class DelayMover {
         });
       }
       this.heap.clear();
-      const uncommitted = await this.commits.flush();
-      await member.disconnect().catch((error: unknown) => {
-        this.deps.logger.debug({ err: describeError(error) }, 'plugmq: kafka delay mover disconnect failed');
-      });
-      if (uncommitted.length > 0) await this.commits.commitAfterLeaving(uncommitted);
+      await this.commits.leave(member, 'delay mover');
     })();
   }
 

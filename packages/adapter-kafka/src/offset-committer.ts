@@ -36,6 +36,18 @@ export class OffsetCommitter {
   }
 
   /**
+   * Leaving the group when stopping: the last commit, the member's disconnect, then (through the
+   * admin API) what that commit could not, e.g. after a rebalance took the generation away.
+   */
+  async leave(member: GroupMember, what: string): Promise<void> {
+    const uncommitted = await this.flush();
+    await member.disconnect().catch((error: unknown) => {
+      this.deps.logger.debug({ err: describeError(error) }, `plugmq: kafka ${what} disconnect failed`);
+    });
+    if (uncommitted.length > 0) await this.commitAfterLeaving(uncommitted);
+  }
+
+  /**
    * The last commit, when stopping: waits for one in flight, then commits what is left now.
    * Resolves with what could not be committed (the caller tries again once it left the group).
    */

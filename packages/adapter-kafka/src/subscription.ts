@@ -367,11 +367,7 @@ export class KafkaSubscription implements TransportSubscription {
           this.onIdle = resolve;
         });
       }
-      const uncommitted = await this.commits.flush();
-      await member.disconnect().catch((error: unknown) => {
-        this.deps.logger.debug({ err: describeError(error) }, 'plugmq: kafka consumer disconnect failed');
-      });
-      if (uncommitted.length > 0) await this.commits.commitAfterLeaving(uncommitted);
+      await this.commits.leave(member, 'consumer');
     })();
   }
 
