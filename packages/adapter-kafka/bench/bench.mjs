@@ -219,6 +219,9 @@ async function dropTopics(url, type) {
 
 export const run = pairedRounds(runPlugmq, runBaseline, { url: DEFAULT_URL });
 
+/** For the features scenario (scripts/bench-features.mjs): priority is an option on Kafka. */
+export const featureConfig = { priority: { priorityLevels: 10 } };
+
 /** For the batch scenario (scripts/bench-batch.mjs): a throw-away topic and its clean-up. */
 export function batchTarget(url = DEFAULT_URL, client = 'kafkajs') {
   const type = `bench.batch.${randomUUID()}`;
