@@ -6,7 +6,7 @@ import { TEST_OPTIONS } from '../broker.js';
 
 /**
  * The fault suite on one of the adapter's two clients (faults.test.ts: kafkajs,
- * faults-platformatic.test.ts: @platformatic/kafka). The broker is faulted the same way for both;
+ * faults-platformatic.test.ts: @platformatic/kafka, with `priorityLevels`). The broker is faulted the same way for both;
  * the lost-message inspection and the malformed record use raw kafkajs either way.
  */
 export function runKafkaFaultSuite(client: 'kafkajs' | 'platformatic'): void {
@@ -14,7 +14,15 @@ export function runKafkaFaultSuite(client: 'kafkajs' | 'platformatic'): void {
     name: client === 'kafkajs' ? 'kafka' : 'kafka (platformatic)',
     kind: 'kafka',
     driver,
-    config: (url) => ({ driver: 'kafka', url, ...TEST_OPTIONS, client }),
+    // The platformatic run also turns priority bands on (issue 19): scenario 1b's prioritised
+    // stream then crosses band topics and the mover while the broker restarts.
+    config: (url) => ({
+      driver: 'kafka',
+      url,
+      ...TEST_OPTIONS,
+      client,
+      ...(client === 'platformatic' ? { priorityLevels: 4 } : {}),
+    }),
     driverModule: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
     coreEntry: fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)),
     // kafkajs buffers whole fetch responses per partition while the producer's in-flight batches
