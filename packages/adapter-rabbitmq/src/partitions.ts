@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto';
-import {
-  configInvalid,
-  DEAD_LETTER_GROUP,
-  type Envelope,
-  type PlugmqConfig,
-  PlugmqError,
-} from '@plugmq/core/driver';
+import { DEAD_LETTER_GROUP, type Envelope, PlugmqError, partitionOfKey } from '@plugmq/core/driver';
 import type { Channel } from 'amqplib';
 import type { QueueType } from './options.js';
 import { declareGroupQueue, groupQueueArguments, groupQueueName, type Topology } from './topology.js';
+
+// The option's bounds and the key hash live in core's driver kit (one copy for every driver).
+export { MAX_PARTITIONS, partitionOfKey, partitionsOption } from '@plugmq/core/driver';
 
 /**
  * Ordering by key (`partitions: N`). Each (group, type) has N partition queues declared with
@@ -31,39 +28,8 @@ import { declareGroupQueue, groupQueueArguments, groupQueueName, type Topology }
  * and differs from it in `x-single-active-consumer`: a group cannot mix both either.
  */
 
-/** Most partitions a (group, type) may have: each is a queue, and a channel and consumer per subscription. */
-export const MAX_PARTITIONS = 256;
-
 /** Not `x-…`: RabbitMQ's headers exchange ignores `x-` headers when matching. */
 export const PARTITION_HEADER = 'plugmq-partition';
-
-/** `partitions` of the config: 0 (none, the default) to MAX_PARTITIONS, an integer. */
-export function partitionsOption(config: PlugmqConfig): number {
-  const value = config.partitions;
-  if (value === undefined) return 0;
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_PARTITIONS) {
-    throw configInvalid(
-      'partitions',
-      `an integer from 0 (no ordering by key) to ${MAX_PARTITIONS}, the same in every process of the namespace`,
-      value,
-    );
-  }
-  return value as number;
-}
-
-/**
- * FNV-1a (32 bit) of the key's UTF-8 bytes, modulo N: stable across processes, versions and
- * platforms, cheap, and spreading similar keys ('order-1', 'order-2') evenly, like the murmur2
- * hash Kafka's default partitioner uses for the same job.
- */
-export function partitionOfKey(key: string, partitions: number): number {
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(key, 'utf8')) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % partitions;
-}
 
 /**
  * Dead letters at rest stay in one queue per type even where groups are partitioned: browse

@@ -97,6 +97,7 @@ export {
   withTimeout,
 } from './middleware.js';
 export { OVERDUE_TICK_MS, OverdueWatch, OverdueWatched } from './overdue.js';
+export { MAX_PARTITIONS, partitionOfKey, partitionsOption } from './partitions.js';
 export {
   DEFAULT_CLOSE_TIMEOUT_MS,
   DEFAULT_PUBLISH_TIMEOUT_MS,
