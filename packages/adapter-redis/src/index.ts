@@ -1,6 +1,7 @@
 import { defineTransportDriver } from '@plugmq/core/driver';
 import {
   capabilities,
+  capabilitiesFor,
   DEFAULT_URL,
   OPTIONS,
   type RedisConfig,
@@ -13,6 +14,7 @@ import { RedisTransport } from './transport.js';
 export const driver = defineTransportDriver<RedisConfig>({
   name: 'redis',
   capabilities,
+  capabilitiesFor,
   options: OPTIONS,
   validate: validateRedisConfig,
   createTransport: (config, { logger }) => RedisTransport.create(config, logger),
@@ -20,6 +22,6 @@ export const driver = defineTransportDriver<RedisConfig>({
 
 export { groupKeys, replyKey, typeKeys } from './topology.js';
 export { BODY_FIELD } from './wire.js';
-export { capabilities, DEFAULT_URL, RedisTransport };
+export { capabilities, capabilitiesFor, DEFAULT_URL, RedisTransport };
 export type { RedisConfig, RedisTlsOptions };
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from './idempotency-store.js';

@@ -193,19 +193,28 @@ async function typeFigures(
   );
 }
 
-/** The streams of a type's priority levels in use (the type's own stream first). */
-async function levelStreams(client: RedisClient, prefix: string, type: string): Promise<TypeKeys[]> {
+/**
+ * The streams of a type's priority levels in use (the type's own stream first), then its
+ * partition streams (`partitions`: keyed messages).
+ */
+async function levelStreams(
+  client: RedisClient,
+  prefix: string,
+  type: string,
+  partitions: number,
+): Promise<TypeKeys[]> {
   const main = typeKeys(prefix, type);
   const levels = (await client.smembers(main.levels))
     .map(Number)
     .filter((level) => Number.isInteger(level) && level >= 1 && level <= MAX_LEVEL)
     .sort((a, b) => b - a);
-  return [main, ...levels.map((level) => typeKeys(prefix, type, level))];
+  const parts = Array.from({ length: partitions }, (_, partition) => typeKeys(prefix, type, 0, partition));
+  return [main, ...levels.map((level) => typeKeys(prefix, type, level)), ...parts];
 }
 
 /**
- * A type's groups over all its levels: a group's figures are the sums of its figures on each
- * level stream (and that level's retry stream); ages the oldest of them.
+ * A type's groups over all its levels and partitions: a group's figures are the sums of its
+ * figures on each level (partition) stream and its retry stream; ages the oldest of them.
  */
 async function allLevelFigures(
   client: RedisClient,
@@ -213,11 +222,13 @@ async function allLevelFigures(
   prefix: string,
   type: string,
   now: number,
+  partitions: number,
 ): Promise<GroupFigures[]> {
-  const streams = await levelStreams(client, prefix, type);
+  const streams = await levelStreams(client, prefix, type, partitions);
   const perLevel = await Promise.all(streams.map((keys) => typeFigures(client, scripts, keys.stream, now)));
   const merged = new Map<string, GroupFigures>();
-  // A group exists on a level stream only if it exists on the type's (PUBLISH_LEVEL copies them).
+  // A group exists on a level (partition) stream only if it exists on the type's (PUBLISH_LEVEL
+  // copies them; a partitioned subscription creates its group on the type's stream too).
   for (const group of perLevel[0] ?? []) merged.set(group.name, group);
   for (const figures of perLevel.slice(1)) {
     for (const group of figures) {
@@ -249,6 +260,7 @@ export async function inspectRedis(
   scripts: Scripts,
   prefix: string,
   query: TransportInspectQuery,
+  partitions = 0,
 ): Promise<TransportInspection> {
   const now = Date.now();
   const types = new Set(query.types ?? (await scanTypes(client, prefix)));
@@ -256,7 +268,7 @@ export async function inspectRedis(
   for (const { type } of query.groups ?? []) types.add(type);
   const read = async (type: string) => ({
     type,
-    figures: await allLevelFigures(client, scripts, prefix, type, now),
+    figures: await allLevelFigures(client, scripts, prefix, type, now, partitions),
   });
   const perType =
     client instanceof Cluster
@@ -355,14 +367,15 @@ export async function peekRedis(
   type: string,
   group: string,
   limit: number,
+  partitions = 0,
 ): Promise<Envelope[]> {
-  const levels = await levelStreams(client, prefix, type);
+  const levels = await levelStreams(client, prefix, type, partitions);
   const find = (infos: GroupInfo[]) => infos.find((info) => info.name === group);
   const stored = async (stream: string) =>
     storedEntries(client, stream, find(await groupsOf(client, stream)), limit);
   const perStream = await Promise.all(
-    levels.flatMap(({ level }) => {
-      const keys = groupKeys(prefix, type, group, level);
+    levels.flatMap(({ level, partition }) => {
+      const keys = groupKeys(prefix, type, group, level, partition);
       return [stored(keys.stream), stored(keys.retry)];
     }),
   );

@@ -6,6 +6,7 @@ import {
   type PlugmqConfig,
   PlugmqError,
   parseUrlList,
+  partitionsOption,
   redactCredentials,
   type TlsOptions,
   tlsOption,
@@ -14,10 +15,11 @@ import { isSentinelUrl, type SentinelTarget, sentinelTarget } from './sentinel.j
 
 /**
  * What Redis Streams can honour, and why the false ones are false:
- * - `orderedByKey: false`: the consumers of one group (also in other processes) compete for one
- *   stream, so two messages of one key can be handled at once by two consumers, and a retried
- *   message waits in the group's retry stream while later ones overtake it. Inside one
- *   subscription core still runs same-key messages one after the other.
+ * - `orderedByKey: false` by default: the consumers of one group (also in other processes)
+ *   compete for one stream, so two messages of one key can be handled at once by two consumers,
+ *   and a retried message waits in the group's retry stream while later ones overtake it. Inside
+ *   one subscription core still runs same-key messages one after the other. `partitions: N`
+ *   makes it true (see capabilitiesFor and partition-leases.ts).
  * - `priority: true`: levels 1..9 each have a stream of their own, read highest first by a
  *   subscription that then fetches no more than its handlers can start (priority-levels.ts).
  */
@@ -29,6 +31,15 @@ export const capabilities: Capabilities = Object.freeze({
   newGroupReceivesOldMessages: true,
   requestReply: true,
 });
+
+/**
+ * Capabilities of a manager with these options: with `partitions` a key's messages go to one
+ * partition stream, read by one subscription of the group at a time (a lease), in order.
+ */
+export function capabilitiesFor(config: Partial<Pick<RedisConfig, 'partitions'>>): Capabilities {
+  if ((config.partitions ?? 0) === 0) return capabilities;
+  return Object.freeze({ ...capabilities, orderedByKey: true });
+}
 
 export const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
@@ -65,6 +76,12 @@ export type RedisTlsOptions = TlsOptions;
  *   `sentinelPassword` when the Sentinels themselves require one.
  * - `waitForReplicas` [0: off]: after each publish, WAIT until this many replicas acknowledged
  *   the write (see publisher.ts); `waitForReplicasTimeoutMs` [1 000] bounds one WAIT.
+ * - `partitions` [0: off]: 0..256. N > 0 orders by key: a keyed message goes to partition stream
+ *   `<type>:k<p>` (p = FNV-1a of the key mod N), and each partition of a group is read by one
+ *   subscription at a time, which holds its lease (see partition-leases.ts). Use the same N in
+ *   every process of the namespace. A key with a priority > 0 is refused (UNSUPPORTED).
+ * - `leaseMs` [10 000]: lifetime of a partition lease, renewed every leaseMs / 3; how long a
+ *   dead consumer's partitions wait before another subscription takes them over.
  */
 /** Every option the Redis driver reads (besides core's); anything else is refused. */
 export const OPTIONS = [
@@ -87,6 +104,8 @@ export const OPTIONS = [
   'sentinelPassword',
   'waitForReplicas',
   'waitForReplicasTimeoutMs',
+  'partitions',
+  'leaseMs',
 ] as const;
 
 /** Redis' own default `proto-max-bulk-len`: 512 MB, the largest string a command may carry. */
@@ -114,6 +133,9 @@ export interface RedisConfig extends PlugmqConfig {
   /** Replicas that must acknowledge each publish (WAIT); 0: publishes do not wait for replicas. */
   waitForReplicas: number;
   waitForReplicasTimeoutMs: number;
+  /** 0: keys are not ordered across consumers; N: N partition streams per type, leased per group. */
+  partitions: number;
+  leaseMs: number;
 }
 
 const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{1,100}$/;
@@ -196,6 +218,9 @@ export function validateRedisConfig(config: PlugmqConfig): RedisConfig {
     ...(sentinel === undefined ? {} : { sentinel }),
     waitForReplicas: integerOption(config, 'waitForReplicas', 0, 0),
     waitForReplicasTimeoutMs: integerOption(config, 'waitForReplicasTimeoutMs', 1_000, 1),
+    partitions: partitionsOption(config),
+    // Renewed every leaseMs / 3: below 300 ms a renewal round trip could outlast its lease.
+    leaseMs: integerOption(config, 'leaseMs', 10_000, 300),
   });
 }
 

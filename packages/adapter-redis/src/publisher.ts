@@ -4,6 +4,7 @@ import {
   OverdueWatch,
   OverdueWatched,
   PlugmqError,
+  partitionOfKey,
   redactCredentials,
   type TransportPublishContext,
   WIRE,
@@ -85,6 +86,8 @@ export class Publisher {
     private readonly scripts: Scripts,
     private readonly prefix: string,
     private readonly maxLen: number | undefined,
+    /** `partitions`: a keyed message goes to the stream of its key's partition (0: off). */
+    private readonly partitions: number,
     private readonly onScheduled: (keys: TypeKeys, dueAt: number) => void,
     durable?: { client: RedisClient; replicas: number; timeoutMs: number },
   ) {
@@ -100,6 +103,12 @@ export class Publisher {
   }
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
+    if (this.partitions > 0) {
+      const refused = envelopes.find(
+        (envelope) => envelope.key !== undefined && (envelope.priority ?? 0) > 0,
+      );
+      if (refused) return Promise.reject(keyWithPriority(refused));
+    }
     const pending = new PendingPublish(context);
     this.pending.add(pending);
     this.store(envelopes).then(
@@ -166,8 +175,14 @@ export class Publisher {
     return keys;
   }
 
-  /** The keys of the envelope's priority level (level 0: the type's own). */
+  /**
+   * The keys of the envelope's own stream: its key's partition (with `partitions`), else its
+   * priority level (level 0: the type's own).
+   */
   private levelKeysOf(keys: TypeKeys, envelope: OutgoingEnvelope): TypeKeys {
+    if (this.partitions > 0 && envelope.key !== undefined) {
+      return typeKeys(this.prefix, keys.type, 0, partitionOfKey(envelope.key, this.partitions));
+    }
     const level = envelope.priority ?? 0;
     return level > 0 ? typeKeys(this.prefix, keys.type, level) : keys;
   }
@@ -252,9 +267,12 @@ export class Publisher {
   }
 
   private command(keys: TypeKeys, envelope: OutgoingEnvelope): StoreCommand {
-    if (envelope.priority !== undefined && envelope.priority > 0) {
-      // A level stream gets the type's groups before its entry (see PUBLISH_LEVEL); a delayed one
-      // waits in the level's own delay set, so the mover returns it to its level.
+    const partitioned = this.partitions > 0 && envelope.key !== undefined;
+    if (partitioned || (envelope.priority !== undefined && envelope.priority > 0)) {
+      // A level (or partition) stream gets the type's groups before its entry (see PUBLISH_LEVEL):
+      // a group that exists on the type's stream never misses a keyed message because its
+      // subscriptions have not created it on the partition yet. A delayed one waits in the
+      // level's (partition's) own delay set, so the mover returns it to its stream.
       const level = this.levelKeysOf(keys, envelope);
       const delayMs = envelope.delayMs !== undefined && envelope.delayMs > 0 ? envelope.delayMs : 0;
       const args = envelopeToFields(
@@ -300,6 +318,18 @@ export class Publisher {
       );
     }
   }
+}
+
+/**
+ * With partitions a key's order holds because all its messages share one stream, read in order by
+ * one subscription; a priority puts a message on a level stream that is read before the others,
+ * so it would overtake earlier messages of its key.
+ */
+function keyWithPriority(envelope: OutgoingEnvelope): PlugmqError {
+  return new PlugmqError(
+    'UNSUPPORTED',
+    `publish to ${envelope.type}: key and priority together are not supported with partitions (the key's order holds within its partition stream; a priority level is a stream of its own, read first, so the message would overtake earlier ones of its key). Publish it without priority, or without key`,
+  );
 }
 
 function asPublishError(error: unknown): PlugmqError {

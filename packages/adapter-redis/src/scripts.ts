@@ -31,7 +31,8 @@ end
 return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))`;
 
 /**
- * Publish (or schedule) on a priority level's stream. KEYS: the type's stream, the level's
+ * Publish (or schedule) on a priority level's stream, or a partition's (`partitions`: level '0',
+ * nothing added to the level set). KEYS: the type's stream, the level's
  * stream, the type's level set, the level's delay zset and delay data stream. ARGV: level,
  * mandatory (1/0), maxLen (0: none), delayMs (0: none), fields… Every group of the type's stream
  * missing on the level stream is created there at '$' first, so the entry reaches exactly the
@@ -52,7 +53,7 @@ if #groups > 0 then
     if not have[g[2]] then redis.call('XGROUP', 'CREATE', KEYS[2], g[2], '$', 'MKSTREAM') end
   end
 end
-redis.call('SADD', KEYS[3], ARGV[1])
+if ARGV[1] ~= '0' then redis.call('SADD', KEYS[3], ARGV[1]) end
 if delay > 0 then
   ${NOW}
   local id = redis.call('XADD', KEYS[5], '*', unpack(ARGV, 5))

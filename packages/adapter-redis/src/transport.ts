@@ -76,6 +76,7 @@ export class RedisTransport implements Transport {
       this.scripts,
       config.keyPrefix,
       config.maxLen,
+      config.partitions,
       (keys, dueAt) => this.movers.wake(keys.delay, dueAt),
       this.durableClient && {
         client: this.durableClient,
@@ -131,7 +132,7 @@ export class RedisTransport implements Transport {
 
   inspect(query: TransportInspectQuery): Promise<TransportInspection> {
     return this.command(`inspecting`, () =>
-      inspectRedis(this.client, this.scripts, this.config.keyPrefix, query),
+      inspectRedis(this.client, this.scripts, this.config.keyPrefix, query, this.config.partitions),
     );
   }
 
@@ -148,7 +149,7 @@ export class RedisTransport implements Transport {
 
   peek(type: string, group: string, limit: number): Promise<Envelope[]> {
     return this.command(`reading ${type} for ${group}`, () =>
-      peekRedis(this.client, this.config.keyPrefix, type, group, limit),
+      peekRedis(this.client, this.config.keyPrefix, type, group, limit, this.config.partitions),
     );
   }
 
