@@ -81,41 +81,73 @@ export class Claimer {
 
   private async claim(stream: StreamRef): Promise<void> {
     const cursor = this.cursors.get(stream.key) ?? '0-0';
-    const reply = (await buffers(this.client).xautoclaimBuffer(
-      stream.key,
-      this.host.group,
-      this.host.consumer,
-      this.config.claimMinIdleMs,
+    const { claimMinIdleMs } = this.config;
+    const count = Math.max(1, this.host.free);
+    const next = await claimPage(
+      this.client,
+      this.host,
+      stream,
+      claimMinIdleMs,
       cursor,
-      'COUNT',
-      Math.max(1, this.host.free),
-    )) as AutoClaimReply;
-    this.cursors.set(stream.key, reply[0].toString());
-    const entries = reply[1].filter(
-      (entry): entry is [Buffer, Buffer[]] =>
-        entry[1] !== null && !this.host.isInFlight(stream, entry[0].toString()),
+      count,
+      1,
+      this.logger,
     );
-    if (entries.length === 0) return;
-    const first = (entries[0] as [Buffer, Buffer[]])[0].toString();
-    const last = (entries[entries.length - 1] as [Buffer, Buffer[]])[0].toString();
-    const pending = (await this.client.xpending(
-      stream.key,
-      this.host.group,
-      first,
-      last,
-      entries.length + 1000,
-      this.host.consumer,
-    )) as [string, string, number, number][];
-    const deliveries = new Map(pending.map(([id, , , count]) => [id, count]));
-    for (const [rawId, fields] of entries) {
-      const id = rawId.toString();
-      const count = deliveries.get(id) ?? 2;
-      const header = envelopeFromFields(fields, { type: stream.keys.type, id }).attempt;
-      this.logger.debug(
-        { group: this.host.group, stream: stream.key, id, deliveries: count },
-        'plugmq: reclaimed an entry idle on another consumer',
-      );
-      this.host.dispatch(stream, id, fields, header + Math.max(1, count - 1));
-    }
+    this.cursors.set(stream.key, next);
   }
+}
+
+/**
+ * One XAUTOCLAIM page of `stream` (entries idle `minIdleMs` on any consumer of the group, from
+ * `cursor`, at most `count`), dispatched in id order except what this subscription already
+ * holds. attempt = the entry's attempt + its lost deliveries (delivery count − 1, at least
+ * `minLost`). Returns the next cursor ('0-0': the whole pending list was seen).
+ */
+export async function claimPage(
+  client: RedisClient,
+  host: ReaderHost,
+  stream: StreamRef,
+  minIdleMs: number,
+  cursor: string,
+  count: number,
+  minLost: number,
+  logger: Logger,
+): Promise<string> {
+  const reply = (await buffers(client).xautoclaimBuffer(
+    stream.key,
+    host.group,
+    host.consumer,
+    minIdleMs,
+    cursor,
+    'COUNT',
+    count,
+  )) as AutoClaimReply;
+  const next = reply[0].toString();
+  const entries = reply[1].filter(
+    (entry): entry is [Buffer, Buffer[]] =>
+      entry[1] !== null && !host.isInFlight(stream, entry[0].toString()),
+  );
+  if (entries.length === 0) return next;
+  const first = (entries[0] as [Buffer, Buffer[]])[0].toString();
+  const last = (entries[entries.length - 1] as [Buffer, Buffer[]])[0].toString();
+  const pending = (await client.xpending(
+    stream.key,
+    host.group,
+    first,
+    last,
+    entries.length + 1000,
+    host.consumer,
+  )) as [string, string, number, number][];
+  const deliveries = new Map(pending.map(([id, , , delivered]) => [id, delivered]));
+  for (const [rawId, fields] of entries) {
+    const id = rawId.toString();
+    const delivered = deliveries.get(id) ?? 2;
+    const header = envelopeFromFields(fields, { type: stream.keys.type, id }).attempt;
+    logger.debug(
+      { group: host.group, stream: stream.key, id, deliveries: delivered },
+      'plugmq: reclaimed an entry idle on another consumer',
+    );
+    host.dispatch(stream, id, fields, header + Math.max(minLost, delivered - 1));
+  }
+  return next;
 }

@@ -1,5 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type { Redis } from 'ioredis';
+import { claimPage } from './claimer.js';
 import { buffers, type ClientFactory, isNoGroup, type RedisClient, within } from './connection.js';
 import { byPriority, type PriorityLevels, readHighestFirst } from './priority-levels.js';
 import type { GroupKeys } from './topology.js';
@@ -35,6 +36,13 @@ const CHECK_MS = 1_000;
 
 export type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
 
+/** A partition taken over: its streams' pending entries are claimed (from `cursor`) before any `>` read. */
+interface Takeover {
+  readonly streams: readonly StreamRef[];
+  index: number;
+  cursor: string;
+}
+
 /**
  * A blocking XREADGROUP loop on a connection of its own (never the publishing one). Standalone
  * Redis: one reader per subscription reads all its streams in one command; on a cluster one reader
@@ -59,6 +67,11 @@ export class Reader {
   /** A Cluster's failover (CLUSTERDOWN, a node gone) is ridden through without warning. */
   private readonly failures: FailureStreak;
   private loop: Promise<void> | undefined;
+  /** Partitions taken over whose pending entries are still to be claimed (see takeOver). */
+  private readonly takeovers: Takeover[] = [];
+  /** Reads started so far, and who waits for a read to start (see readStarted). */
+  private reads = 0;
+  private readWaiters: { after: number; resolve: () => void }[] = [];
 
   constructor(
     streams: readonly StreamRef[],
@@ -86,7 +99,61 @@ export class Reader {
     this.connection.connect().catch(() => {
       // ioredis keeps retrying; the loop's commands wait in the offline queue meanwhile.
     });
-    this.loop = this.run();
+    this.loop = this.run().finally(() => this.readsStart(Number.POSITIVE_INFINITY));
+  }
+
+  /**
+   * A partition's streams join this reader (partition-leases.ts). Before they are read with `>`,
+   * every entry of the group pending on them (a dead or departed owner's, or ours from before a
+   * lapse) is claimed with XAUTOCLAIM min-idle 0 from 0-0 and dispatched in id order, in this
+   * loop: those entries are older than anything unread, and core runs one key's deliveries in
+   * dispatch order, so the key's order holds across the takeover. Not a second reader: claimed
+   * entries must be dispatched before any newer entry of the partition.
+   */
+  takeOver(streams: readonly StreamRef[]): void {
+    for (const stream of streams) this.byKey.set(stream.key, stream);
+    this.takeovers.push({ streams, index: 0, cursor: '0-0' });
+  }
+
+  /**
+   * A partition's streams leave the reads (its lease is handed over or lapsed). Entries of a read
+   * already on its way are still dispatched (`byKey` keeps them). Returns the number of reads
+   * started so far: `readStarted(n)` resolves once a read without these streams has started.
+   */
+  drop(streams: readonly StreamRef[]): number {
+    const keys = new Set(streams.map((stream) => stream.key));
+    for (let i = this.takeovers.length - 1; i >= 0; i--) {
+      if ((this.takeovers[i] as Takeover).streams.some((stream) => keys.has(stream.key))) {
+        this.takeovers.splice(i, 1);
+      }
+    }
+    const kept = this.streams.filter((stream) => !keys.has(stream.key));
+    this.streams.length = 0;
+    this.addStreams(kept);
+    return this.reads;
+  }
+
+  /** Resolves once more than `after` reads have started (or the loop ended). */
+  readStarted(after: number): Promise<void> {
+    if (this.reads > after) return Promise.resolve();
+    return new Promise((resolve) => this.readWaiters.push({ after, resolve }));
+  }
+
+  /**
+   * Ends a blocked read now so the stream set changes at once (standalone: CLIENT UNBLOCK, as in
+   * stop). On a cluster the read ends within blockMs.
+   */
+  wake(command: RedisClient): void {
+    if (this.factory.cluster || this.clientId === undefined) return;
+    (command as Redis).client('UNBLOCK', this.clientId).catch(() => {});
+  }
+
+  private readsStart(count: number): void {
+    this.reads = count;
+    if (this.readWaiters.length === 0) return;
+    const waiting = this.readWaiters;
+    this.readWaiters = waiting.filter((waiter) => waiter.after >= count);
+    for (const waiter of waiting) if (waiter.after < count) waiter.resolve();
   }
 
   /**
@@ -134,6 +201,11 @@ export class Reader {
         if (!this.factory.cluster && this.clientId === undefined) {
           this.clientId = Number(await (this.connection as Redis).client('ID'));
         }
+        if (this.takeovers.length > 0) {
+          await this.claimTakenOver(count);
+          this.failures.succeeded();
+          continue;
+        }
         const [reply, grown] = await this.read(count);
         this.failures.succeeded();
         if (reply) this.dispatchAll(reply, false, grown);
@@ -154,6 +226,7 @@ export class Reader {
    */
   private async read(count: number): Promise<[ReadReply, ReadonlySet<string> | undefined]> {
     const { group, consumer } = this.host;
+    this.readsStart(this.reads + 1);
     const check = this.drained || Date.now() - this.checkedAt >= CHECK_MS;
     if (check) this.checkedAt = Date.now();
     let reply: ReadReply = null;
@@ -183,6 +256,35 @@ export class Reader {
     for (const [, entries] of reply ?? []) got += entries.length;
     this.drained = got < count;
     return [reply, await this.grow(await sizes)];
+  }
+
+  /** One page (at most `count`, the free slots) of the first takeover's pending entries. */
+  private async claimTakenOver(count: number): Promise<void> {
+    const takeover = this.takeovers[0] as Takeover;
+    const stream = takeover.streams[takeover.index] as StreamRef;
+    // Min-idle 0: the lease says the previous owner is gone or has let go; no idle time to wait.
+    // A claimed entry's lost deliveries count (a dead owner's: attempt + 1); one handed back
+    // unstarted at a graceful stop had its count reset, so its attempt stays (subscription.ts).
+    const next = await claimPage(
+      this.connection,
+      this.host,
+      stream,
+      0,
+      takeover.cursor,
+      count,
+      0,
+      this.logger,
+    );
+    if (this.takeovers[0] !== takeover) return; // dropped meanwhile
+    if (next !== '0-0') {
+      takeover.cursor = next;
+      return;
+    }
+    takeover.index++;
+    takeover.cursor = '0-0';
+    if (takeover.index < takeover.streams.length) return;
+    this.takeovers.shift();
+    this.addStreams(takeover.streams);
   }
 
   private levelSizes(): Promise<number[] | undefined> {
@@ -225,8 +327,10 @@ export class Reader {
           void this.host.ack(stream, id).catch(() => {});
           continue;
         }
-        if (handBack?.has(stream.keys.type)) this.host.handBack(stream, id, fields);
-        else this.host.dispatch(stream, id, fields);
+        // A partition's entries are never handed back: the retry stream would reorder their key.
+        if (handBack?.has(stream.keys.type) && stream.keys.partition === undefined) {
+          this.host.handBack(stream, id, fields);
+        } else this.host.dispatch(stream, id, fields);
       }
     }
     return seen;

@@ -18,6 +18,8 @@ const noop = () => {};
 import type { DelayMover } from './delay-mover.js';
 import { EntryDelivery } from './entry-delivery.js';
 import type { RedisConfig } from './options.js';
+import { type LeaseHost, PartitionLeases } from './partition-leases.js';
+import { partitionStreams } from './partitions.js';
 import { type LevelsHost, PriorityLevels } from './priority-levels.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
@@ -45,12 +47,15 @@ export interface SubscriptionDeps {
  *   group's retry stream (after `delay`, through its delay set): only the failing group sees it;
  * - release: the same with delay 0 and the attempt unchanged.
  */
-export class RedisSubscription implements TransportSubscription, ReaderHost, LevelsHost {
+export class RedisSubscription implements TransportSubscription, ReaderHost, LevelsHost, LeaseHost {
   readonly group: string;
   readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   stopped = false;
   private readonly streams: StreamRef[] = [];
   private readonly readers: Reader[] = [];
+  /** `partitions`: every partition's streams (read only while leased; the Claimer never sees them). */
+  private readonly partitions: StreamRef[] = [];
+  private readonly leases: PartitionLeases | undefined;
   private prefetch: number;
   private lowWater: number;
   readonly levels: PriorityLevels;
@@ -92,25 +97,45 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
       const keys = groupKeys(deps.config.keyPrefix, type, request.group);
       this.streams.push({ key: keys.stream, keys, retry: false }, { key: keys.retry, keys, retry: true });
     }
-    for (const stream of this.streams) this.inFlight.set(stream.key, new Map());
+    for (let partition = 0; partition < deps.config.partitions; partition++) {
+      for (const type of request.types) {
+        this.partitions.push(...partitionStreams(deps.config.keyPrefix, type, request.group, partition));
+      }
+    }
+    for (const stream of [...this.streams, ...this.partitions]) this.inFlight.set(stream.key, new Map());
+    if (this.partitions.length > 0) {
+      const { client, scripts, config, logger, factory } = deps;
+      this.leases = new PartitionLeases(
+        this,
+        request.types,
+        client,
+        scripts,
+        config,
+        logger,
+        factory.failsOver,
+      );
+    }
     this.claimer = new Claimer(this, this.streams, deps.client, deps.config, deps.logger);
     this.levels = new PriorityLevels(this, deps.client, deps.config.keyPrefix);
   }
 
   /** Creates the groups (so messages published from now on reach them), then starts reading. */
   async start(): Promise<void> {
-    await this.createGroups(this.streams, this.request.startFrom === 'earliest' ? '0' : '$');
+    const from = this.request.startFrom === 'earliest' ? '0' : '$';
+    // Every partition's group first (same startFrom rule): a keyed publish from now on waits
+    // for the group whoever reads its partition later.
+    await this.createGroups([...this.streams, ...this.partitions], from);
     this.acquire(this.streams);
     for (const type of this.request.types) await this.levels.discover(type);
     const { factory, config, logger } = this.deps;
     const sets = factory.cluster
       ? this.request.types.map((type) => this.streams.filter((stream) => stream.keys.type === type))
       : [this.streams];
-    for (const streams of sets) {
-      const reader = new Reader(streams, this, factory, config.blockMs, logger);
-      this.readers.push(reader);
-      reader.start();
-    }
+    for (const streams of sets) this.readers.push(new Reader(streams, this, factory, config.blockMs, logger));
+    // The first lease round before reading: owned partitions join the readers, claimed first.
+    const until = Date.now() + config.connectTimeoutMs;
+    await this.leases?.start(() => !this.stopped && Date.now() < until);
+    for (const reader of this.readers) reader.start();
     this.claimer.start();
   }
 
@@ -130,16 +155,36 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
 
   /** Delayed publishes and retries of these streams are moved when due, the streams trimmed. */
   private acquire(streams: readonly StreamRef[]): void {
+    this.releases.push(this.maintain(streams));
+  }
+
+  // ---- LeaseHost ----
+
+  maintain(streams: readonly StreamRef[]): () => void {
     const { movers, trimmer } = this.deps;
+    const releases: (() => void)[] = [];
     for (const stream of streams) {
-      if (stream.retry) this.releases.push(movers.acquire(stream.keys.retryDelay));
-      else this.releases.push(movers.acquire(stream.keys.delay), trimmer.acquire(stream.key));
+      if (stream.retry) releases.push(movers.acquire(stream.keys.retryDelay));
+      else releases.push(movers.acquire(stream.keys.delay), trimmer.acquire(stream.key));
     }
+    return () => {
+      for (const release of releases) release();
+    };
+  }
+
+  readerOf(type: string): Reader {
+    const readers = this.readers;
+    return (this.deps.factory.cluster ? readers[this.request.types.indexOf(type)] : readers[0]) as Reader;
+  }
+
+  holds(streams: readonly StreamRef[]): boolean {
+    return streams.some((stream) => (this.inFlight.get(stream.key)?.size ?? 0) > 0);
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.leases?.stopTaking();
     this.wakeWaiters();
     this.claimer.stop();
     for (const release of this.releases.splice(0)) release();
@@ -171,6 +216,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     }
     this.abandoned = true;
     await this.cleanup;
+    this.leases?.close();
   }
 
   // ---- ReaderHost ----
@@ -228,6 +274,16 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     this.held--;
     if (this.waiters.length > 0) this.wakeWaiters();
     if (this.stopped) this.maybeCleanup();
+  }
+
+  /**
+   * A partition's entry handed back at close: it stays pending (its delivery count reset, so it
+   * keeps its attempt) and the partition's next owner claims it before anything newer of its key
+   * (reader.ts, takeOver); through the retry stream it would overtake nothing but be overtaken.
+   */
+  leavePending(stream: StreamRef, id: string): Promise<void> {
+    const { client } = this.deps;
+    return client.xclaim(stream.key, this.group, this.consumer, 0, id, 'RETRYCOUNT', 0, 'JUSTID').then(noop);
   }
 
   /** Queues a handled delivery's ack; the entry is settled once Redis confirmed it. */
@@ -350,7 +406,10 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     if (this.held > 0 || this.cleanup) return;
     this.settledWaiter?.();
     this.cleanup = within(
-      this.removeConsumer(),
+      // Leases after settling: the next owner starts exactly after what this one settled.
+      (this.leases?.releaseAll() ?? Promise.resolve())
+        .catch(noop)
+        .then(() => this.removeConsumer()),
       this.deps.config.connectTimeoutMs,
       'removing the consumer',
     ).catch(() => {});
@@ -358,7 +417,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
 
   private async removeConsumer(): Promise<void> {
     const { client } = this.deps;
-    for (const stream of this.streams) {
+    for (const stream of [...this.streams, ...this.partitions]) {
       const pending = (await client.xpending(
         stream.key,
         this.group,
