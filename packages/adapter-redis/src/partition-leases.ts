@@ -209,12 +209,12 @@ export class PartitionLeases {
           await within(this.balance(leases), this.roundMs, 'balancing');
           leases.failures.succeeded();
         } catch (error) {
-          if (!this.closed && leases.failures.failed(error)) {
-            this.logger.warn(
-              { group: this.host.group, type: leases.type, err: redactCredentials(describeError(error)) },
-              'plugmq: renewing partition leases failed; retrying',
-            );
-          }
+          // Said at debug: a slow round is retried at once, and only a lapse (below) matters.
+          leases.failures.failed(error);
+          this.logger.debug(
+            { group: this.host.group, type: leases.type, err: redactCredentials(describeError(error)) },
+            'plugmq: a partition lease round failed; retrying',
+          );
         }
       }
     } finally {
@@ -280,7 +280,7 @@ export class PartitionLeases {
 
   /** No balance succeeded in time: the leases may be gone. Stop reading their partitions. */
   private lapse(leases: TypeLeases): void {
-    if (this.closed) return;
+    if (this.closed || leases.suspended) return;
     leases.suspended = true;
     const reader = this.host.readerOf(leases.type);
     for (const held of leases.owned.values()) {
@@ -288,9 +288,9 @@ export class PartitionLeases {
       held.reading = false;
       reader.drop(held.streams);
     }
-    this.logger.debug(
-      { group: this.host.group, type: leases.type },
-      'plugmq: partition leases not renewed in time; their partitions wait for the next renewal',
+    this.logger.warn(
+      { group: this.host.group, type: leases.type, failures: leases.failures.count },
+      'plugmq: partition leases could not be renewed in time; their partitions are not read until a renewal succeeds',
     );
   }
 

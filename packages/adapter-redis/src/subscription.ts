@@ -17,6 +17,7 @@ const noop = () => {};
 
 import type { DelayMover } from './delay-mover.js';
 import { EntryDelivery } from './entry-delivery.js';
+import { handBackOrphans, removeConsumer } from './leaving.js';
 import type { RedisConfig } from './options.js';
 import { type LeaseHost, PartitionLeases } from './partition-leases.js';
 import { partitionStreams } from './partitions.js';
@@ -185,17 +186,23 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     if (this.stopped) return;
     this.stopped = true;
     this.leases?.stopTaking();
+    // Leases are released once everything is settled; should a handler never settle, renewing
+    // ends when core gives up on it (closeTimeoutMs + its 5 s abort grace), and they lapse.
+    const giveUpMs = (this.deps.config.closeTimeoutMs ?? 30_000) + 5_000 + this.closeLimitMs;
+    if (this.leases) setTimeout(() => this.leases?.close(), giveUpMs).unref();
     this.wakeWaiters();
     this.claimer.stop();
     for (const release of this.releases.splice(0)) release();
     await Promise.all(this.readers.map((reader) => reader.stop(this.deps.client)));
     const limit = this.deps.config.connectTimeoutMs;
-    await within(this.handBackOrphans(), limit, 'handing back').catch((error: unknown) => {
-      this.deps.logger.warn(
-        { group: this.group, err: redactCredentials(describeError(error)) },
-        'plugmq: handing back fetched messages failed; the group reclaims them after claimMinIdleMs',
-      );
-    });
+    await within(handBackOrphans(this, this.deps.client, this.streams), limit, 'handing back').catch(
+      (error: unknown) => {
+        this.deps.logger.warn(
+          { group: this.group, err: redactCredentials(describeError(error)) },
+          'plugmq: handing back fetched messages failed; the group reclaims them after claimMinIdleMs',
+        );
+      },
+    );
     this.maybeCleanup();
   }
 
@@ -249,8 +256,13 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     const decoded = envelopeFromFields(fields, { type: stream.keys.type, id });
     const envelope: Envelope = attempt === undefined ? decoded : { ...decoded, attempt };
     if (this.stopped) {
-      // Fetched after stop: hand it back to the group untouched.
-      void this.requeue(stream, id, envelope, 0).catch(() => {});
+      // Fetched after stop: hand it back to the group untouched (a partition's: left pending
+      // for the next owner, as in leavePending).
+      const back =
+        stream.keys.partition === undefined
+          ? this.requeue(stream, id, envelope, 0)
+          : this.leavePending(stream, id);
+      void back.catch(() => {});
       return;
     }
     const ids = this.inFlight.get(stream.key) as Map<string, number>;
@@ -381,26 +393,6 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     }
   }
 
-  /** Entries assigned to this consumer that no handler holds (a cut read): back to the group. */
-  private async handBackOrphans(): Promise<void> {
-    const { client } = this.deps;
-    for (const stream of this.streams) {
-      const pending = (await client.xpending(stream.key, this.group, '-', '+', 1000, this.consumer)) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      for (const [id] of pending) {
-        if (this.isInFlight(stream, id)) continue;
-        const entries = (await client.xrangeBuffer(stream.key, id, id)) as [Buffer, Buffer[]][];
-        const fields = entries[0]?.[1] ?? null;
-        if (fields === null) await this.ack(stream, id);
-        else await this.requeue(stream, id, envelopeFromFields(fields, { type: stream.keys.type, id }), 0);
-      }
-    }
-  }
-
   /** Once stopped and settled: forget this consumer (only when it holds no pending entry). */
   private maybeCleanup(): void {
     if (this.held > 0 || this.cleanup) return;
@@ -409,25 +401,10 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
       // Leases after settling: the next owner starts exactly after what this one settled.
       (this.leases?.releaseAll() ?? Promise.resolve())
         .catch(noop)
-        .then(() => this.removeConsumer()),
+        .then(() => removeConsumer(this, this.deps.client, [...this.streams, ...this.partitions])),
       this.deps.config.connectTimeoutMs,
       'removing the consumer',
     ).catch(() => {});
-  }
-
-  private async removeConsumer(): Promise<void> {
-    const { client } = this.deps;
-    for (const stream of [...this.streams, ...this.partitions]) {
-      const pending = (await client.xpending(
-        stream.key,
-        this.group,
-        '-',
-        '+',
-        1,
-        this.consumer,
-      )) as unknown[];
-      if (pending.length === 0) await client.xgroup('DELCONSUMER', stream.key, this.group, this.consumer);
-    }
   }
 
   private wakeWaiters(): void {

@@ -121,6 +121,7 @@ interface Seen {
   readonly key: string;
   readonly seq: number;
   readonly by: string;
+  readonly attempt: number;
 }
 
 test('two subscriptions split the partitions 2/2, each key is handled by one at a time in order, and a closing one hands its partitions over', async () => {
@@ -137,7 +138,7 @@ test('two subscriptions split the partitions 2/2, each key is handled by one at 
     const other = running.get(key);
     if (other !== undefined) overlaps.push(`${key}: ${by} while ${other}`);
     running.set(key, by);
-    seen.push({ key, seq, by });
+    seen.push({ key, seq, by, attempt: message.attempt });
     await new Promise((resolve) => setTimeout(resolve, 2));
     running.delete(key);
   };
@@ -169,7 +170,58 @@ test('two subscriptions split the partitions 2/2, each key is handled by one at 
     expect(order, `order of ${key}`).toEqual([...order].sort((x, y) => x - y));
   }
   expect(new Set(seen.map((s) => s.by))).toEqual(new Set(['a', 'b']));
+  // Handed over at close, unstarted entries stay pending and keep their attempt (no retry here).
+  expect(seen.filter((s) => s.attempt !== 1)).toEqual([]);
+  expect(seen.length, 'every message handled once').toBe(total);
   const holders = await leaseHolders(type, group);
   expect(new Set(holders).size).toBe(1);
   expect(holders[0]).not.toBeNull();
+});
+
+test('closing under a backlog: its fetched, unstarted entries go to the next owner first, attempt unchanged, each key in order', async () => {
+  const type = uniqueType('backlog');
+  const group = uniqueGroup('backlog');
+  const a = await manager();
+  const b = await manager();
+  const producer = await manager();
+  const seen: Seen[] = [];
+  const handler = (by: string) => async (message: Message<{ key: string; seq: number }>) => {
+    const { key, seq } = message.body;
+    seen.push({ key, seq, by, attempt: message.attempt });
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  };
+  const subA = await a.consume(type, handler('a'), { group, concurrency: 4 });
+  const subB = await b.consume(type, handler('b'), { group, concurrency: 4 });
+  await waitFor(
+    async () => new Set(await leaseHolders(type, group)).size === 2,
+    LEASE_MS * 6,
+    'the partitions to split',
+  );
+  const keys = Array.from({ length: 12 }, (_, i) => `key-${i}`);
+  const total = 600;
+  const publishes: Promise<string>[] = [];
+  for (let seq = 0; seq < total; seq++) {
+    const key = keys[seq % keys.length] as string;
+    publishes.push(producer.publish(type, { key, seq }, { key }));
+  }
+  await Promise.all(publishes);
+  await waitFor(() => seen.filter((s) => s.by === 'a').length >= 60, 20_000, 'a to be busy');
+  // Closed while its partitions still hold a backlog and its prefetch holds unstarted entries.
+  await subA.close();
+  await waitFor(() => new Set(seen.map((s) => s.seq)).size === total, 30_000, 'every message');
+  for (const key of keys) {
+    const order = [...new Set(seen.filter((s) => s.key === key).map((s) => s.seq))];
+    expect(order, `order of ${key}`).toEqual([...order].sort((x, y) => x - y));
+  }
+  expect(seen.filter((s) => s.attempt !== 1)).toEqual([]);
+  expect(seen.length, 'every message handled once').toBe(total);
+  expect(new Set(await leaseHolders(type, group)).size).toBe(1);
+  await subB.close();
+  // The last one out leaves no lease and no member behind, once its acks are confirmed.
+  await waitFor(
+    async () => (await leaseHolders(type, group)).every((holder) => holder === null),
+    5_000,
+    'the leases to be released',
+  );
+  expect(await raw.exists(`${keyPrefix}:{${type}}:members:${group}`)).toBe(0);
 });
