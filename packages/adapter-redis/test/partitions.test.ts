@@ -1,6 +1,13 @@
 import { createQueueManager, type Message, type QueueManager, registerDriver } from '@plugmq/core';
 import { partitionOfKey } from '@plugmq/core/driver';
-import { type BrokerHandle, startBroker, uniqueGroup, uniqueType, waitFor } from '@plugmq/testkit';
+import {
+  type BrokerHandle,
+  captureLogger,
+  startBroker,
+  uniqueGroup,
+  uniqueType,
+  waitFor,
+} from '@plugmq/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { capabilitiesFor, driver, typeKeys } from '../src/index.js';
@@ -127,8 +134,9 @@ interface Seen {
 test('two subscriptions split the partitions 2/2, each key is handled by one at a time in order, and a closing one hands its partitions over', async () => {
   const type = uniqueType('split');
   const group = uniqueGroup('split');
-  const a = await manager();
-  const b = await manager();
+  const logger = captureLogger();
+  const a = await manager({ logger });
+  const b = await manager({ logger });
   const producer = await manager();
   const seen: Seen[] = [];
   const running = new Map<string, string>();
@@ -176,6 +184,8 @@ test('two subscriptions split the partitions 2/2, each key is handled by one at 
   const holders = await leaseHolders(type, group);
   expect(new Set(holders).size).toBe(1);
   expect(holders[0]).not.toBeNull();
+  // Joining, balancing and handing over are normal operation: nothing at warn or error.
+  expect(logger.complaints()).toEqual([]);
 });
 
 test('closing under a backlog: its fetched, unstarted entries go to the next owner first, attempt unchanged, each key in order', async () => {
@@ -224,4 +234,30 @@ test('closing under a backlog: its fetched, unstarted entries go to the next own
     'the leases to be released',
   );
   expect(await raw.exists(`${keyPrefix}:{${type}}:members:${group}`)).toBe(0);
+});
+
+test('a normal life cycle logs nothing at warn; leases not renewed in time pause the partitions until a round succeeds', async () => {
+  const logger = captureLogger();
+  const type = uniqueType('lapse');
+  const group = uniqueGroup('lapse');
+  const consumer = await manager({ logger });
+  const got: number[] = [];
+  await consumer.consume<number>(type, async (message) => void got.push(message.body), { group });
+  for (let i = 0; i < 20; i++) await consumer.publish(type, i, { key: `k${i % 4}` });
+  await waitFor(() => got.length === 20, 10_000, 'the first 20');
+  expect(logger.complaints()).toEqual([]);
+  // Redis answers nobody for longer than a lease: the renewals cannot succeed in time.
+  await raw.client('PAUSE', LEASE_MS + 700, 'ALL');
+  await waitFor(
+    () => logger.problems().some((entry) => entry.message.includes('partition leases could not be renewed')),
+    LEASE_MS * 3,
+    'the lapse warning',
+  );
+  // Back: a round succeeds (the leases are still ours or free again) and the partitions are read.
+  for (let i = 20; i < 40; i++) await consumer.publish(type, i, { key: `k${i % 4}` });
+  await waitFor(() => got.length === 40, 15_000, 'the next 20');
+  for (let k = 0; k < 4; k++) {
+    const order = got.filter((n) => n % 4 === k);
+    expect(order).toEqual([...order].sort((x, y) => x - y));
+  }
 });
