@@ -63,6 +63,30 @@ end
 if ARGV[2] == '1' then redis.call('ZREM', KEYS[1], ARGV[1]) end
 return n`;
 
+/**
+ * Leave one entry of a partition pending for its next owner, with its delivery count reset (so
+ * it keeps its attempt when claimed), only while the lease is still ours: once another
+ * subscription owns the partition, claiming the entry back would strand it on a consumer that
+ * is leaving. KEYS: the partition's stream (or its retry stream), the lease. ARGV: group,
+ * consumer, id.
+ */
+const LEAVE_PENDING = new LuaScript(
+  `if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+return #redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'RETRYCOUNT', 0, 'JUSTID')`,
+  2,
+);
+
+export function leavePending(
+  scripts: Scripts,
+  stream: StreamRef,
+  lease: string,
+  group: string,
+  consumer: string,
+  id: string,
+): Promise<number> {
+  return scripts.run<number>(LEAVE_PENDING, [stream.key, lease, group, consumer, id]);
+}
+
 /** What the leases need from their subscription. */
 export interface LeaseHost {
   readonly group: string;

@@ -19,12 +19,12 @@ import type { DelayMover } from './delay-mover.js';
 import { EntryDelivery } from './entry-delivery.js';
 import { handBackOrphans, removeConsumer } from './leaving.js';
 import type { RedisConfig } from './options.js';
-import { type LeaseHost, PartitionLeases } from './partition-leases.js';
+import { type LeaseHost, leavePending, PartitionLeases } from './partition-leases.js';
 import { partitionStreams } from './partitions.js';
 import { type LevelsHost, PriorityLevels } from './priority-levels.js';
 import { Reader, type ReaderHost, type StreamRef } from './reader.js';
 import type { Scripts } from './scripts.js';
-import { groupKeys } from './topology.js';
+import { groupKeys, leaseKey } from './topology.js';
 import { againWhileTransient, isTransient } from './transient.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';
@@ -294,8 +294,9 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
    * (reader.ts, takeOver); through the retry stream it would overtake nothing but be overtaken.
    */
   leavePending(stream: StreamRef, id: string): Promise<void> {
-    const { client } = this.deps;
-    return client.xclaim(stream.key, this.group, this.consumer, 0, id, 'RETRYCOUNT', 0, 'JUSTID').then(noop);
+    const { scripts, config } = this.deps;
+    const lease = leaseKey(config.keyPrefix, stream.keys.type, this.group, stream.keys.partition as number);
+    return leavePending(scripts, stream, lease, this.group, this.consumer, id).then(noop);
   }
 
   /** Queues a handled delivery's ack; the entry is settled once Redis confirmed it. */
