@@ -87,6 +87,15 @@ export function leavePending(
   return scripts.run<number>(LEAVE_PENDING, [stream.key, lease, group, consumer, id]);
 }
 
+/** The subscription's connection and settings the leases use. */
+export interface LeaseDeps {
+  readonly client: RedisClient;
+  readonly scripts: Scripts;
+  readonly config: RedisConfig;
+  readonly logger: Logger;
+  readonly factory: { readonly failsOver: boolean };
+}
+
 /** What the leases need from their subscription. */
 export interface LeaseHost {
   readonly group: string;
@@ -148,16 +157,21 @@ export class PartitionLeases {
   private readonly releaseAllScript: LuaScript;
   private readonly releaseOneScript: LuaScript;
 
+  private readonly client: RedisClient;
+  private readonly scripts: Scripts;
+  private readonly config: RedisConfig;
+  private readonly logger: Logger;
+
   constructor(
     private readonly host: LeaseHost,
     types: readonly string[],
-    private readonly client: RedisClient,
-    private readonly scripts: Scripts,
-    private readonly config: RedisConfig,
-    private readonly logger: Logger,
-    failsOver: boolean,
+    deps: LeaseDeps,
   ) {
-    const { keyPrefix, partitions } = config;
+    this.client = deps.client;
+    this.scripts = deps.scripts;
+    this.config = deps.config;
+    this.logger = deps.logger;
+    const { keyPrefix, partitions } = deps.config;
     this.balanceScript = new LuaScript(BALANCE, partitions + 1);
     this.releaseAllScript = new LuaScript(RELEASE, partitions + 1);
     this.releaseOneScript = new LuaScript(RELEASE, 2);
@@ -167,7 +181,7 @@ export class PartitionLeases {
       owned: new Map(),
       lapseTimer: undefined,
       suspended: false,
-      failures: new FailureStreak(failsOver),
+      failures: new FailureStreak(deps.factory.failsOver),
       live: 0,
     }));
   }

@@ -104,18 +104,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
       }
     }
     for (const stream of [...this.streams, ...this.partitions]) this.inFlight.set(stream.key, new Map());
-    if (this.partitions.length > 0) {
-      const { client, scripts, config, logger, factory } = deps;
-      this.leases = new PartitionLeases(
-        this,
-        request.types,
-        client,
-        scripts,
-        config,
-        logger,
-        factory.failsOver,
-      );
-    }
+    if (this.partitions.length > 0) this.leases = new PartitionLeases(this, request.types, deps);
     this.claimer = new Claimer(this, this.streams, deps.client, deps.config, deps.logger);
     this.levels = new PriorityLevels(this, deps.client, deps.config.keyPrefix);
   }
