@@ -112,9 +112,10 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
   /** Creates the groups (so messages published from now on reach them), then starts reading. */
   async start(): Promise<void> {
     const from = this.request.startFrom === 'earliest' ? '0' : '$';
-    // Every partition's group first (same startFrom rule): a keyed publish from now on waits
-    // for the group whoever reads its partition later.
-    await this.createGroups([...this.streams, ...this.partitions], from);
+    // Every partition's group (same startFrom rule) before the type's: a keyed publish from now
+    // on waits for the group whoever reads its partition later, and none copies the group from
+    // the type's stream at '$' (PUBLISH_LEVEL) before an 'earliest' create reached its partition.
+    await this.createGroups([...this.partitions, ...this.streams], from);
     this.acquire(this.streams);
     for (const type of this.request.types) await this.levels.discover(type);
     const { factory, config, logger } = this.deps;

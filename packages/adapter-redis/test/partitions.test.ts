@@ -261,3 +261,19 @@ test('a normal life cycle logs nothing at warn; leases not renewed in time pause
     expect(order).toEqual([...order].sort((x, y) => x - y));
   }
 });
+
+test("startFrom 'earliest': keyed messages published before the group existed reach it, each key in order", async () => {
+  const producer = await manager();
+  const type = uniqueType('earliest');
+  for (let i = 0; i < 30; i++) await producer.publish(type, i, { key: `k${i % 3}` });
+  const got: number[] = [];
+  await producer.consume<number>(type, async (message) => void got.push(message.body), {
+    group: uniqueGroup('earliest'),
+    startFrom: 'earliest',
+  });
+  await waitFor(() => got.length === 30, 10_000, 'the 30 older messages');
+  for (let k = 0; k < 3; k++) {
+    const order = got.filter((n) => n % 3 === k);
+    expect(order).toEqual([...order].sort((x, y) => x - y));
+  }
+});
