@@ -41,8 +41,16 @@ export function featureScenarios(env: ConformanceEnv): void {
     await manager.publish(type, 'short', { delayMs: short });
     await manager.publish(type, 'now');
     const received = await got.waitForCount(3, env.patience + long);
-    expect(received.map((message) => message.body)).toEqual(['now', 'short', 'long']);
     const arrived = (body: string) => got.arrivedAt[got.bodies().indexOf(body)] ?? 0;
+    // On failure, when each arrived after its publish: an early delay or a late plain delivery.
+    const timeline = `arrived after publish: long ${arrived('long') - longAt} ms (delay ${long}), short ${arrived('short') - shortAt} ms (delay ${short}), now ${arrived('now') - shortAt} ms or less`;
+    // 'now' may trail 'short' where one plain delivery takes longer than the short delay (a
+    // replicated Kafka cluster under load measured 336 ms against 240); it must never wait
+    // behind 'long', published before it: a delayed message does not hold back the stream.
+    const order = received.map((message) => message.body);
+    expect(order.indexOf('short'), timeline).toBeLessThan(order.indexOf('long'));
+    expect(order.indexOf('now'), timeline).toBeLessThan(order.indexOf('long'));
+    expect([...order].sort()).toEqual(['long', 'now', 'short']);
     expect(arrived('long') - longAt).toBeGreaterThanOrEqual(long - 20);
     expect(arrived('short') - shortAt).toBeGreaterThanOrEqual(short - 20);
     expect(received.every((message) => message.attempt === 1)).toBe(true);
