@@ -194,3 +194,9 @@ export function batchTarget(url = DEFAULT_URL) {
     drop: () => dropKeys(url, keyPrefix),
   };
 }
+
+/**
+ * The features scenario's ordered side (scripts/bench-features.mjs) with `partitions`, which
+ * turns orderedByKey on: keyed messages then go to their key's partition stream.
+ */
+export const featureConfig = { ordered: { partitions: 4 } };

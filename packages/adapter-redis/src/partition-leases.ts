@@ -43,16 +43,16 @@ end
 return {fair, owned, live}`;
 
 /**
- * Let go of leases, only those still ours (compare and delete). KEYS: the members set, then the
- * leases. ARGV: consumer, '1' to also leave the members set. Returns how many were deleted.
- */
-/**
  * Rounds come this often for FAST_FOR_MS after a subscription starts or sees the group's
  * membership change (when the others join and shares move), then every leaseMs / 3.
  */
 const FAST_MS = 100;
 const FAST_FOR_MS = 5_000;
 
+/**
+ * Let go of leases, only those still ours (compare and delete). KEYS: the members set, then the
+ * leases. ARGV: consumer, '1' to also leave the members set. Returns how many were deleted.
+ */
 const RELEASE = `local n = 0
 for i = 2, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
