@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OverdueWatch, OverdueWatched, type PlugmqError } from '../src/kit.js';
 import { LazyDeadline } from '../src/signals.js';
 
@@ -47,7 +47,9 @@ describe('OverdueWatch', () => {
     watch.add(slow);
     watch.add(fast);
     expect(watch.settle(fast)).toBe(true);
-    await sleep(150);
+    // Polled, not slept: a loaded CI machine ran the watch's 10 ms tick late enough to fail 150 ms.
+    await vi.waitFor(() => expect(expired).toHaveLength(1), { timeout: 5_000, interval: 10 });
+    await sleep(30);
     expect(expired).toEqual([slow]);
     expect(watch.has(slow)).toBe(false);
     // Settling after expiry reports that it was no longer watched (the caller must not resolve it).
@@ -86,7 +88,7 @@ describe('OverdueWatch', () => {
     expect(watch.settle(items[4] as Waiting)).toBe(true);
     expect(watch.settle(items[4] as Waiting)).toBe(false);
     expect(watch.size).toBe(2);
-    await sleep(120);
+    await vi.waitFor(() => expect(expired).toHaveLength(2), { timeout: 5_000, interval: 10 });
     expect(expired).toEqual([items[1], items[3]]);
     expect(watch.size).toBe(0);
     // An item can be watched again once it left the watch.
