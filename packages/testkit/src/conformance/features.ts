@@ -33,27 +33,38 @@ export function featureScenarios(env: ConformanceEnv): void {
     const type = env.type();
     const got = collector<string>();
     await manager.consume(type, got.handler, { group: env.group() });
+    // A type's first delayed publish may build what delays need (Kafka creates `<type>.delay`,
+    // over a second with three replicas): done before the timed part, so that 'short' really
+    // falls due before 'long'.
+    await manager.publish(type, 'warm-up', { delayMs: 1 });
+    await got.waitForCount(1, env.patience);
     const long = env.ms(300);
     const short = env.ms(60);
     const longAt = Date.now();
     await manager.publish(type, 'long', { delayMs: long });
     const shortAt = Date.now();
     await manager.publish(type, 'short', { delayMs: short });
+    const nowAt = Date.now();
     await manager.publish(type, 'now');
-    const received = await got.waitForCount(3, env.patience + long);
+    await got.waitForCount(4, env.patience + long);
+    const order = got.bodies().slice(1);
     const arrived = (body: string) => got.arrivedAt[got.bodies().indexOf(body)] ?? 0;
-    // On failure, when each arrived after its publish: an early delay or a late plain delivery.
-    const timeline = `arrived after publish: long ${arrived('long') - longAt} ms (delay ${long}), short ${arrived('short') - shortAt} ms (delay ${short}), now ${arrived('now') - shortAt} ms or less`;
-    // 'now' may trail 'short' where one plain delivery takes longer than the short delay (a
-    // replicated Kafka cluster under load measured 336 ms against 240); it must never wait
-    // behind 'long', published before it: a delayed message does not hold back the stream.
-    const order = received.map((message) => message.body);
-    expect(order.indexOf('short'), timeline).toBeLessThan(order.indexOf('long'));
-    expect(order.indexOf('now'), timeline).toBeLessThan(order.indexOf('long'));
+    // On failure: when each was published and arrived, from the first publish of the three.
+    const timeline = `published at long 0, short ${shortAt - longAt}, now ${nowAt - longAt} ms; arrived at long ${arrived('long') - longAt} (delay ${long}), short ${arrived('short') - longAt} (delay ${short}), now ${arrived('now') - longAt} ms`;
     expect([...order].sort()).toEqual(['long', 'now', 'short']);
-    expect(arrived('long') - longAt).toBeGreaterThanOrEqual(long - 20);
-    expect(arrived('short') - shortAt).toBeGreaterThanOrEqual(short - 20);
-    expect(received.every((message) => message.attempt === 1)).toBe(true);
+    expect(arrived('long') - longAt, timeline).toBeGreaterThanOrEqual(long - 20);
+    expect(arrived('short') - shortAt, timeline).toBeGreaterThanOrEqual(short - 20);
+    // Order is asked only where the publishes left it to the delays (they take a few ms; under
+    // load they may not). 'now' may trail 'short' where one plain delivery takes longer than the
+    // short delay (a replicated Kafka cluster under load measured 336 ms against 240), but never
+    // waits behind 'long': a delayed message does not hold back the stream.
+    if (nowAt + short < longAt + long) {
+      expect(order.indexOf('short'), timeline).toBeLessThan(order.indexOf('long'));
+    }
+    if (nowAt - longAt <= long / 2) {
+      expect(order.indexOf('now'), timeline).toBeLessThan(order.indexOf('long'));
+    }
+    expect(got.messages.every((message) => message.attempt === 1)).toBe(true);
   });
 
   test('delayMs: 0 is delivered at once [needs capabilities.delay]', async (ctx) => {
