@@ -209,7 +209,9 @@ class Cluster implements RabbitmqCluster {
     this.stopped = true;
     // The data is deleted next: no graceful shutdown needed.
     await Promise.all([...this.nodes.map((n) => n.process), this.epmd].map((r) => r?.stop(0)));
-    await rm(this.dir, { recursive: true, force: true });
+    // A node's helper processes (the Erlang port programs) may still write their files for a
+    // moment after it is killed: a single rm failed a CI run with ENOTEMPTY.
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     release(this.dirKey);
   }
 }
