@@ -11,13 +11,10 @@ import {
 } from '@plugmq/core/driver';
 import { AckBatch } from './ack-batch.js';
 import { Claimer } from './claimer.js';
-import { type ClientFactory, isBusyGroup, type RedisClient, within } from './connection.js';
-
-const noop = () => {};
-
+import { type ClientFactory, type RedisClient, within } from './connection.js';
 import type { DelayMover } from './delay-mover.js';
 import { EntryDelivery } from './entry-delivery.js';
-import { handBackOrphans, removeConsumer } from './leaving.js';
+import { createGroups, handBackOrphans, removeConsumer } from './group-membership.js';
 import type { RedisConfig } from './options.js';
 import { type LeaseHost, leavePending, PartitionLeases } from './partition-leases.js';
 import { partitionStreams } from './partitions.js';
@@ -28,6 +25,8 @@ import { groupKeys, leaseKey } from './topology.js';
 import { againWhileTransient, isTransient } from './transient.js';
 import type { Trimmer } from './trimmer.js';
 import { envelopeFromFields, envelopeToFields } from './wire.js';
+
+const noop = () => {};
 
 export interface SubscriptionDeps {
   readonly client: RedisClient;
@@ -361,27 +360,16 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     if (due > 0) this.deps.movers.wake(keys.retryDelay, due);
   }
 
-  /**
-   * One XGROUP CREATE at a time: on a cluster, ioredis' auto-pipelining would otherwise batch
-   * creates for different slots together and fail the batch on the first MOVED.
-   */
-  private async createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
-    // A Cluster failing over refuses for a while (CLUSTERDOWN): try again for as long as the
-    // transport waits for a subscription's setup. A create that ran before its connection dropped
-    // answers BUSYGROUP the second time.
+  private createGroups(streams: readonly StreamRef[], from: '0' | '$'): Promise<void> {
+    // Tried again for as long as the transport waits for a subscription's setup.
     const until = Date.now() + this.deps.config.connectTimeoutMs;
-    for (const stream of streams) {
-      try {
-        // A retry stream only ever holds this group's entries: its group always reads from 0.
-        await againWhileTransient(
-          () =>
-            this.deps.client.xgroup('CREATE', stream.key, this.group, stream.retry ? '0' : from, 'MKSTREAM'),
-          () => !this.stopped && Date.now() < until,
-        );
-      } catch (error) {
-        if (!isBusyGroup(error)) throw error;
-      }
-    }
+    return createGroups(
+      this.deps.client,
+      this.group,
+      streams,
+      from,
+      () => !this.stopped && Date.now() < until,
+    );
   }
 
   /** Once stopped and settled: forget this consumer (only when it holds no pending entry). */

@@ -1,7 +1,40 @@
 import type { Envelope } from '@plugmq/core/driver';
-import type { RedisClient } from './connection.js';
+import { isBusyGroup, type RedisClient } from './connection.js';
 import type { StreamRef } from './reader.js';
+import { againWhileTransient } from './transient.js';
 import { envelopeFromFields } from './wire.js';
+
+/**
+ * A consumer's membership in the groups of its streams: created when a subscription starts,
+ * left when it stops (with what Redis still assigns to it handed back).
+ */
+
+/**
+ * Creates `group` on each stream, one XGROUP CREATE at a time: on a cluster, ioredis'
+ * auto-pipelining would otherwise batch creates for different slots together and fail the batch
+ * on the first MOVED. A Cluster failing over refuses for a while (CLUSTERDOWN): tried again while
+ * `stillTrying` says so. A create that ran before its connection dropped answers BUSYGROUP the
+ * second time.
+ */
+export async function createGroups(
+  client: RedisClient,
+  group: string,
+  streams: readonly StreamRef[],
+  from: '0' | '$',
+  stillTrying: () => boolean,
+): Promise<void> {
+  for (const stream of streams) {
+    try {
+      // A retry stream only ever holds this group's entries: its group always reads from 0.
+      await againWhileTransient(
+        () => client.xgroup('CREATE', stream.key, group, stream.retry ? '0' : from, 'MKSTREAM'),
+        stillTrying,
+      );
+    } catch (error) {
+      if (!isBusyGroup(error)) throw error;
+    }
+  }
+}
 
 /** What a subscription that stops does with the entries Redis still assigns to it. */
 export interface LeavingHost {
