@@ -64,6 +64,9 @@ if (available) {
         cluster: true,
         keyPrefix,
         logger,
+        // The window a consume started during the outage has to create its group once the slot
+        // is back: 5 s (the default) left a loaded CI run 1.5 s after a 3.5 s outage, too little.
+        connectTimeoutMs: 15_000,
       });
     }, 120_000);
     afterAll(async () => {
