@@ -23,11 +23,5 @@ runFaultSuite({
   }),
   driverModule: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
   coreEntry: fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)),
-  skip: {
-    outage: onDefaultTopology,
-    malformed: onDefaultTopology,
-    flood: onDefaultTopology,
-    close: onDefaultTopology,
-    network: onDefaultTopology,
-  },
+  only: { scenarios: ['restart', 'kill', 'consumerKill'], reason: onDefaultTopology },
 });

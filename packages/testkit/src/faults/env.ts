@@ -70,6 +70,11 @@ export interface FaultSuiteOptions {
    * scenarios are skipped automatically when `kind` is absent.
    */
   readonly skip?: Partial<Record<FaultScenario, string>>;
+  /**
+   * Only these scenarios run; the others are skipped with `only.reason`. For a second run of the
+   * suite with options that change what some scenarios fault (e.g. a driver's partitions).
+   */
+  readonly only?: { readonly scenarios: readonly FaultScenario[]; readonly reason: string };
   /** Messages in each restart/kill stream (default FAULT_STREAM or 10 000). */
   readonly streamSize?: number;
   /** Messages in the flood (default FAULT_FLOOD, else 1 000 000 without a broker, 200 000 with one). */
@@ -170,6 +175,8 @@ export class FaultEnv {
   skipReason(scenario: FaultScenario, needsBroker: boolean): string | undefined {
     const given = this.options.skip?.[scenario];
     if (given) return given;
+    const { only } = this.options;
+    if (only && !only.scenarios.includes(scenario)) return only.reason;
     if (needsBroker && !this.hasBroker) return `no broker to fault: ${this.options.name} runs in-process`;
     return undefined;
   }
