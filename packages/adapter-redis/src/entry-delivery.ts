@@ -9,8 +9,8 @@ export interface SettleHost {
   queueAck(stream: StreamRef, id: string): void;
   requeue(stream: StreamRef, id: string, envelope: Envelope, delayMs: number): Promise<void>;
   settled(stream: StreamRef, id: string): void;
-  /** A partition's entry handed back: left pending for the partition's next owner. */
-  leavePending(stream: StreamRef, id: string): Promise<void>;
+  /** Hands an unstarted entry back to the group, attempt unchanged (see the subscription). */
+  giveBack(stream: StreamRef, id: string, envelope: Envelope): Promise<void>;
 }
 
 /**
@@ -37,11 +37,7 @@ export class EntryDelivery implements Delivery {
 
   /** While closing, bounded: with Redis away the entry stays pending and is claimed later. */
   release(): Promise<void> {
-    // A partition's entry stays pending: its key's order holds only on its partition's stream.
-    const handBack =
-      this.stream.keys.partition === undefined
-        ? this.subscription.requeue(this.stream, this.id, this.envelope, 0)
-        : this.subscription.leavePending(this.stream, this.id);
+    const handBack = this.subscription.giveBack(this.stream, this.id, this.envelope);
     return this.settleAfter(
       this.subscription.stopped
         ? within(handBack, this.subscription.closeLimitMs, 'handing back a message')

@@ -245,13 +245,8 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     const decoded = envelopeFromFields(fields, { type: stream.keys.type, id });
     const envelope: Envelope = attempt === undefined ? decoded : { ...decoded, attempt };
     if (this.stopped) {
-      // Fetched after stop: hand it back to the group untouched (a partition's: left pending
-      // for the next owner, as in leavePending).
-      const back =
-        stream.keys.partition === undefined
-          ? this.requeue(stream, id, envelope, 0)
-          : this.leavePending(stream, id);
-      void back.catch(() => {});
+      // Fetched after stop: hand it back to the group untouched.
+      void this.giveBack(stream, id, envelope).catch(() => {});
       return;
     }
     const ids = this.inFlight.get(stream.key) as Map<string, number>;
@@ -278,11 +273,13 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
   }
 
   /**
-   * A partition's entry handed back at close: it stays pending (its delivery count reset, so it
-   * keeps its attempt) and the partition's next owner claims it before anything newer of its key
-   * (reader.ts, takeOver); through the retry stream it would overtake nothing but be overtaken.
+   * Hands an unstarted entry back to the group, attempt unchanged: through the group's retry
+   * stream, except a partition's entry, which stays pending (its delivery count reset, so it keeps
+   * its attempt) for the partition's next owner to claim before anything newer of its key
+   * (reader.ts, takeOver); through the retry stream it would be overtaken.
    */
-  leavePending(stream: StreamRef, id: string): Promise<void> {
+  giveBack(stream: StreamRef, id: string, envelope: Envelope): Promise<void> {
+    if (stream.keys.partition === undefined) return this.requeue(stream, id, envelope, 0);
     const { scripts, config } = this.deps;
     const lease = leaseKey(config.keyPrefix, stream.keys.type, this.group, stream.keys.partition as number);
     return leavePending(scripts, stream, lease, this.group, this.consumer, id).then(noop);
