@@ -3,6 +3,7 @@
  * to these interfaces only; `kafkajs-client.ts` is the one implementation today. kafkajs 2.2.4 is
  * unmaintained, so a maintained client can replace it by implementing this file's interfaces.
  */
+import type { KafkaConfig } from './options.js';
 
 /** A record to produce. The publisher sets `partition` before it is sent (partitioner.ts). */
 export interface OutgoingRecord {
@@ -56,6 +57,28 @@ export interface MemberOptions {
   readonly maxWaitTimeMs: number;
   /** Batches of different partitions handled at once. */
   readonly partitionsConcurrently: number;
+}
+
+/**
+ * A group member's options from the driver's config: the same session, rebalance, heartbeat and
+ * fetch-wait settings for consumers and delay movers; at most 64 partitions' batches at once.
+ */
+export function memberOptions(
+  config: Pick<
+    KafkaConfig,
+    'sessionTimeoutMs' | 'rebalanceTimeoutMs' | 'heartbeatIntervalMs' | 'maxWaitTimeMs'
+  >,
+  groupId: string,
+  partitionsConcurrently: number,
+): MemberOptions {
+  return {
+    groupId,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    maxWaitTimeMs: config.maxWaitTimeMs,
+    partitionsConcurrently: Math.min(64, partitionsConcurrently),
+  };
 }
 
 export interface MemberHandlers {

@@ -6,7 +6,14 @@ import {
   WIRE,
   wirePriority,
 } from '@plugmq/core/driver';
-import type { FetchedBatch, FetchedRecord, GroupMember, KafkaClient, OutgoingRecord } from './connection.js';
+import {
+  type FetchedBatch,
+  type FetchedRecord,
+  type GroupMember,
+  type KafkaClient,
+  memberOptions,
+  type OutgoingRecord,
+} from './connection.js';
 import { type Due, DueHeap } from './due-heap.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { DONE, PartitionTracker, type Slot } from './offset-tracker.js';
@@ -99,14 +106,7 @@ export class DelayMover {
     const { client, topics, config } = this.deps;
     // The bands a due message may move to exist before the first move (none without priority).
     await topics.ensure([this.topic, ...bandTopics(this.type, config.priorityLevels)]);
-    const member = client.member({
-      groupId: this.groupId,
-      sessionTimeoutMs: config.sessionTimeoutMs,
-      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      maxWaitTimeMs: config.maxWaitTimeMs,
-      partitionsConcurrently: Math.min(64, config.partitions),
-    });
+    const member = client.member(memberOptions(config, this.groupId, config.partitions));
     this.member = member;
     // A new mover group must move what waited before any consumer ran: from the start.
     await member.subscribe([this.topic], true);

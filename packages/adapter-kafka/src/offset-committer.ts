@@ -4,6 +4,9 @@ import type { PartitionTracker } from './offset-tracker.js';
 
 /** Settles within this window share one offset commit request. */
 const COMMIT_DELAY_MS = 20;
+/** After a failed commit, the same offsets are committed again after 0.5 s, 1 s, … up to 5 s. */
+const COMMIT_RETRY_MS = 500;
+const COMMIT_RETRY_MAX_MS = 5_000;
 
 /**
  * Commits every partition whose committable offset moved, in one request, a few ms after a
@@ -11,8 +14,13 @@ const COMMIT_DELAY_MS = 20;
  */
 export class OffsetCommitter {
   private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Failed commits in a row (0 after a success): the retry delay and whether to warn. */
+  private failures = 0;
   private committing = false;
   private again = false;
+  /** Set by the last commit (`flush`): nothing is scheduled after it. */
+  private closed = false;
 
   constructor(
     /** Partition trackers by `<partition>:<topic>` (the subscription owns the map). */
@@ -25,6 +33,7 @@ export class OffsetCommitter {
   ) {}
 
   schedule(): void {
+    if (this.closed) return;
     if (this.timer || this.committing) {
       this.again = true;
       return;
@@ -52,9 +61,12 @@ export class OffsetCommitter {
    * Resolves with what could not be committed (the caller tries again once it left the group).
    */
   async flush(): Promise<TopicPartitionOffset[]> {
+    this.closed = true;
+    while (this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.committing) await new Promise((resolve) => setTimeout(resolve, 10));
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await this.commit(true);
     return this.pending().map(({ topic, partition, offset }) => ({ topic, partition, offset }));
   }
@@ -110,18 +122,35 @@ export class OffsetCommitter {
     try {
       await member.commit(offsets);
       for (const entry of offsets) entry.tracker.committed = Math.max(entry.tracker.committed, entry.offset);
+      this.failures = 0;
     } catch (error) {
-      // The partition may have moved (rebalance) or the broker is away: those messages are
-      // delivered again to whoever reads the partition next (at least once). The last commit of
-      // a stopping member is tried once more after it left, so it says nothing yet.
+      // The partition may have moved (rebalance) or the broker is away. The last commit of a
+      // stopping member is tried once more after it left, so it says nothing yet. Otherwise the
+      // same offsets are committed again on a timer: no later settle may come to carry them, and
+      // a member that keeps its partitions after the rebalance must not leave them uncommitted
+      // (a backlog that never drains, and redelivery after the next restart).
       if (last) return;
-      this.deps.logger.warn(
-        { group: this.names.group, err: redactCredentials(describeError(error)) },
-        'plugmq: kafka offset commit failed; those messages may be delivered again',
-      );
+      if (this.failures === 0) {
+        this.deps.logger.warn(
+          { group: this.names.group, err: redactCredentials(describeError(error)) },
+          'plugmq: kafka offset commit failed; committing again (meanwhile those messages may be delivered again)',
+        );
+      }
+      this.failures++;
+      this.retryLater();
     } finally {
       this.committing = false;
       if (this.again) this.schedule();
     }
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    const delay = Math.min(COMMIT_RETRY_MAX_MS, COMMIT_RETRY_MS * 2 ** Math.min(this.failures, 4));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule();
+    }, delay);
+    this.retryTimer.unref();
   }
 }

@@ -9,7 +9,13 @@ import {
   type SubscribeRequest,
   type TransportSubscription,
 } from '@plugmq/core/driver';
-import type { FetchedBatch, GroupMember, KafkaClient, TopicPartitionOffset } from './connection.js';
+import {
+  type FetchedBatch,
+  type GroupMember,
+  type KafkaClient,
+  memberOptions,
+  type TopicPartitionOffset,
+} from './connection.js';
 import { KafkaDelivery } from './delivery.js';
 import { Slots } from './flow.js';
 import { OffsetCommitter } from './offset-committer.js';
@@ -102,15 +108,10 @@ export class KafkaSubscription implements TransportSubscription {
     const retries = [...this.retryTopicOf.values()];
     await topics.ensure([...types, ...retries]);
     if (this.request.startFrom === 'latest') await this.readPins(types);
-    const member = client.member({
-      groupId: this.groupId,
-      sessionTimeoutMs: config.sessionTimeoutMs,
-      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      maxWaitTimeMs: config.maxWaitTimeMs,
-      // Every partition's batch can be handed out at once; `slots` bounds what is in flight.
-      partitionsConcurrently: Math.min(64, Math.max(config.partitions, this.request.concurrency)),
-    });
+    // Every partition's batch can be handed out at once; `slots` bounds what is in flight.
+    const member = client.member(
+      memberOptions(config, this.groupId, Math.max(config.partitions, this.request.concurrency)),
+    );
     this.member = member;
     await member.subscribe(types, this.request.startFrom === 'earliest');
     // Retry topics hold only this group's messages; a new member must see all of them.
@@ -313,6 +314,8 @@ export class KafkaSubscription implements TransportSubscription {
       }
     }
     void this.applyPins(owned).finally(() => this.onJoined?.());
+    // Offsets a commit could not take during the rebalance, on partitions this member kept.
+    this.commits.schedule();
   }
 
   /** Pauses a retry partition until its head message is due, without blocking other partitions. */

@@ -16,9 +16,12 @@ const MAX_BROWSE_LIMIT = 1000;
 const REPLAY_CHUNK = 500;
 /**
  * A replay waits this long for a delivery it counted on (peeked) before it gives up: another
- * replayer may have taken it meanwhile.
+ * replayer may have taken it meanwhile. Counted from the moment the subscription is up, not
+ * from the subscribe call (joining a Kafka group takes seconds), and long enough for a consumer
+ * that restarts after joining (a Kafka member re-joins in about 6 s when a fresh dead-letter
+ * topic's leader is not yet known everywhere): giving up then reports 0 with letters stored.
  */
-const REPLAY_IDLE_MS = 5_000;
+const REPLAY_IDLE_MS = 15_000;
 
 export interface DeadLetterStoreDeps {
   readonly driver: string;
@@ -188,17 +191,21 @@ export class DeadLetterStore implements DeadLetters {
         });
       signal?.addEventListener('abort', finish, { once: true });
       this.closed.signal.addEventListener('abort', finish, { once: true });
-      armIdle();
       subscribing = this.deps
         .transport()
         .subscribe(
           { types: [type], group: DEAD_LETTER_GROUP, concurrency: 1, startFrom: 'earliest' },
           deliver,
         );
-      subscribing.catch((error: unknown) => {
-        failure ??= error;
-        finish();
-      });
+      subscribing.then(
+        () => {
+          if (!finished && taken === 0) armIdle();
+        },
+        (error: unknown) => {
+          failure ??= error;
+          finish();
+        },
+      );
     });
   }
 
