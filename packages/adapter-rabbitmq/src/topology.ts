@@ -36,8 +36,6 @@ export const MAX_PRIORITY = 10;
  * RabbitMQ's headers exchange ignores `x-` headers when matching.
  */
 export const WAIT_HEADER = 'plugmq-wait';
-/** How long an unused wait queue lives after its TTL has passed (RabbitMQ deletes it then). */
-const WAIT_QUEUE_IDLE_MS = 5 * 60_000;
 
 export function topologyFor(exchange: string): Topology {
   return {
@@ -124,36 +122,86 @@ export async function declareGroupQueue(
 
 export type WaitKind = 'retry' | 'delay';
 
-export function waitQueueName(topology: Topology, kind: WaitKind, delayMs: number): string {
-  return `${kind === 'retry' ? topology.retryExchange : topology.delayExchange}.${delayMs}`;
+/**
+ * Wait queues come in windows of this length: a publish goes to the queue of its delay and of
+ * the window it is sent in, and a queue takes publishes for one window only, so it can be left to
+ * expire (`x-expires`) once its last message has waited out its delay.
+ */
+export const WAIT_WINDOW_MS = 15 * 60_000;
+/**
+ * How long a wait queue outlives its window plus its delay: room for processes' clocks to
+ * disagree about when a window ends and for the broker to move the last expired messages.
+ */
+const WAIT_QUEUE_GRACE_MS = 10 * 60_000;
+
+/** The window a wait queue is chosen by: the same for every process whose clock agrees. */
+export function waitWindow(now: number = Date.now()): number {
+  return Math.floor(now / WAIT_WINDOW_MS);
+}
+
+/** `<exchange>.retry.<ms>.w<window>` or `<exchange>.delay.<ms>.w<window>`. */
+export function waitQueueName(
+  topology: Topology,
+  kind: WaitKind,
+  delayMs: number,
+  window: number = waitWindow(),
+): string {
+  return `${kind === 'retry' ? topology.retryExchange : topology.delayExchange}.${delayMs}.w${window}`;
+}
+
+/** The `plugmq-wait` header value that routes to one wait queue: `<ms>@<window>`. */
+export function waitRoute(delayMs: number, window: number): string {
+  return `${delayMs}@${window}`;
+}
+
+/** Reads a `plugmq-wait` header value back; undefined when it is not one. */
+export function parseWaitRoute(value: unknown): { delayMs: number; window: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^(\d+)@(\d+)$/.exec(value);
+  if (!match) return undefined;
+  return { delayMs: Number(match[1]), window: Number(match[2]) };
 }
 
 /**
- * One wait queue per exact delay: every message in it has the same TTL, so the head always
- * expires first and a short delay never waits behind a long one (no head-of-line blocking).
- * On expiry a retry goes through the default exchange to the queue named by its routing key
- * (the failing group's queue); a delayed publish goes through the delayed exchange by type.
- * `x-expires` removes queues of delays that are no longer used.
+ * One wait queue per exact delay (and window): every message in it has the same TTL, so the head
+ * always expires first and a short delay never waits behind a long one (no head-of-line blocking).
+ * On expiry a retry goes through the default exchange to the queue named by its routing key (the
+ * failing group's queue); a delayed publish goes through the delayed exchange by type.
+ *
+ * Quorum queues with at-least-once dead-lettering: the expired message leaves the wait queue only
+ * once the queues it is routed to confirmed it, so a broker restart (or a node dying, the queue
+ * being replicated) while messages expire loses none. Classic queues dead-letter at most once: a
+ * fault run lost delayed messages that expired around a restart. At-least-once dead-lettering
+ * needs `x-overflow: reject-publish` (no length limit is set, so nothing is rejected).
+ *
+ * A quorum queue's `x-expires` counts from its declaration, not from its last use (re-declaring
+ * does not renew it) and RabbitMQ 3.10 refuses `queue.delete` with `if-empty` on quorum queues: so
+ * each queue takes publishes for one window only and expires a grace period after its window's
+ * last message fell due.
  */
 export async function declareWaitQueue(
   channel: Channel,
   topology: Topology,
   kind: WaitKind,
   delayMs: number,
+  window: number,
 ): Promise<string> {
-  const queue = waitQueueName(topology, kind, delayMs);
+  const queue = waitQueueName(topology, kind, delayMs, window);
   await channel.assertQueue(queue, {
     durable: true,
     arguments: {
+      'x-queue-type': 'quorum',
       'x-message-ttl': delayMs,
       'x-dead-letter-exchange': kind === 'retry' ? '' : topology.delayedExchange,
-      'x-expires': delayMs + WAIT_QUEUE_IDLE_MS,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+      'x-expires': WAIT_WINDOW_MS + delayMs + WAIT_QUEUE_GRACE_MS,
     },
   });
   const exchange = kind === 'retry' ? topology.retryExchange : topology.delayExchange;
-  await channel.bindQueue(queue, exchange, '', { 'x-match': 'all', [WAIT_HEADER]: String(delayMs) });
+  await channel.bindQueue(queue, exchange, '', {
+    'x-match': 'all',
+    [WAIT_HEADER]: waitRoute(delayMs, window),
+  });
   return queue;
 }
-
-/** Re-declare a wait queue at least this often while it is used, so `x-expires` never fires under it. */
-export const WAIT_QUEUE_REFRESH_MS = 60_000;

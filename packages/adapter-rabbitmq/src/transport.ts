@@ -29,12 +29,14 @@ import { DirectReplyChannel } from './replies.js';
 import { RabbitSubscription, type SubscriptionDeps } from './subscription.js';
 import {
   declareWaitQueue,
+  parseWaitRoute,
   type Topology,
   topologyFor,
   WAIT_HEADER,
-  WAIT_QUEUE_REFRESH_MS,
   type WaitKind,
   waitQueueName,
+  waitRoute,
+  waitWindow,
 } from './topology.js';
 import { envelopeToPublishOptions } from './wire.js';
 
@@ -50,8 +52,9 @@ export class RabbitMqTransport implements Transport {
   private readonly topology: Topology;
   private readonly connections: ConnectionManager;
   private readonly publisher: Publisher;
-  /** Wait queue name → when it was last declared on the current connection. */
-  private readonly waitQueues = new Map<string, number>();
+  /** Wait queues declared on the current connection, of `waitQueuesWindow` (older ones are not used). */
+  private readonly waitQueues = new Set<string>();
+  private waitQueuesWindow = -1;
   private readonly publishTimeoutMs: number;
   private readonly inspector: RabbitInspector;
   /** With `partitions`: picks each publish's partition; undefined otherwise (today's path). */
@@ -183,11 +186,11 @@ export class RabbitMqTransport implements Transport {
     if (logging) preparing = preparing ? Promise.all([preparing, logging]) : logging;
     if (preparing !== undefined) {
       return preparing.then(() =>
-        delayed ? this.publishDelayed(envelopes, outgoing, context) : this.publisher.send(outgoing, context),
+        delayed ? this.publishDelayed(outgoing, context) : this.publisher.send(outgoing, context),
       );
     }
     if (!delayed) return this.publisher.send(outgoing, context);
-    return this.publishDelayed(envelopes, outgoing, context);
+    return this.publishDelayed(outgoing, context);
   }
 
   /** The type's partition exchange, so a manager with another `partitions` is refused here. */
@@ -284,18 +287,14 @@ export class RabbitMqTransport implements Transport {
     mandatory = true,
   ): Outgoing {
     const options = envelopeToPublishOptions(envelope, mandatory);
-    if (waitMs !== undefined) options.headers = { ...options.headers, [WAIT_HEADER]: String(waitMs) };
+    if (waitMs !== undefined)
+      options.headers = { ...options.headers, [WAIT_HEADER]: waitRoute(waitMs, waitWindow()) };
     return { exchange, routingKey, content: asBuffer(envelope.body), options, envelope, onReturn };
   }
 
-  private async publishDelayed(
-    envelopes: readonly OutgoingEnvelope[],
-    outgoing: Outgoing[],
-    context: TransportPublishContext,
-  ): Promise<void> {
-    for (const envelope of envelopes) {
-      if (envelope.delayMs && envelope.delayMs > 0)
-        await this.ensureWaitQueue('delay', envelope.delayMs, context.signal);
+  private async publishDelayed(outgoing: Outgoing[], context: TransportPublishContext): Promise<void> {
+    for (const entry of outgoing) {
+      if (entry.exchange === this.topology.delayExchange) await this.ensureWaitQueue(entry, context.signal);
     }
     return this.publisher.send(outgoing, context);
   }
@@ -308,28 +307,45 @@ export class RabbitMqTransport implements Transport {
       await this.publisher.send([this.outgoing(next, '', queue, 'reject')], context);
       return;
     }
-    await this.ensureWaitQueue('retry', delayMs, context.signal);
-    await this.publisher.send(
-      [this.outgoing(next, this.topology.retryExchange, queue, 'resend', delayMs)],
-      context,
-    );
+    const waiting = this.outgoing(next, this.topology.retryExchange, queue, 'resend', delayMs);
+    await this.ensureWaitQueue(waiting, context.signal);
+    await this.publisher.send([waiting], context);
   }
 
-  /** Declares a wait queue when this connection has not, or not lately (so `x-expires` never fires under use). */
-  private async ensureWaitQueue(kind: WaitKind, delayMs: number, signal: AbortSignal): Promise<void> {
-    const name = waitQueueName(this.topology, kind, delayMs);
-    const declared = this.waitQueues.get(name);
-    if (declared !== undefined && Date.now() - declared < WAIT_QUEUE_REFRESH_MS) return;
-    await this.connections.waitUp(signal);
-    await this.connections.withChannel((channel) => declareWaitQueue(channel, this.topology, kind, delayMs));
-    this.waitQueues.set(name, Date.now());
-  }
-
-  private async redeclareWaitQueue(outgoing: Outgoing): Promise<void> {
+  /** Declares the wait queue an outgoing retry or delayed publish is routed to, once per connection. */
+  private async ensureWaitQueue(outgoing: Outgoing, signal: AbortSignal): Promise<void> {
     const kind: WaitKind = outgoing.exchange === this.topology.retryExchange ? 'retry' : 'delay';
-    const delayMs = Number(outgoing.options.headers[WAIT_HEADER]);
-    this.waitQueues.delete(waitQueueName(this.topology, kind, delayMs));
-    await this.ensureWaitQueue(kind, delayMs, AbortSignal.timeout(this.publishTimeoutMs));
+    const route = parseWaitRoute(outgoing.options.headers?.[WAIT_HEADER]);
+    if (route === undefined) throw new Error(`plugmq: ${kind} publish without a ${WAIT_HEADER} route`);
+    const { delayMs, window } = route;
+    if (window > this.waitQueuesWindow) {
+      this.waitQueues.clear();
+      this.waitQueuesWindow = window;
+    }
+    const name = waitQueueName(this.topology, kind, delayMs, window);
+    if (this.waitQueues.has(name)) return;
+    await this.connections.waitUp(signal);
+    await this.connections.withChannel((channel) =>
+      declareWaitQueue(channel, this.topology, kind, delayMs, window),
+    );
+    if (window === this.waitQueuesWindow) this.waitQueues.add(name);
+  }
+
+  /**
+   * A wait queue returned the message (basic.return): it expired or was deleted. The message is
+   * sent again to the current window's queue, declared first.
+   */
+  private async redeclareWaitQueue(outgoing: Outgoing): Promise<void> {
+    const route = parseWaitRoute(outgoing.options.headers?.[WAIT_HEADER]);
+    if (route === undefined)
+      throw new Error(`plugmq: a returned wait-queue message without a ${WAIT_HEADER} route`);
+    const kind: WaitKind = outgoing.exchange === this.topology.retryExchange ? 'retry' : 'delay';
+    this.waitQueues.delete(waitQueueName(this.topology, kind, route.delayMs, route.window));
+    outgoing.options.headers = {
+      ...outgoing.options.headers,
+      [WAIT_HEADER]: waitRoute(route.delayMs, waitWindow()),
+    };
+    await this.ensureWaitQueue(outgoing, AbortSignal.timeout(this.publishTimeoutMs));
   }
 
   private async openReplyChannel(onReply: (envelope: Envelope) => void): Promise<ReplyChannel> {

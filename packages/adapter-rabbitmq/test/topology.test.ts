@@ -9,7 +9,7 @@ import {
 } from '@plugmq/testkit';
 import * as amqp from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { driver, groupQueueName, topologyFor } from '../src/index.js';
+import { driver, groupQueueName, topologyFor, waitQueueName } from '../src/index.js';
 import { rabbitBroker } from './broker.js';
 
 registerDriver(driver);
@@ -64,6 +64,73 @@ describe('topology', () => {
     expect(got.bodies()).toEqual(['short', 'long']);
     expect((got.arrivedAt[0] ?? 0) - sent).toBeGreaterThanOrEqual(300);
     expect((got.arrivedAt[1] ?? 0) - sent).toBeGreaterThanOrEqual(1_000);
+  });
+
+  test('a delayed publish waits in a quorum queue of its delay and window that dead-letters at least once', async () => {
+    const queue = await manager();
+    const type = uniqueType('delay-quorum');
+    await queue.consume(type, () => {}, { group: uniqueGroup() });
+    const delayMs = 45_000;
+    const names = topologyFor(exchange);
+    // The window is read on both sides of the publish: a run that crosses a window's end checks either queue.
+    const candidates = new Set([waitQueueName(names, 'delay', delayMs)]);
+    await queue.publish(type, 'later', { delayMs });
+    candidates.add(waitQueueName(names, 'delay', delayMs));
+    const connection = await amqp.connect(broker.url);
+    connection.on('error', () => {});
+    try {
+      const found: { name: string; messages: number }[] = [];
+      for (const name of candidates) {
+        const channel = await connection.createChannel();
+        channel.on('error', () => {});
+        try {
+          found.push({ name, messages: (await channel.checkQueue(name)).messageCount });
+          // Declaring with the same arguments succeeds; different ones close the channel (PRECONDITION_FAILED).
+          await channel.assertQueue(name, {
+            durable: true,
+            arguments: {
+              'x-queue-type': 'quorum',
+              'x-message-ttl': delayMs,
+              'x-dead-letter-exchange': names.delayedExchange,
+              'x-dead-letter-strategy': 'at-least-once',
+              'x-overflow': 'reject-publish',
+              'x-expires': 15 * 60_000 + delayMs + 10 * 60_000,
+            },
+          });
+          await channel.close();
+        } catch {
+          // Not this window's queue.
+        }
+      }
+      expect(found.map((entry) => entry.messages)).toEqual([1]);
+      expect(found[0]?.name).toMatch(new RegExp(`^${exchange}\\.delay\\.45000\\.w\\d+$`));
+    } finally {
+      await connection.close();
+    }
+  });
+
+  test('a wait queue deleted under a running publisher is declared again and the message still arrives', async () => {
+    const queue = await manager();
+    const type = uniqueType('delay-redeclare');
+    const got = collector<string>();
+    await queue.consume(type, got.handler, { group: uniqueGroup() });
+    const delayMs = 200;
+    await queue.publish(type, 'first', { delayMs });
+    await got.waitForCount(1, 5_000);
+    const connection = await amqp.connect(broker.url);
+    try {
+      const channel = await connection.createChannel();
+      const names = topologyFor(exchange);
+      await channel.deleteQueue(waitQueueName(names, 'delay', delayMs));
+      // This manager declared the queue already: the publish is returned by the headers exchange
+      // (no queue bound any more), and the driver declares the queue again and sends it once more.
+      await queue.publish(type, 'second', { delayMs });
+      await got.waitForCount(2, 5_000);
+      expect(got.bodies()).toEqual(['first', 'second']);
+      await channel.checkQueue(waitQueueName(names, 'delay', delayMs));
+    } finally {
+      await connection.close();
+    }
   });
 
   test('one group on two types through two subscriptions: each gets only its own type', async () => {
