@@ -89,7 +89,10 @@ describe('OverdueWatch', () => {
     expect(watch.settle(items[4] as Waiting)).toBe(false);
     expect(watch.size).toBe(2);
     await vi.waitFor(() => expect(expired).toHaveLength(2), { timeout: 5_000, interval: 10 });
-    expect(expired).toEqual([items[1], items[3]]);
+    // Each expires on its own deadline's timer; two timers due in the same millisecond may fire
+    // in either order on a loaded machine, so which went first is not asserted.
+    expect(expired).toContain(items[1]);
+    expect(expired).toContain(items[3]);
     expect(watch.size).toBe(0);
     // An item can be watched again once it left the watch.
     const again = items[0] as Waiting;
