@@ -146,7 +146,7 @@ export class OffsetCommitter {
 
   private retryLater(): void {
     if (this.closed || this.retryTimer) return;
-    const delay = Math.min(COMMIT_RETRY_MAX_MS, COMMIT_RETRY_MS * 2 ** Math.min(this.failures, 4));
+    const delay = Math.min(COMMIT_RETRY_MAX_MS, COMMIT_RETRY_MS * 2 ** Math.min(this.failures - 1, 4));
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.schedule();
