@@ -1,6 +1,12 @@
 import { createQueueManager, registerDriver } from '@plugmq/core';
-import { canStartKafkaCluster, type KafkaCluster, runConformance, startKafkaCluster } from '@plugmq/testkit';
-import { afterAll, beforeAll, describe } from 'vitest';
+import {
+  canStartKafkaCluster,
+  type KafkaCluster,
+  runConformance,
+  skipUnlessCI,
+  startKafkaCluster,
+} from '@plugmq/testkit';
+import { afterAll, beforeAll } from 'vitest';
 import { driver } from '../src/index.js';
 import { TEST_OPTIONS } from './broker.js';
 
@@ -38,5 +44,8 @@ if (available) {
     sizeLimit: { overrides: { maxMessageBytes: 4096 }, option: 'maxMessageBytes', maxBytes: 4096 },
   });
 } else {
-  describe.skip('plugmq conformance: kafka-cluster [skipped: java or the Kafka jars are missing; pnpm brokers:up kafka installs them]', () => {});
+  skipUnlessCI(
+    'plugmq conformance: kafka-cluster',
+    'java or the Kafka jars are missing; pnpm brokers:up kafka installs them',
+  );
 }

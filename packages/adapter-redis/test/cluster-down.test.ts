@@ -1,5 +1,11 @@
 import { createQueueManager, type QueueManager, registerDriver } from '@plugmq/core';
-import { canStartRedisCluster, type RedisCluster, recordingLogger, startRedisCluster } from '@plugmq/testkit';
+import {
+  canStartRedisCluster,
+  type RedisCluster,
+  recordingLogger,
+  skipUnlessCI,
+  startRedisCluster,
+} from '@plugmq/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { driver, typeKeys } from '../src/index.js';
@@ -107,7 +113,10 @@ if (available) {
     }, 30_000);
   });
 } else {
-  describe.skip('redis cluster CLUSTERDOWN [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+  skipUnlessCI(
+    'redis cluster CLUSTERDOWN',
+    'redis-server/redis-cli not installed; pnpm brokers:up redis installs them',
+  );
 }
 
 test('transient replies: failover answers are retried, real refusals are not', () => {

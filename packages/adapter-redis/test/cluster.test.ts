@@ -1,6 +1,12 @@
 import { createQueueManager, registerDriver } from '@plugmq/core';
-import { canStartRedisCluster, type RedisCluster, runConformance, startRedisCluster } from '@plugmq/testkit';
-import { afterAll, beforeAll, describe } from 'vitest';
+import {
+  canStartRedisCluster,
+  type RedisCluster,
+  runConformance,
+  skipUnlessCI,
+  startRedisCluster,
+} from '@plugmq/testkit';
+import { afterAll, beforeAll } from 'vitest';
 import { driver } from '../src/index.js';
 
 registerDriver(driver);
@@ -31,5 +37,8 @@ if (available) {
     unreachable: { url: 'redis://plugmq:s3cret-pw@127.0.0.1:1', cluster: true, connectTimeoutMs: 1_000 },
   });
 } else {
-  describe.skip('plugmq conformance: redis-cluster [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+  skipUnlessCI(
+    'plugmq conformance: redis-cluster',
+    'redis-server/redis-cli not installed; pnpm brokers:up redis installs them',
+  );
 }

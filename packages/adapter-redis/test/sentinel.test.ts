@@ -3,6 +3,7 @@ import {
   canStartRedisSentinel,
   type RedisSentinelSet,
   runConformance,
+  skipUnlessCI,
   startRedisSentinel,
 } from '@plugmq/testkit';
 import { Redis } from 'ioredis';
@@ -192,5 +193,5 @@ if (available) {
     }, 60_000);
   });
 } else {
-  describe.skip('redis sentinel [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+  skipUnlessCI('redis sentinel', 'redis-server/redis-cli not installed; pnpm brokers:up redis installs them');
 }

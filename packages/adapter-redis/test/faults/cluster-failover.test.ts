@@ -7,6 +7,7 @@ import {
   type RedisClusterNode,
   recordingLogger,
   runClusterFaultSuite,
+  skipUnlessCI,
   startRedisCluster,
 } from '@plugmq/testkit';
 import { Redis } from 'ioredis';
@@ -227,5 +228,8 @@ if (available) {
     whole: (c) => c.waitUntilOk(),
   });
 } else {
-  describe.skip('redis cluster failover [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+  skipUnlessCI(
+    'redis cluster failover',
+    'redis-server/redis-cli not installed; pnpm brokers:up redis installs them',
+  );
 }

@@ -5,6 +5,7 @@ import {
   type RedisSentinelNode,
   type RedisSentinelSet,
   recordingLogger,
+  skipUnlessCI,
   startRedisSentinel,
 } from '@plugmq/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -205,5 +206,8 @@ if (available) {
     }
   });
 } else {
-  describe.skip('redis sentinel failover [skipped: redis-server/redis-cli not installed; pnpm brokers:up redis installs them]', () => {});
+  skipUnlessCI(
+    'redis sentinel failover',
+    'redis-server/redis-cli not installed; pnpm brokers:up redis installs them',
+  );
 }

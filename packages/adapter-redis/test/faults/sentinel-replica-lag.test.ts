@@ -4,6 +4,7 @@ import {
   DeliveryLedger,
   type RedisSentinelNode,
   type RedisSentinelSet,
+  skipUnlessCI,
   startRedisSentinel,
 } from '@plugmq/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -121,5 +122,8 @@ if (available) {
     }
   });
 } else {
-  describe.skip('redis sentinel replica lag [skipped: redis-server/redis-cli not installed]', () => {});
+  skipUnlessCI(
+    'redis sentinel replica lag',
+    'redis-server/redis-cli not installed; pnpm brokers:up redis installs them',
+  );
 }

@@ -28,4 +28,4 @@ export {
   type StartBrokerOptions,
 } from './types.js';
 export { KAFKA_VERSION, LOCAL_IMAGES, OFFICIAL_IMAGES } from './versions.js';
-export { describeWithBroker } from './vitest.js';
+export { describeWithBroker, skipUnlessCI } from './vitest.js';
