@@ -89,6 +89,7 @@ export class ReplicaWaits {
       for (const entry of batch.entries) entry.reject(error);
       return;
     }
+    this.followRedirections(results);
     const [waitError, acked] = results[results.length - 1] ?? [new Error('WAIT got no reply'), 0];
     const failure =
       asDemoted(waitError) ??
@@ -102,6 +103,19 @@ export class ReplicaWaits {
       const own = replies.find(([error]) => error)?.[0];
       if (own || !failure) entry.resolve(replies);
       else entry.reject(failure);
+    }
+  }
+
+  /**
+   * ioredis follows a pipeline's MOVED only when every command in it got the same one, and WAIT
+   * (no key) is answered by any node: after a failover the pipeline would go on reaching the old
+   * owner's stand-in forever, its writes refused with MOVED. Learn the new owner, as ioredis does
+   * for a single command; the publisher then sends the write again.
+   */
+  private followRedirections(results: readonly Reply[]): void {
+    if (!('refreshSlotsCache' in this.client)) return;
+    if (results.some(([error]) => error && /^(?:MOVED|ASK) /.test(error.message))) {
+      this.client.refreshSlotsCache();
     }
   }
 }

@@ -20,7 +20,7 @@ registerDriver(driver);
 // A Redis Cluster (3 masters, 1 replica each) loses the master owning a stream's slot mid-stream
 // (SIGKILL); its replica takes over after cluster-node-timeout, the cluster answering CLUSTERDOWN
 // meanwhile. Publishes caught in that window must ride through within their own deadline, and
-// nothing resolved may be lost. Each run kills the current master of a new type's slot, then
+// with waitForReplicas nothing resolved may be lost. Each run kills the current master of a new type's slot, then
 // starts the killed node again (it rejoins as a replica) for the next run.
 const RUNS = Number(process.env.REDIS_CLUSTER_RUNS ?? 3);
 /** Runs more, publishing with waitForReplicas: 1 (WAIT on the master that took the write). */
@@ -193,7 +193,10 @@ if (available) {
             early.map(([id, o]) => `${id}: ${o.code} after ${o.endedAt - o.startedAt} ms`),
             'publishes rejected while their deadline had time',
           ).toEqual([]);
-          expect(ledger.lost(), 'resolved but never delivered').toEqual([]);
+          // Without WAIT, Redis replicates asynchronously: a write the dying master answered but
+          // had not yet sent to its replica dies with it (84 of 10 000 once in the cluster suite,
+          // see GUARANTEES). That window is Redis', so only the durable runs assert no loss.
+          if (durable) expect(ledger.lost(), 'resolved but never delivered').toEqual([]);
           // A normal failover is ridden through: nothing at warn or error.
           expect(warnings).toEqual([]);
         } finally {
@@ -208,17 +211,21 @@ if (available) {
 
   // The testkit's cluster fault family on a cluster of its own (started once the runs above have
   // stopped theirs): the master of the stream's slot SIGKILLed mid-stream then started (it
-  // rejoins as a replica), and restarted cleanly (FAULT_STREAM publishes, default 10 000).
+  // rejoins as a replica), and restarted cleanly (FAULT_STREAM publishes, default 10 000). It
+  // asserts that nothing resolved is lost, which on Redis takes WAIT (see above), and WAIT 1
+  // stays satisfiable through a failover only with a second replica per master: the promoted one
+  // has a replica at once instead of when the killed node is back (at 60 % of the stream).
   const suitePrefix = `${keyPrefix}-suite`;
   runClusterFaultSuite({
-    name: 'redis x6 (3 masters + 3 replicas)',
+    name: 'redis x9 (3 masters + 6 replicas, waitForReplicas: 1)',
     startCluster: () =>
-      startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: NODE_TIMEOUT_MS }),
+      startRedisCluster({ masters: 3, replicasPerMaster: 2, nodeTimeoutMs: NODE_TIMEOUT_MS }),
     createManager: (c) =>
       createQueueManager({
         driver: 'redis',
         url: c.url,
         cluster: true,
+        waitForReplicas: 1,
         keyPrefix: suitePrefix,
         logger: faultLogger(),
         claimMinIdleMs: 5_000,
