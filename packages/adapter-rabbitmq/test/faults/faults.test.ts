@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { runFaultSuite } from '@plugmq/testkit';
 import * as amqp from 'amqplib';
 import { driver } from '../../src/index.js';
+import { inspectLostOnRabbit } from './inspect-lost.js';
 
 const exchange = 'plugmq-faults';
 
@@ -10,6 +11,7 @@ runFaultSuite({
   kind: 'rabbitmq',
   driver,
   config: (url) => ({ driver: 'rabbitmq', url, exchange, reconnectMaxDelayMs: 1_000 }),
+  inspectLost: (url) => inspectLostOnRabbit(url, exchange),
   driverModule: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
   coreEntry: fileURLToPath(new URL('../../../core/src/index.ts', import.meta.url)),
   async injectMalformed(url, type) {
