@@ -1,13 +1,8 @@
 import { createQueueManager, registerDriver } from '@plugmq/core';
-import {
-  canStartRedisCluster,
-  type RedisCluster,
-  runConformance,
-  skipUnlessCI,
-  startRedisCluster,
-} from '@plugmq/testkit';
+import { type RedisCluster, runConformance, skipUnlessCI, startRedisCluster } from '@plugmq/testkit';
 import { afterAll, beforeAll } from 'vitest';
 import { driver } from '../src/index.js';
+import { redisClusterAvailable } from './cluster-available.js';
 
 registerDriver(driver);
 
@@ -15,12 +10,7 @@ registerDriver(driver);
 // one replica each: the shape a failover needs), through an ioredis Cluster client
 // (`cluster: true`). One cluster for the file; no persistence (no node is killed here). Needs redis-server/redis-cli on PATH
 // (`pnpm brokers:up redis` installs them); under CI=true their absence fails the run.
-const available = await canStartRedisCluster();
-if (!available && process.env.CI === 'true') {
-  throw new Error(
-    'redis-server/redis-cli are not installed: cannot start the loopback Redis Cluster under CI',
-  );
-}
+const available = await redisClusterAvailable();
 
 let cluster: RedisCluster | undefined;
 const keyPrefix = `plugmq-cluster-${process.pid}`;
