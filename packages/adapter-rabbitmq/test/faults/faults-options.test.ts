@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { runFaultSuite } from '@plugmq/testkit';
+import { faultLogger, runFaultSuite } from '@plugmq/testkit';
 import { driver } from '../../src/index.js';
 import { inspectLostOnRabbit } from './inspect-lost.js';
 
@@ -22,6 +22,7 @@ runFaultSuite({
     reconnectMaxDelayMs: 1_000,
     partitions: 4,
     retentionMs: 600_000,
+    ...(faultLogger() ? { logger: faultLogger() } : {}),
   }),
   inspectLost: (url) => inspectLostOnRabbit(url, exchange),
   driverModule: fileURLToPath(new URL('../../src/index.ts', import.meta.url)),
