@@ -1,4 +1,5 @@
 import { createQueueManager, type PlugmqConfig } from '@plugmq/core';
+import { faultLogger } from './fault-logger.js';
 
 /** What the parent tells the child consumer (argv[2], JSON). */
 export interface ChildConsumerArgs {
@@ -22,7 +23,8 @@ export type ChildReport = { ready: true } | { started: string } | { done: string
  */
 export async function runChildConsumer(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as ChildConsumerArgs;
-  const manager = await createQueueManager(args.config);
+  const logger = faultLogger();
+  const manager = await createQueueManager({ ...args.config, ...(logger ? { logger } : {}) });
   const send = (report: ChildReport) => process.send?.(report);
   await manager.consume<unknown>(
     args.type,

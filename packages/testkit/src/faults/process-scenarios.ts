@@ -35,8 +35,10 @@ async function consumerKill(env: FaultEnv): Promise<void> {
   try {
     const type = uniqueType('sigkill');
     const group = uniqueGroup('sigkill');
+    // A logger (functions) cannot cross to the child as JSON; the child takes FAULT_LOG's own.
+    const { logger: _logger, ...config } = env.config();
     const child = await ChildConsumer.start(bundle, {
-      config: env.config(),
+      config,
       type,
       group,
       concurrency: 4,
