@@ -8,11 +8,14 @@ import { groupQueueName, type Topology } from './topology.js';
 import { envelopeFromMessage } from './wire.js';
 
 /**
- * With `retentionMs`, each type has a log: a stream queue `<ex>.log.<type>` bound like a group's
- * queue (on the main exchange, and on the delayed exchange, which delayed messages reach when
- * due), so it holds every message of the type published in the last `retentionMs` whether or
- * not a group consumes it. A group that is new to a type and starts from 'earliest' gets a copy
- * of the log up to the moment its own queue was bound:
+ * With `retentionMs`, each type has a log: a stream queue `<ex>.log.<type>` bound to the main
+ * exchange by type, so it holds every message of the type published in the last `retentionMs`
+ * whether or not a group consumes it. A delayed message is written to the log by its publisher,
+ * beside its wait queue, with the time it falls due (`plugmq-due-at`): the log is never a target
+ * of a wait queue's dead-lettering, because RabbitMQ 3.10's at-least-once dead-letter worker can
+ * stall a whole wait queue on a stream target after a broker restart (docs/GUARANTEES.md).
+ * A group that is new to a type and starts from 'earliest' gets a copy of the log up to the
+ * moment its own queue was bound:
  *
  * 1. `plan` (before the group's queue exists): the group is new to the type when its queue does
  *    not exist. A durable `<group queue>.replay` queue records the replay (one message: a marker
@@ -23,8 +26,12 @@ import { envelopeFromMessage } from './wire.js';
  *    the marker was written, so the log is copied into the group's queue from its first entry up
  *    to the marker (publisher confirms), and the `.replay` queue is deleted. A message routed
  *    between the binding and the marker is in both: delivered twice, as at-least-once allows.
+ *    A delayed message not yet due when the marker was written is left out: it reaches the
+ *    group's queue, bound by then, through its wait queue when due.
  */
 export const MARKER_HEADER = 'plugmq-replay-marker';
+/** On a delayed message's log copy: when it falls due (ms since the epoch, the publisher's clock). */
+export const DUE_HEADER = 'plugmq-due-at';
 /** Stream segments this size (not RabbitMQ's 500 MB default), so retention trims in small steps. */
 const SEGMENT_BYTES = 8_000_000;
 /** Log entries read ahead and copied per confirm round trip. */
@@ -55,7 +62,8 @@ export async function declareLog(
   const queue = logQueueName(topology, type);
   await channel.assertQueue(queue, { durable: true, arguments: logQueueArguments(retentionMs) });
   await channel.bindQueue(queue, topology.exchange, type);
-  await channel.bindQueue(queue, topology.delayedExchange, type);
+  // Logs declared before delayed messages were logged at publish time were bound here too.
+  await channel.unbindQueue(queue, topology.delayedExchange, type);
   return queue;
 }
 
@@ -159,6 +167,7 @@ export class LogReplay {
   /** Step 3, once the group's queue is bound. */
   async run(step: ReplayStep, signal: AbortSignal): Promise<void> {
     const log = logQueueName(this.topology, step.type);
+    const markedAt = Date.now();
     const confirm = await this.confirmChannel();
     try {
       confirm.sendToQueue(log, Buffer.alloc(0), {
@@ -169,7 +178,7 @@ export class LogReplay {
     } finally {
       await confirm.close().catch(() => {});
     }
-    const copied = await this.copyUntil(log, step, signal);
+    const copied = await this.copyUntil(log, step, markedAt, signal);
     await this.connections.withChannel((channel) => channel.deleteQueue(`${step.queue}.replay`));
     this.logger.debug(
       { type: step.type, queue: step.queue, copied },
@@ -177,8 +186,16 @@ export class LogReplay {
     );
   }
 
-  /** Reads the log from its first entry, copying each message into the queue, until the marker. */
-  private async copyUntil(log: string, step: ReplayStep, signal: AbortSignal): Promise<number> {
+  /**
+   * Reads the log from its first entry, copying each message into the queue, until the marker;
+   * delayed messages due after `markedAt` are left to their wait queue.
+   */
+  private async copyUntil(
+    log: string,
+    step: ReplayStep,
+    markedAt: number,
+    signal: AbortSignal,
+  ): Promise<number> {
     const connection = await this.connections.waitUp(signal);
     const channel = await connection.createChannel();
     channel.on('error', () => {});
@@ -195,6 +212,7 @@ export class LogReplay {
         const byQueue = new Map<string, Envelope[]>();
         for (const message of taken) {
           if (message.properties.headers?.[MARKER_HEADER] !== undefined) continue;
+          if (Number(message.properties.headers?.[DUE_HEADER] ?? 0) > markedAt) continue;
           const queue = this.targetOf(message, step);
           const list = byQueue.get(queue) ?? [];
           if (list.push(envelopeFromMessage(message, step.type)) === 1) byQueue.set(queue, list);

@@ -24,7 +24,7 @@ import { PartitionedSubscription } from './partitioned-subscription.js';
 import { declarePartitionExchange, PARTITION_HEADER, PartitionRouter, partitionsOf } from './partitions.js';
 import { type Outgoing, Publisher } from './publisher.js';
 import { QueueStatus, UnroutedQueue } from './queue-status.js';
-import { LogReplay } from './replay.js';
+import { DUE_HEADER, LogReplay, logQueueName } from './replay.js';
 import { DirectReplyChannel } from './replies.js';
 import { RabbitSubscription, type SubscriptionDeps } from './subscription.js';
 import {
@@ -147,7 +147,7 @@ export class RabbitMqTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     let delayed = false;
-    const outgoing = envelopes.map((envelope) => {
+    let outgoing = envelopes.map((envelope) => {
       if (envelope.delayMs && envelope.delayMs > 0) {
         delayed = true;
         return this.outgoing(
@@ -184,6 +184,8 @@ export class RabbitMqTransport implements Transport {
       context.signal,
     );
     if (logging) preparing = preparing ? Promise.all([preparing, logging]) : logging;
+    // A delayed message enters the log when published, not through its wait queue: see replay.ts.
+    if (delayed && this.replay) outgoing = this.withLogCopies(outgoing);
     if (preparing !== undefined) {
       return preparing.then(() =>
         delayed ? this.publishDelayed(outgoing, context) : this.publisher.send(outgoing, context),
@@ -191,6 +193,32 @@ export class RabbitMqTransport implements Transport {
     }
     if (!delayed) return this.publisher.send(outgoing, context);
     return this.publishDelayed(outgoing, context);
+  }
+
+  /**
+   * Each delayed publish followed by its copy for the type's log (default exchange, not
+   * mandatory), with the same headers (its partition) and the time it falls due.
+   */
+  private withLogCopies(outgoing: Outgoing[]): Outgoing[] {
+    const result: Outgoing[] = [];
+    for (const entry of outgoing) {
+      result.push(entry);
+      const { envelope } = entry;
+      const { [WAIT_HEADER]: wait, ...headers } = entry.options.headers ?? {};
+      const route = entry.exchange === this.topology.delayExchange ? parseWaitRoute(wait) : undefined;
+      if (route === undefined) continue;
+      const copy = this.outgoing(
+        envelope,
+        '',
+        logQueueName(this.topology, envelope.type),
+        'unrouted',
+        undefined,
+        false,
+      );
+      copy.options.headers = { ...headers, [DUE_HEADER]: Date.now() + route.delayMs };
+      result.push(copy);
+    }
+    return result;
   }
 
   /** The type's partition exchange, so a manager with another `partitions` is refused here. */

@@ -91,4 +91,60 @@ describe('rabbitmq replay (retentionMs)', () => {
     expect((await check.checkQueue(logQueueName(topology, type))).queue).toBe(logQueueName(topology, type));
     await connection.close().catch(() => {});
   }, 60_000);
+
+  it('a delayed message is in the log from its publish (with its due time), not routed there by its wait queue', async () => {
+    const producer = await manager();
+    const type = name('delayed-log');
+    // The log exists once the type is published to; a group makes the delay's route deliverable.
+    await producer.consume(type, () => {}, { group: 'bound' });
+    await producer.publish(type, 'later', { delayMs: 2_000 });
+    const publishedAt = Date.now();
+    const connection = await amqp.connect(broker?.url ?? '');
+    try {
+      const channel = await connection.createChannel();
+      await channel.prefetch(10);
+      const entries: { body: string; due: unknown; at: number }[] = [];
+      await channel.consume(
+        logQueueName(topologyFor(exchange), type),
+        (message) => {
+          if (!message) return;
+          entries.push({
+            body: message.content.toString(),
+            due: message.properties.headers?.['plugmq-due-at'],
+            at: Date.now(),
+          });
+          channel.ack(message);
+        },
+        { noAck: false, arguments: { 'x-stream-offset': 'first' } },
+      );
+      await waitFor(() => entries.length >= 1, 5_000, 'the delayed message in the log');
+      expect(entries[0]?.at ?? Number.POSITIVE_INFINITY).toBeLessThan(publishedAt + 1_500);
+      expect(Number(entries[0]?.due)).toBeGreaterThanOrEqual(publishedAt + 1_900);
+      // Once due, the wait queue dead-letters it to the groups only: the log keeps one entry.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(entries.map((entry) => entry.body)).toEqual(['"later"']);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+  }, 30_000);
+
+  it('a group joining from earliest gets a delayed message once: replayed if it fell due before, else when due', async () => {
+    const producer = await manager();
+    const type = name('delayed-replay');
+    await producer.publish(type, 'due-before', { delayMs: 200 });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await producer.publish(type, 'due-after', { delayMs: 2_500 });
+    const publishedAt = Date.now();
+    const got: { body: string; at: number }[] = [];
+    await producer.consume<string>(type, (message) => void got.push({ body: message.body, at: Date.now() }), {
+      group: 'joined-between',
+      startFrom: 'earliest',
+    });
+    await waitFor(() => got.length >= 2, 10_000, 'both delayed messages');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(got.map((entry) => entry.body).sort()).toEqual(['due-after', 'due-before']);
+    const late = got.find((entry) => entry.body === 'due-after');
+    // Not copied early by the replay: it came through its wait queue, when due.
+    expect(late?.at ?? 0).toBeGreaterThanOrEqual(publishedAt + 2_300);
+  }, 30_000);
 });
