@@ -2,6 +2,7 @@ import { containerProvider } from './container.js';
 import { isCI, urlVariable } from './env.js';
 import { envProvider } from './env-broker.js';
 import { processProvider } from './process.js';
+import { maskUrl } from './provision-plan.js';
 import type { BrokerHandle, BrokerKind, BrokerProvider, BrokerSource, StartBrokerOptions } from './types.js';
 
 // BROKERS.md's order: a URL from the environment, else a container engine, else a local process.
@@ -65,7 +66,7 @@ export async function startBroker(kind: BrokerKind, options: StartBrokerOptions 
   const handle = await provider.start(kind, options);
   // One line per broker in the test log: where it came from and how long it took to serve.
   console.info(
-    `[plugmq/testkit] ${kind} from ${handle.source} serving at ${handle.url} in ${Date.now() - t0} ms`,
+    `[plugmq/testkit] ${kind} from ${handle.source} serving at ${maskUrl(handle.url)} in ${Date.now() - t0} ms`,
   );
   return handle;
 }
