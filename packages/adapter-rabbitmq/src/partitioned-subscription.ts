@@ -28,6 +28,8 @@ export class PartitionedSubscription implements TransportSubscription {
         logger: deps.logger,
         connection: () => deps.connections.current,
         handOver: (slot) => this.owners.get(slot)?.handOver() ?? false,
+        unsettled: (slot) => this.owners.get(slot)?.inFlight ?? 0,
+        recover: (slot, ready) => this.owners.get(slot)?.recover(ready) ?? false,
       },
       deps.partitions,
     );

@@ -13,7 +13,7 @@ import type { ConnectionManager, ConnectionUser } from './connection.js';
 import { pause } from './deadline.js';
 import { RabbitDelivery, safely } from './delivery.js';
 import type { QueueType } from './options.js';
-import type { BalancedSlot } from './partition-balance.js';
+import { type BalancedSlot, STALL_MS } from './partition-balance.js';
 import { declareQueue, partitionMismatch, partitionQueueName } from './partitions.js';
 import { errorText, isHomeNodeDown, type QueueStatus } from './queue-status.js';
 import { groupQueueName, type Topology } from './topology.js';
@@ -89,6 +89,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
         key: `${id}:${queue}`,
         tag: undefined,
         active: false,
+        delivered: 0,
         timer: undefined,
         failures: 0,
         lastError: undefined,
@@ -114,6 +115,26 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     if (!this.partitioned || this.stopping || this.draining || !this.live()) return false;
     this.draining = true;
     if (this.unsettled === 0) this.drained();
+    return true;
+  }
+
+  /** Deliveries handed to core and not yet settled. */
+  get inFlight(): number {
+    return this.unsettled;
+  }
+
+  /**
+   * Consumes the partition again on a new channel: its consumer stopped receiving although the
+   * queue has ready messages and nothing here is unsettled (PartitionBalancer's stall watch).
+   */
+  recover(ready: number): boolean {
+    if (!this.partitioned || this.stopping || this.draining || this.unsettled > 0 || !this.live())
+      return false;
+    this.deps.logger.warn(
+      { group: this.request.group, queue: this.slots[0]?.queue, ready },
+      `plugmq: a partition queue has ready messages but its consumer received none for ${STALL_MS / 1000} s; consuming it again on a new channel`,
+    );
+    this.drained();
     return true;
   }
 
@@ -321,6 +342,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
     if (!window) return;
     this.unsettled++;
     slot.active = true;
+    slot.delivered++;
     const delivery = new RabbitDelivery(
       envelopeFromMessage(message, slot.type),
       message,
