@@ -65,27 +65,34 @@ export class AckWindow {
   private flush(): void {
     this.scheduled = false;
     const entries = this.entries;
-    let last: AckEntry | undefined;
+    let last: ConsumeMessage | undefined;
     let head = this.head;
     while (head < entries.length && entries[head]!.ackState !== 0) {
       const entry = entries[head]!;
-      if (entry.ackState === 1) last = entry;
+      if (entry.ackState === 1) last = entry.message;
       entry.ackState = 2;
+      // Let go of it now: a delivery (and its message's bytes) kept here until the next
+      // compaction outlives the young generation, and promoted garbage costs a full GC.
+      entries[head] = SETTLED;
       head++;
     }
-    if (last) this.channel.ack(last.message, true);
+    if (last) this.channel.ack(last, true);
     for (let i = head; i < entries.length; i++) {
       const entry = entries[i]!;
       if (entry.ackState === 1) {
         entry.ackState = 2;
         this.channel.ack(entry.message, false);
+        entries[i] = SETTLED;
       }
     }
     this.head = head;
     // Drop the settled prefix now and then rather than shifting on every ack.
-    if (head > 1024 && head * 2 > entries.length) {
+    if (head > 256 && head * 2 > entries.length) {
       this.entries = entries.slice(head);
       this.head = 0;
     }
   }
 }
+
+/** Stands in for a settled delivery the window no longer needs (its ack or nack was sent). */
+const SETTLED: AckEntry = { message: undefined as never, ackState: 2 };
