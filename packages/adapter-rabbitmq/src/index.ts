@@ -3,6 +3,7 @@ import {
   capabilities,
   capabilitiesFor,
   DEFAULT_URL,
+  defaultPrefetch,
   OPTIONS,
   type QueueType,
   type RabbitMqConfig,
@@ -23,5 +24,5 @@ export const driver = defineTransportDriver<RabbitMqConfig>({
 
 export { MAX_PARTITIONS, PARTITION_HEADER, partitionOfKey, partitionQueueName } from './partitions.js';
 export { groupQueueArguments, groupQueueName, topologyFor, waitQueueName } from './topology.js';
-export { capabilities, capabilitiesFor, DEFAULT_URL };
+export { capabilities, capabilitiesFor, DEFAULT_URL, defaultPrefetch };
 export type { QueueType, RabbitMqConfig, RabbitMqTlsOptions };

@@ -64,9 +64,10 @@ export type RabbitMqTlsOptions = TlsOptions;
  * - `urls`: the same list as an array (takes precedence over `url`).
  * - `exchange` (default `'plugmq'`): name of the topic exchange for message types; also the
  *   prefix of every queue and exchange the driver declares, so two names never share topology.
- * - `prefetch` (default: the subscription's `concurrency`): unacknowledged deliveries per queue of
- *   a subscription. More raises throughput, but messages fetched ahead are no longer ordered by
- *   priority against later, higher-priority publishes.
+ * - `prefetch` (default: twice the subscription's `concurrency`, 1 at concurrency 1):
+ *   unacknowledged deliveries per queue of a subscription. More raises throughput, but messages
+ *   fetched ahead wait in the client for a free handler and are no longer ordered by priority
+ *   against later, higher-priority publishes; set it to the concurrency to keep that order.
  * - `connectTimeoutMs` (default 5 000): how long connecting (trying every URL with back-off) may
  *   take before `createQueueManager` rejects with CONNECTION.
  * - `heartbeatSeconds` (default 10): AMQP heartbeat; a dead peer is noticed after about twice this.
@@ -190,4 +191,16 @@ export function validateRabbitMqConfig(config: PlugmqConfig): RabbitMqConfig {
     partitions: partitionsOption(config),
     retentionMs: integerOption(config, 'retentionMs', 0, 0),
   };
+}
+
+/**
+ * Twice the concurrency (1 at concurrency 1): the next deliveries are already here when a handler
+ * finishes, so the consumer never waits an ack's round trip for work. At prefetch = concurrency
+ * a consumer at concurrency 16 fell behind a 256-in-flight publisher on the same broker, whose
+ * queue then grew and cost the broker more per message (benchmark: 3 400–5 700 msg/s, p50 0.1–1.4 s;
+ * at twice: 7 100–7 700 msg/s, p50 under 40 ms). At concurrency 1 it gained nothing measurable,
+ * and a message fetched ahead would wait behind a slow handler while other consumers idle.
+ */
+export function defaultPrefetch(concurrency: number): number {
+  return concurrency === 1 ? 1 : concurrency * 2;
 }

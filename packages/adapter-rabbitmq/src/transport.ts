@@ -19,7 +19,7 @@ import {
 import { ConnectionManager } from './connection.js';
 import { lazyDeadline, pause } from './deadline.js';
 import { RabbitInspector } from './inspect.js';
-import type { RabbitMqConfig } from './options.js';
+import { defaultPrefetch, type RabbitMqConfig } from './options.js';
 import { PartitionedSubscription } from './partitioned-subscription.js';
 import { declarePartitionExchange, PARTITION_HEADER, PartitionRouter, partitionsOf } from './partitions.js';
 import { type Outgoing, Publisher } from './publisher.js';
@@ -243,7 +243,7 @@ export class RabbitMqTransport implements Transport {
       connections: this.connections,
       topology: this.topology,
       logger: this.logger,
-      prefetch: this.config.prefetch ?? request.concurrency,
+      prefetch: this.config.prefetch ?? defaultPrefetch(request.concurrency),
       maxLength: this.config.maxLength,
       queueType: this.config.queueType,
       partitions: this.config.partitions,

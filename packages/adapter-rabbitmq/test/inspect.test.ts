@@ -129,18 +129,20 @@ describe('rabbitmq inspect()', () => {
     await queue.consume(type, () => held, { group: busy, concurrency: 2 });
     await (await queue.consume(type, () => {}, { group: idle })).close();
     const publishedAt = Date.now();
-    await queue.publishBatch([1, 2, 3].map((body) => ({ type, body })));
+    await queue.publishBatch([1, 2, 3, 4, 5].map((body) => ({ type, body })));
     const observer = await manager({ managementUrl: broker.managementUrl });
     try {
       const inspection = await until(
         observer,
         { types: [type] },
         (state) =>
-          groupOf(state, busy)?.inFlight === 2 && groupOf(state, idle)?.oldestWaitingMs !== undefined,
+          groupOf(state, busy)?.inFlight === 4 && groupOf(state, idle)?.oldestWaitingMs !== undefined,
       );
-      expect(groupOf(inspection, busy)).toMatchObject({ backlog: 1, inFlight: 2, consumers: 1 });
+      // In flight is what the broker handed out unacknowledged: the default prefetch, twice the
+      // concurrency (two running, two fetched ahead); the fifth waits in the queue.
+      expect(groupOf(inspection, busy)).toMatchObject({ backlog: 1, inFlight: 4, consumers: 1 });
       const waiting = groupOf(inspection, idle);
-      expect(waiting).toMatchObject({ backlog: 3, inFlight: 0, consumers: 0 });
+      expect(waiting).toMatchObject({ backlog: 5, inFlight: 0, consumers: 0 });
       expect(waiting?.oldestWaitingMs).toBeGreaterThanOrEqual(0);
       expect(waiting?.oldestWaitingMs).toBeLessThanOrEqual(Date.now() - publishedAt + 1_000);
     } finally {
