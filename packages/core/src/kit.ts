@@ -52,6 +52,7 @@ export {
   tlsStalled,
 } from './connect-errors.js';
 export { ConsumerManager } from './consumer-manager.js';
+export { LinkedList, ListNode } from './linked-list.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
 export {
   DEAD_LETTER_GROUP,

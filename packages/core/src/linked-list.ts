@@ -57,6 +57,23 @@ export class LinkedList<T extends ListNode> {
     return true;
   }
 
+  /** Empties the list and returns what it held, oldest first. */
+  drain(): T[] {
+    const items: T[] = [];
+    for (let item = this.head; item; ) {
+      const next = item.listNext as T | undefined;
+      item.listed = false;
+      item.listPrev = undefined;
+      item.listNext = undefined;
+      items.push(item);
+      item = next;
+    }
+    this.head = undefined;
+    this.tail = undefined;
+    this.count = 0;
+    return items;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     for (let item = this.head; item; ) {
       // The next one first: the caller may delete the current one.

@@ -62,7 +62,11 @@ export interface Delivery {
   release(): Promise<void> | void;
 }
 
-/** Given by core to `subscribe`. Resolves when the delivery has been settled (ack/retry/release done). */
+/**
+ * Given by core to `subscribe`. Resolves when the delivery has been settled (ack/retry/release
+ * done). Never rejects: a failing handler, body or settle is core's to handle and log, so a driver
+ * needs no `.catch` (a promise per message) on its hot path.
+ */
 export type DeliverFn = (delivery: Delivery) => Promise<void>;
 
 export interface SubscribeRequest {

@@ -37,4 +37,17 @@ describe('LinkedList', () => {
     expect(list.size).toBe(0);
     expect(list.first()).toBeUndefined();
   });
+
+  it('drains in order, leaving every item free to join a list again', () => {
+    const list = new LinkedList<Item>();
+    const items = [1, 2, 3].map((n) => new Item(n));
+    for (const item of items) list.add(item);
+    list.delete(items[1] as Item);
+    expect(list.drain().map((item) => item.n)).toEqual([1, 3]);
+    expect(list.size).toBe(0);
+    expect(list.first()).toBeUndefined();
+    expect(list.has(items[0] as Item)).toBe(false);
+    expect(list.add(items[2] as Item)).toBe(true);
+    expect(numbers(list)).toEqual([3]);
+  });
 });

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { createDriverManager } from '../src/define-driver.js';
+import {
+  type Capabilities,
+  type DeliverFn,
+  type Delivery,
+  defineTransportDriver,
+  type Envelope,
+  type PlugmqConfig,
+  silentLogger,
+} from '../src/kit.js';
+
+const capabilities: Capabilities = {
+  persistent: true,
+  orderedByKey: false,
+  delay: true,
+  priority: true,
+  newGroupReceivesOldMessages: false,
+  requestReply: false,
+};
+
+/** A transport that hands `deliver` to the test, so the test plays the driver. */
+function capturingDriver(onSubscribe: (deliver: DeliverFn) => void, onStop: () => Promise<void>) {
+  return defineTransportDriver<PlugmqConfig>({
+    name: 'capturing',
+    capabilities,
+    validate: (config) => config,
+    createTransport: async () => ({
+      capabilities,
+      publish: () => {},
+      subscribe: async (_request, deliver) => {
+        onSubscribe(deliver);
+        return { stop: onStop };
+      },
+      health: async () => ({ ok: true }),
+      close: async () => {},
+    }),
+  });
+}
+
+const envelope = (id: string, body = '{}'): Envelope => ({
+  id,
+  type: 'orders',
+  timestamp: 0,
+  headers: {},
+  contentType: 'application/json',
+  body: Buffer.from(body),
+  attempt: 1,
+});
+
+/** Every way of settling fails: synchronously, or by rejecting. */
+function failingDelivery(id: string, how: 'throw' | 'reject', body?: string): Delivery {
+  const fail = () => {
+    if (how === 'throw') throw new Error(`${id}: settle failed`);
+    return Promise.reject(new Error(`${id}: settle failed`));
+  };
+  return { envelope: envelope(id, body), ack: fail, retry: fail, release: fail };
+}
+
+describe('DeliverFn', () => {
+  // Drivers rely on this: they call deliver without a .catch on the hot path.
+  it('never rejects: not when the handler throws, the body does not decode, or every settle fails', async () => {
+    let deliver: DeliverFn | undefined;
+    let late: Promise<PromiseSettledResult<void>[]> | undefined;
+    const manager = await createDriverManager(
+      capturingDriver(
+        (fn) => {
+          deliver = fn;
+        },
+        // A message that arrives while the subscription stops: released, not handled.
+        async () => {
+          late = Promise.allSettled([deliver!(failingDelivery('late', 'reject'))]);
+        },
+      ),
+      { driver: 'capturing' },
+      { logger: silentLogger },
+    );
+    let calls = 0;
+    await manager.consume(
+      'orders',
+      async (message) => {
+        calls++;
+        if ((message.body as { fail?: boolean }).fail) throw new Error('handler failed');
+      },
+      { group: 'g', concurrency: 2, retry: { maxAttempts: 1 } },
+    );
+    expect(deliver).toBeDefined();
+    const outcomes = await Promise.allSettled(
+      (['throw', 'reject'] as const).flatMap((how) => [
+        deliver!(failingDelivery(`ok-${how}`, how)),
+        deliver!(failingDelivery(`fails-${how}`, how, '{"fail":true}')),
+        deliver!(failingDelivery(`undecodable-${how}`, how, '{not json')),
+      ]),
+    );
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(6).fill('fulfilled'));
+    expect(calls).toBe(4);
+    await manager.close();
+    expect(late).toBeDefined();
+    expect((await late!)[0]?.status).toBe('fulfilled');
+    expect(calls).toBe(4);
+  });
+});
