@@ -1,7 +1,7 @@
-import { abortReason, type TransportPublishContext } from '@plugmq/core/driver';
+import { abortReason, LinkedList, type ListNode, type TransportPublishContext } from '@plugmq/core/driver';
 
 /** One `send` call: resolves once every item of it is confirmed; rejects on the first failure. */
-export interface Call {
+export interface Call extends ListNode {
   readonly context: TransportPublishContext;
   readonly startedAt: number;
   remaining: number;
@@ -21,7 +21,8 @@ const ARM_AFTER_MS = 200;
  * path costs no listener; a sweeper ticks while calls wait, and tells `onTick` too.
  */
 export class PendingCalls {
-  private readonly calls = new Set<Call>();
+  /** A list, not a Set: one add and one delete per publish made a Set rehash its tables. */
+  private readonly calls = new LinkedList<Call>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly onTick: (now: number) => void) {}
@@ -45,6 +46,9 @@ export class PendingCalls {
       disarm: undefined,
       resolve,
       reject,
+      listed: false,
+      listPrev: undefined,
+      listNext: undefined,
     };
     this.calls.add(call);
     this.sweeper ??= setInterval(() => this.sweep(), ARM_AFTER_MS).unref();

@@ -352,7 +352,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       this,
     );
     window.add(delivery);
-    this.deliver(delivery).catch(ignore);
+    void this.deliver(delivery); // never rejects (DeliverFn)
   }
 
   /** Called once per delivery when it is acked, released or retried. */

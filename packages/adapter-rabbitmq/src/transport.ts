@@ -147,24 +147,25 @@ export class RabbitMqTransport implements Transport {
 
   publish(envelopes: readonly OutgoingEnvelope[], context: TransportPublishContext): Promise<void> {
     let delayed = false;
-    let outgoing = envelopes.map((envelope) => {
+    // A loop, not map(): no closure per publish.
+    let outgoing: Outgoing[] = [];
+    for (const envelope of envelopes) {
       if (envelope.delayMs && envelope.delayMs > 0) {
         delayed = true;
-        return this.outgoing(
-          envelope,
-          this.topology.delayExchange,
-          envelope.type,
-          'resend',
-          envelope.delayMs,
+        outgoing.push(
+          this.outgoing(envelope, this.topology.delayExchange, envelope.type, 'resend', envelope.delayMs),
+        );
+      } else {
+        outgoing.push(
+          this.outgoing(
+            envelope,
+            this.topology.exchange,
+            envelope.type,
+            envelope.mandatory ? 'reject' : 'unrouted',
+          ),
         );
       }
-      return this.outgoing(
-        envelope,
-        this.topology.exchange,
-        envelope.type,
-        envelope.mandatory ? 'reject' : 'unrouted',
-      );
-    });
+    }
     // Declarations a publish waits for the first time a type is seen: its partition exchange,
     // its log. Undefined on the plain path.
     let preparing: Promise<unknown> | undefined;

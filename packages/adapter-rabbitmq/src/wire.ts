@@ -40,6 +40,8 @@ export function envelopeToPublishOptions(envelope: Envelope, mandatory: boolean)
   return options;
 }
 
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Below this a `timestamp` is in seconds (other producers' convention), above it in milliseconds. */
 const SECONDS_LIMIT = 100_000_000_000;
 
@@ -73,7 +75,7 @@ function headerString(value: unknown): string | undefined {
  */
 export function envelopeFromMessage(message: Message, queueType: string): Envelope {
   const { properties } = message;
-  const raw = (properties.headers ?? {}) as Record<string, unknown>;
+  const raw = (properties.headers ?? NO_HEADERS) as Record<string, unknown>;
   const headers: Record<string, string> = {};
   let key: string | undefined;
   let timestamp: number | undefined;
@@ -95,12 +97,11 @@ export function envelopeFromMessage(message: Message, queueType: string): Envelo
   const stamp =
     typeof properties.timestamp === 'number' && properties.timestamp > 0 ? properties.timestamp : undefined;
   const published = stamp === undefined ? undefined : stamp < SECONDS_LIMIT ? stamp * 1000 : stamp;
-  const priority = typeof properties.priority === 'number' ? properties.priority : undefined;
-  return {
+  // Optional fields assigned after the literal, not spread into it: this runs once per delivery.
+  const envelope: { -readonly [K in keyof Envelope]: Envelope[K] } = {
     id: id ?? headerString(raw[WIRE.id]) ?? randomUUID(),
     // The queue belongs to exactly one type: trust it over whatever a foreign producer wrote.
     type: queueType,
-    ...(key === undefined ? {} : { key }),
     timestamp: timestamp ?? published ?? Date.now(),
     headers,
     contentType:
@@ -109,6 +110,8 @@ export function envelopeFromMessage(message: Message, queueType: string): Envelo
         : (headerString(raw[WIRE.contentType]) ?? ''),
     body: message.content,
     attempt,
-    ...(priority === undefined ? {} : { priority }),
   };
+  if (key !== undefined) envelope.key = key;
+  if (typeof properties.priority === 'number') envelope.priority = properties.priority;
+  return envelope;
 }
