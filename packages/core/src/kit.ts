@@ -52,7 +52,6 @@ export {
   tlsStalled,
 } from './connect-errors.js';
 export { ConsumerManager } from './consumer-manager.js';
-export { LinkedList, ListNode } from './linked-list.js';
 export { createContainer, createQueueManager, TYPES } from './container.js';
 export {
   DEAD_LETTER_GROUP,
@@ -84,6 +83,7 @@ export {
 export * from './index.js';
 export type { TransportInspection } from './inspection.js';
 export { type Instrumentable, instrumentable } from './instrumentation.js';
+export { LinkedList, ListNode } from './linked-list.js';
 export { childLogger, type LogFn, type Logger, silentLogger } from './logger.js';
 export {
   assertBodySizes,
