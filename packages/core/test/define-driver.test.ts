@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDriverManager } from '../src/define-driver.js';
-import { type Capabilities, defineTransportDriver, type PlugmqConfig, silentLogger } from '../src/kit.js';
-import { expectPlugmqError } from './helpers.js';
-
-const defaults: Capabilities = {
-  persistent: true,
-  orderedByKey: false,
-  delay: true,
-  priority: true,
-  newGroupReceivesOldMessages: false,
-  requestReply: false,
-};
+import { defineTransportDriver, type PlugmqConfig, silentLogger } from '../src/kit.js';
+import { testCapabilities as defaults, expectPlugmqError } from './helpers.js';
 
 // A driver whose `noPriority` option takes priorities away, as RabbitMQ's quorum queues do.
 const driver = defineTransportDriver<PlugmqConfig>({

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDriverManager } from '../src/define-driver.js';
 import {
-  type Capabilities,
   type DeliverFn,
   type Delivery,
   defineTransportDriver,
@@ -9,24 +8,16 @@ import {
   type PlugmqConfig,
   silentLogger,
 } from '../src/kit.js';
-
-const capabilities: Capabilities = {
-  persistent: true,
-  orderedByKey: false,
-  delay: true,
-  priority: true,
-  newGroupReceivesOldMessages: false,
-  requestReply: false,
-};
+import { testCapabilities } from './helpers.js';
 
 /** A transport that hands `deliver` to the test, so the test plays the driver. */
 function capturingDriver(onSubscribe: (deliver: DeliverFn) => void, onStop: () => Promise<void>) {
   return defineTransportDriver<PlugmqConfig>({
     name: 'capturing',
-    capabilities,
+    capabilities: testCapabilities,
     validate: (config) => config,
     createTransport: async () => ({
-      capabilities,
+      capabilities: testCapabilities,
       publish: () => {},
       subscribe: async (_request, deliver) => {
         onSubscribe(deliver);

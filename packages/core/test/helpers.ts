@@ -1,5 +1,15 @@
 import { expect } from 'vitest';
-import { type ErrorCode, PlugmqError } from '../src/index.js';
+import { type Capabilities, type ErrorCode, PlugmqError } from '../src/index.js';
+
+/** Capabilities for a test driver: persistent, delay and priority, nothing else. */
+export const testCapabilities: Capabilities = {
+  persistent: true,
+  orderedByKey: false,
+  delay: true,
+  priority: true,
+  newGroupReceivesOldMessages: false,
+  requestReply: false,
+};
 
 /** Asserts a PlugmqError with `code` whose message names `field` (what the user must fix). */
 export async function expectPlugmqError(
