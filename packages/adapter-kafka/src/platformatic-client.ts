@@ -19,6 +19,7 @@ import type {
 import type { KafkaConfig, KafkaSasl } from './options.js';
 import { subscriptionAwareAssigner } from './platformatic-assigner.js';
 import { apiIds, chainErrors, connectFailure, hasApiId, isTransient } from './platformatic-errors.js';
+import { guardBrokerLookups } from './platformatic-guard.js';
 import { PlatformaticInspect } from './platformatic-inspect.js';
 import { PlatformaticMember } from './platformatic-member.js';
 import { retrying } from './retrying.js';
@@ -73,7 +74,7 @@ export class PlatformaticClient implements KafkaClient {
       ...tlsOption(config),
       ...(sasl === undefined ? {} : { sasl: saslOption(sasl) }),
     };
-    this.admin = new lib.Admin({ ...this.base });
+    this.admin = guardBrokerLookups(lib, new lib.Admin({ ...this.base }));
     this.inspection = new PlatformaticInspect(lib, this.base, this.admin, (error) => this.isRetriable(error));
     this.producer = this.createProducer();
   }
@@ -89,7 +90,7 @@ export class PlatformaticClient implements KafkaClient {
         headerValue: this.lib.stringSerializer,
       },
     };
-    return new this.lib.Producer(options);
+    return guardBrokerLookups(this.lib, new this.lib.Producer(options));
   }
 
   connect(): Promise<void> {
@@ -279,6 +280,10 @@ export class PlatformaticClient implements KafkaClient {
       const result = await this.producer.send({ messages });
       return acknowledged(result.offsets);
     } catch (error) {
+      // The producer keeps its own metadata (up to metadataMaxAge) and forgets it on stale-leader
+      // answers only, not when the leader's node is gone: its sends went on to the dead node for
+      // seconds after the cluster had moved the partition (cluster fault suite).
+      if (chainErrors(error).some((e) => e.code === 'PLT_KFK_NETWORK')) this.producer.clearMetadata();
       const produced = (error as { produced?: { offsets?: { topic: string; partition: number }[] } })
         .produced;
       const partial = acknowledged(produced?.offsets);
@@ -305,16 +310,19 @@ export class PlatformaticClient implements KafkaClient {
   }
 
   member(options: MemberOptions): GroupMember {
-    const consumer = new this.lib.Consumer<string, Buffer, string, string>({
-      ...this.base,
-      groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs,
-      rebalanceTimeout: options.rebalanceTimeoutMs,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      maxWaitTime: options.maxWaitTimeMs,
-      autocommit: false,
-      partitionAssigner: subscriptionAwareAssigner,
-    });
+    const consumer = guardBrokerLookups(
+      this.lib,
+      new this.lib.Consumer<string, Buffer, string, string>({
+        ...this.base,
+        groupId: options.groupId,
+        sessionTimeout: options.sessionTimeoutMs,
+        rebalanceTimeout: options.rebalanceTimeoutMs,
+        heartbeatInterval: options.heartbeatIntervalMs,
+        maxWaitTime: options.maxWaitTimeMs,
+        autocommit: false,
+        partitionAssigner: subscriptionAwareAssigner,
+      }),
+    );
     return new PlatformaticMember(consumer, options, this.logger);
   }
 

@@ -49,7 +49,20 @@ export function hasApiId(error: unknown, names: ReadonlySet<string>): boolean {
   return false;
 }
 
-const TRANSIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT']);
+/**
+ * OUT_OF_BOUNDS: a response cut short, read by the library's buffer (a node stopping while it
+ * answered; seen in rolling restarts).
+ */
+const TRANSIENT_CODES = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT', 'OUT_OF_BOUNDS']);
+
+/**
+ * A send still in flight on a producer the client replaced (resetProducer closes the old one after
+ * a fencing error on another partition) fails with this plain Error: the records go again on the
+ * new producer.
+ */
+function isClosedPool(e: ErrorLike): boolean {
+  return e.code === undefined && (e as { message?: unknown }).message === 'Connection pool is closed.';
+}
 
 /**
  * The library turns a metadata answer of UNKNOWN_TOPIC_OR_PARTITION into a non-retriable user
@@ -71,7 +84,11 @@ export function isTransient(error: unknown): boolean {
     if (typeof leaf.apiId === 'string') {
       if (leaf.canRetry !== true) return false;
       any = true;
-    } else if (isUnknownTopic(leaf) || (typeof leaf.code === 'string' && TRANSIENT_CODES.has(leaf.code))) {
+    } else if (
+      isUnknownTopic(leaf) ||
+      isClosedPool(leaf) ||
+      (typeof leaf.code === 'string' && TRANSIENT_CODES.has(leaf.code))
+    ) {
       any = true;
     } else if (
       typeof leaf.code === 'string' &&

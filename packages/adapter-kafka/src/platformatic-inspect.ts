@@ -7,6 +7,7 @@ import type {
   OffsetRange,
   Watermarks,
 } from './connection.js';
+import { guardBrokerLookups } from './platformatic-guard.js';
 import { toRecords } from './platformatic-records.js';
 import { retrying } from './retrying.js';
 
@@ -102,11 +103,14 @@ export class PlatformaticInspect implements KafkaInspectClient {
     const wanted = ranges.filter((range) => range.to > range.from);
     if (wanted.length === 0) return [];
     // A consumer that never joins a group: only its metadata and fetch are used.
-    const consumer = new this.lib.Consumer<string, Buffer, string, string>({
-      ...this.base,
-      groupId: `plugmq-peek.${process.pid}`,
-      autocommit: false,
-    });
+    const consumer = guardBrokerLookups(
+      this.lib,
+      new this.lib.Consumer<string, Buffer, string, string>({
+        ...this.base,
+        groupId: `plugmq-peek.${process.pid}`,
+        autocommit: false,
+      }),
+    );
     const deadline = Date.now() + timeoutMs;
     const out: { partition: number; record: FetchedRecord }[] = [];
     try {

@@ -1,7 +1,10 @@
+import * as platformatic from '@platformatic/kafka';
 import {
+  Consumer,
   MultipleErrors,
   NetworkError,
   ProtocolError,
+  Reader,
   type RecordsBatch,
   UserError,
 } from '@platformatic/kafka';
@@ -11,6 +14,7 @@ import { validateKafkaConfig } from '../src/options.js';
 import { subscriptionAwareAssigner } from '../src/platformatic-assigner.js';
 import { nodeSupportsPlatformatic } from '../src/platformatic-client.js';
 import { apiIds, connectFailure, isTransient } from '../src/platformatic-errors.js';
+import { guardBrokerLookups } from '../src/platformatic-guard.js';
 import { outOfRange, startOffsets, toRecords } from '../src/platformatic-records.js';
 
 // The @platformatic/kafka client's logic that needs no broker.
@@ -142,6 +146,42 @@ test('a partition starts at its committed offset, else at the end its topic fall
     new Map([['t', [9n, 12n]]]),
   );
   expect(Object.fromEntries(starts)).toEqual({ '0:t': 7n, '1:t': 12n, '0:r': 3n });
+});
+
+test('a response cut short and a send on a replaced producer are transient (rolling restarts)', () => {
+  let cutShort: unknown;
+  try {
+    Reader.from(Buffer.alloc(2)).readInt32();
+  } catch (error) {
+    cutShort = error;
+  }
+  expect((cutShort as { code?: string }).code).toBe('OUT_OF_BOUNDS');
+  expect(isTransient(new MultipleErrors('produce failed 4 times.', [cutShort as Error]))).toBe(true);
+  // What the library's connection pool passes on once its client was closed.
+  expect(isTransient(new MultipleErrors('x', [new Error('Connection pool is closed.')]))).toBe(true);
+  expect(isTransient(new Error('some other plain error'))).toBe(false);
+});
+
+test('a broker missing from the cached metadata is a retriable error, and the metadata is dropped', async () => {
+  const consumer = new Consumer({ clientId: 't', groupId: 'g', bootstrapBrokers: ['127.0.0.1:1'] });
+  let cleared = 0;
+  const clear = consumer.clearMetadata.bind(consumer);
+  consumer.clearMetadata = () => {
+    cleared++;
+    clear();
+  };
+  guardBrokerLookups(platformatic, consumer);
+  // Unguarded, the library's pool reads `undefined.host` and throws inside its callback chain.
+  const error = await new Promise<unknown>((resolve) => {
+    (consumer as unknown as Record<symbol, (b: unknown, cb: (e: unknown) => void) => void>)[
+      platformatic.kGetConnection
+    ]!(undefined, resolve);
+  });
+  expect(error).toBeInstanceOf(NetworkError);
+  expect((error as { canRetry?: boolean }).canRetry).toBe(true);
+  expect(isTransient(error)).toBe(true);
+  expect(cleared).toBe(1);
+  await consumer.close();
 });
 
 test('an unknown topic (just created elsewhere) is transient', () => {
