@@ -2,6 +2,7 @@ import { describeError, type Logger, redactCredentials } from '@plugmq/core/driv
 import type kafkajs from 'kafkajs';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 import type {
+  FetchedBatch,
   FetchedRecord,
   GroupMember,
   MemberHandlers,
@@ -22,6 +23,8 @@ export class KafkajsMember implements GroupMember {
   private readonly subscriptions: { topics: string[]; fromBeginning: boolean }[] = [];
   private handlers: MemberHandlers | undefined;
   private stopped = false;
+  /** Seeks asked of kafkajs so far: a batch is stale only if one came after it was handed out. */
+  private seeks = 0;
 
   constructor(
     private readonly kafka: kafkajs.Kafka,
@@ -75,7 +78,7 @@ export class KafkajsMember implements GroupMember {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConcurrently,
-      eachBatch: (payload) => handlers.onBatch(toBatch(payload)),
+      eachBatch: (payload) => handlers.onBatch(this.toBatch(payload)),
     });
   }
 
@@ -110,6 +113,7 @@ export class KafkajsMember implements GroupMember {
   }
 
   seek({ topic, partition, offset }: TopicPartitionOffset): void {
+    this.seeks++;
     try {
       this.consumer.seek({ topic, partition, offset: String(offset) });
     } catch {
@@ -133,27 +137,40 @@ export class KafkajsMember implements GroupMember {
     this.stopped = true;
     await this.consumer.disconnect();
   }
+
+  private toBatch(payload: EachBatchPayload): FetchedBatch {
+    const { batch } = payload;
+    const records: FetchedRecord[] = [];
+    for (const message of batch.messages) {
+      records.push({
+        offset: Number(message.offset),
+        key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
+        value: message.value ?? EMPTY,
+        headers: headersToStrings(message.headers),
+        timestamp: Number(message.timestamp),
+      });
+    }
+    // kafkajs answers isStale with a JSON.stringify and a Map lookup, and the subscription asks
+    // after every wait for a handler slot. Only this member's seeks make a batch stale (kafkajs
+    // never seeks by itself), so kafkajs is asked again only when one was made since.
+    const seeksAtStart = this.seeks;
+    let stale = payload.isStale();
+    return {
+      topic: batch.topic,
+      partition: batch.partition,
+      records,
+      markFetched: (offset: number) => payload.resolveOffset(String(offset)),
+      heartbeat: () => payload.heartbeat(),
+      isStale: () => {
+        if (!stale && this.seeks !== seeksAtStart) stale = payload.isStale();
+        return stale;
+      },
+      pause: () => payload.pause(),
+    };
+  }
 }
 
-function toBatch(payload: EachBatchPayload) {
-  const { batch } = payload;
-  const records: FetchedRecord[] = batch.messages.map((message) => ({
-    offset: Number(message.offset),
-    key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
-    value: message.value ?? Buffer.alloc(0),
-    headers: headersToStrings(message.headers),
-    timestamp: Number(message.timestamp),
-  }));
-  return {
-    topic: batch.topic,
-    partition: batch.partition,
-    records,
-    markFetched: (offset: number) => payload.resolveOffset(String(offset)),
-    heartbeat: () => payload.heartbeat(),
-    isStale: () => payload.isStale(),
-    pause: () => payload.pause(),
-  };
-}
+const EMPTY = Buffer.alloc(0);
 
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
