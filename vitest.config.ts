@@ -19,6 +19,11 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, 'packages/*/test/faults/**'],
     testTimeout: 20_000,
     hookTimeout: 120_000,
+    // Two files at a time, as the fault suite runs: vitest's default (cores - 1) is one file at a
+    // time on a 2-core machine, and most files wait on their brokers, not the CPU (the unit phase
+    // of CI took 27 min so). TEST_WORKERS overrides.
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: Number(process.env.TEST_WORKERS ?? 2), minForks: 1 } },
     // Before any file runs, under `pnpm test`/`test:faults` or CI: every broker the suite needs,
     // installed if missing (or one message saying what to install), one line per broker. A direct
     // `vitest run <file>` only prints the lines. PLUGMQ_PROVISION overrides (off/check/auto/all).
