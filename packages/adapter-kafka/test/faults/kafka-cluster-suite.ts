@@ -14,6 +14,7 @@ import { driver } from '../../src/index.js';
 import { retryTopic } from '../../src/topology.js';
 import { TEST_OPTIONS } from '../broker.js';
 import {
+  type ClusterStream,
   createTopic,
   idsInLog,
   keysByPartition,
@@ -124,6 +125,20 @@ export function runKafkaClusterFaultSuite(client: 'kafkajs' | 'platformatic'): v
     return { type, ledger, producer };
   }
 
+  /** The kill and roll scenarios' stream: MESSAGES keyed publishes over every partition. */
+  function publishSpread(run: Run, hooks: Pick<ClusterStream, 'onResolved' | 'gate'>): Promise<void> {
+    return publishKeyed({
+      manager: run.producer,
+      type: run.type,
+      count: MESSAGES,
+      inFlight: IN_FLIGHT,
+      ledger: run.ledger,
+      ratePerSec: RATE_PER_SEC,
+      keyOf: spreadKey,
+      ...hooks,
+    });
+  }
+
   /** Settles, records the run's figures, and brings the cluster back in sync for the next run. */
   async function closeRun(scenario: string, run: Run, startedAt: number, note: string[]): Promise<string[]> {
     await run.ledger.settleQuietly(QUIET_MS, 120_000);
@@ -156,14 +171,7 @@ export function runKafkaClusterFaultSuite(client: 'kafkajs' | 'platformatic'): v
         let killed: Promise<void> | undefined;
         let restarted: Promise<void> | undefined;
         let killedAt = 0;
-        await publishKeyed({
-          manager: run.producer,
-          type: run.type,
-          count: MESSAGES,
-          inFlight: IN_FLIGHT,
-          ledger: run.ledger,
-          ratePerSec: RATE_PER_SEC,
-          keyOf: spreadKey,
+        await publishSpread(run, {
           onResolved(resolved) {
             if (!killed && resolved >= MESSAGES / 3) {
               killedAt = Date.now();
@@ -199,14 +207,7 @@ export function runKafkaClusterFaultSuite(client: 'kafkajs' | 'platformatic'): v
             await node.start();
             await cluster.waitUntilInSync();
           });
-        await publishKeyed({
-          manager: run.producer,
-          type: run.type,
-          count: MESSAGES,
-          inFlight: IN_FLIGHT,
-          ledger: run.ledger,
-          ratePerSec: RATE_PER_SEC,
-          keyOf: spreadKey,
+        await publishSpread(run, {
           gate(index) {
             const step = Math.floor(index / quarter) - 1;
             if (step >= 0 && step < cluster.nodes.length && steps[step] === undefined)
