@@ -197,9 +197,7 @@ export class PostgresSubscription implements TransportSubscription {
       retry: (delayMs) => this.settle(seq, this.sql.retry, [Math.max(0, Math.round(delayMs))]),
       release: () => this.settle(seq, this.sql.release, []),
     };
-    void this.deliver(delivery).catch((error: unknown) =>
-      this.deps.logger.debug({ error: describeError(error) }, 'postgres: delivery failed'),
-    );
+    this.deliver.submit(delivery); // settlement comes back through ack/retry/release
     return envelope.key !== undefined;
   }
 

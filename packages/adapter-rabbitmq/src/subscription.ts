@@ -352,7 +352,7 @@ export class RabbitSubscription implements ConnectionUser, TransportSubscription
       this,
     );
     window.add(delivery);
-    void this.deliver(delivery); // never rejects (DeliverFn)
+    this.deliver.submit(delivery); // settlement comes back through the delivery itself
   }
 
   /** Called once per delivery when it is acked, released or retried. */

@@ -256,7 +256,7 @@ export class RedisSubscription implements TransportSubscription, ReaderHost, Lev
     // Each settle method reports back itself (no promise chained per message on core's result).
     // A delivery core never settles (a handler that ignored close's abort) stays held: close then
     // waits `connectTimeoutMs` for it, and the group reclaims the entry later.
-    void this.deliverFn(new EntryDelivery(this, stream, id, envelope));
+    this.deliverFn.submit(new EntryDelivery(this, stream, id, envelope));
   }
 
   handBack(stream: StreamRef, id: string, fields: Buffer[]): void {

@@ -7,7 +7,14 @@ import type {
   DeadLetters,
   ReplayDeadLettersOptions,
 } from './inspection.js';
-import type { Delivery, Envelope, OutgoingEnvelope, Transport, TransportSubscription } from './transport.js';
+import {
+  type Delivery,
+  type Envelope,
+  type OutgoingEnvelope,
+  type Transport,
+  type TransportSubscription,
+  toDeliverFn,
+} from './transport.js';
 import { assertMessageType, invalidArgument, isInteger } from './validation.js';
 
 const DEFAULT_BROWSE_LIMIT = 100;
@@ -180,15 +187,17 @@ export class DeadLetterStore implements DeadLetters {
         if (replayed >= count) finish();
         else armIdle();
       };
-      const deliver = (delivery: Delivery): Promise<void> =>
-        new Promise<void>((settled) => {
-          if (finished || taken >= count) {
-            held.push({ delivery, settled });
-            return;
-          }
-          taken++;
-          chain = chain.then(() => replayOne(delivery, settled));
-        });
+      const deliver = toDeliverFn(
+        (delivery: Delivery): Promise<void> =>
+          new Promise<void>((settled) => {
+            if (finished || taken >= count) {
+              held.push({ delivery, settled });
+              return;
+            }
+            taken++;
+            chain = chain.then(() => replayOne(delivery, settled));
+          }),
+      );
       signal?.addEventListener('abort', finish, { once: true });
       this.closed.signal.addEventListener('abort', finish, { once: true });
       subscribing = this.deps

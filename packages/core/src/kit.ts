@@ -133,6 +133,7 @@ export type {
   TransportPublishContext,
   TransportSubscription,
 } from './transport.js';
+export { toDeliverFn } from './transport.js';
 
 export { parseConnectionUrl, parseUrlList, redactCredentials } from './url.js';
 export {

@@ -2,7 +2,8 @@ import type { Delivery } from './transport.js';
 
 interface Pending {
   readonly delivery: Delivery;
-  readonly resolve: () => void;
+  /** Undefined for a delivery handed over with `enqueue`: nobody waits for it. */
+  readonly resolve: (() => void) | undefined;
 }
 
 /**
@@ -29,16 +30,32 @@ export class DeliveryScheduler {
 
   /** Resolves when the delivery has been handled and settled. */
   submit(delivery: Delivery): Promise<void> {
+    if (this.startsNow(delivery)) return this.start(delivery);
+    return new Promise<void>((resolve) => this.pending.push({ delivery, resolve }));
+  }
+
+  /**
+   * `submit` for a caller that does not wait for the result: a delivery that has to wait for a
+   * free slot costs no promise, and starting it no microtask (most of them wait at concurrency > 1,
+   * where the transport reads ahead).
+   */
+  enqueue(delivery: Delivery): void {
+    if (this.startsNow(delivery)) {
+      void this.start(delivery);
+      return;
+    }
+    this.pending.push({ delivery, resolve: undefined });
+  }
+
+  /** Whether a delivery submitted now starts at once (a slot free, nothing queued, its key idle). */
+  private startsNow(delivery: Delivery): boolean {
     const key = this.serialKeys ? delivery.envelope.key : undefined;
-    if (
+    return (
       !this.paused &&
       this.pending.length === 0 &&
       this.running < this.concurrency &&
       (key === undefined || !this.busyKeys.has(key))
-    ) {
-      return this.start(delivery);
-    }
-    return new Promise<void>((resolve) => this.pending.push({ delivery, resolve }));
+    );
   }
 
   /**
@@ -52,7 +69,7 @@ export class DeliveryScheduler {
   /** Removes every delivery that has not started, for the caller to hand back. */
   takePending(): Delivery[] {
     const taken = this.pending.splice(0, this.pending.length);
-    for (const entry of taken) entry.resolve();
+    for (const entry of taken) entry.resolve?.();
     return taken.map((entry) => entry.delivery);
   }
 
@@ -97,7 +114,8 @@ export class DeliveryScheduler {
       // shift() for the head (the usual case): splice allocates an array per call.
       if (i === 0) this.pending.shift();
       else this.pending.splice(i, 1);
-      this.start(entry.delivery).then(entry.resolve, entry.resolve);
+      const started = this.start(entry.delivery);
+      if (entry.resolve !== undefined) started.then(entry.resolve, entry.resolve);
     }
   }
 }

@@ -7,7 +7,7 @@ import type { Logger } from './logger.js';
 import { isExhausted, isRetryable, type RetryPolicy, retryDelayMs } from './retry.js';
 import { DeliveryScheduler } from './scheduler.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
-import type { Delivery, Envelope, OutgoingEnvelope, TransportSubscription } from './transport.js';
+import type { DeliverFn, Delivery, Envelope, OutgoingEnvelope, TransportSubscription } from './transport.js';
 import type { Handler, Message, Subscription } from './types.js';
 
 export interface SubscriptionDeps {
@@ -68,10 +68,18 @@ export class ManagedSubscription implements Subscription {
   }
 
   /** The function the transport calls for every delivery. */
-  readonly deliver = (delivery: Delivery): Promise<void> => {
-    if (this.stopping) return Promise.resolve(this.settle(delivery, delivery.release));
-    return this.scheduler.submit(delivery);
-  };
+  readonly deliver: DeliverFn = Object.assign(
+    (delivery: Delivery): Promise<void> => {
+      if (this.stopping) return Promise.resolve(this.settle(delivery, delivery.release));
+      return this.scheduler.submit(delivery);
+    },
+    {
+      submit: (delivery: Delivery): void => {
+        if (this.stopping) void this.settle(delivery, delivery.release);
+        else this.scheduler.enqueue(delivery);
+      },
+    },
+  );
 
   attach(transportSubscription: TransportSubscription): void {
     this.transportSubscription = transportSubscription;

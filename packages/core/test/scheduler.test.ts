@@ -40,6 +40,45 @@ describe('DeliveryScheduler', () => {
     expect(order.indexOf('c1')).toBeLessThan(order.indexOf('a2'));
   });
 
+  it('enqueue: the same limits and key order as submit, without a promise for the caller', async () => {
+    const order: string[] = [];
+    let running = 0;
+    let peak = 0;
+    const scheduler = new DeliveryScheduler(2, async (d) => {
+      peak = Math.max(peak, ++running);
+      await new Promise((resolve) => setTimeout(resolve, d.envelope.key === 'a' ? 6 : 1));
+      order.push(d.envelope.id);
+      running--;
+    });
+    const ids = ['a1', 'a2', 'b1', 'a3', 'b2', 'c1', 'c2'];
+    for (const id of ids) expect(scheduler.enqueue(delivery(id, id[0]))).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await scheduler.idle();
+    expect([...order].sort()).toEqual([...ids].sort());
+    expect(peak).toBe(2);
+    expect(order.filter((id) => id.startsWith('a'))).toEqual(['a1', 'a2', 'a3']);
+    expect(order.filter((id) => id.startsWith('b'))).toEqual(['b1', 'b2']);
+  });
+
+  it('hands back what was enqueued and has not started', async () => {
+    let release = () => {};
+    const scheduler = new DeliveryScheduler(
+      1,
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    scheduler.enqueue(delivery('1'));
+    scheduler.enqueue(delivery('2'));
+    const third = scheduler.submit(delivery('3'));
+    expect(scheduler.takePending().map((d) => d.envelope.id)).toEqual(['2', '3']);
+    await third; // a submitted delivery's promise resolves when it is handed back
+    release();
+    await scheduler.idle();
+    expect(scheduler.inFlight).toBe(0);
+  });
+
   it('hands back what has not started', async () => {
     let release = () => {};
     const scheduler = new DeliveryScheduler(
