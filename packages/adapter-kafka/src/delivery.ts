@@ -9,7 +9,8 @@ export interface DeliverySubscription {
 
 /**
  * One delivered message. A class rather than closures: one allocation per message, on the
- * consumer's hottest path.
+ * consumer's hottest path. Core calls exactly one of ack/retry/release; each reports the
+ * settlement to the subscription itself, so the hand-over needs no promise per message.
  */
 export class KafkaDelivery implements Delivery {
   constructor(
@@ -21,19 +22,26 @@ export class KafkaDelivery implements Delivery {
   /** Synchronous, as core allows: an async one cost a promise here and one in core per message. */
   ack(): void {
     this.slot.state = DONE;
+    this.settled();
   }
 
+  /** Settled whether the retry was stored or not: one that was not is read again (UNDONE). */
   async retry(delayMs: number): Promise<void> {
-    await this.subscription.storeRetry(this.envelope, delayMs);
-    this.slot.state = DONE;
+    try {
+      await this.subscription.storeRetry(this.envelope, delayMs);
+      this.slot.state = DONE;
+    } finally {
+      this.settled();
+    }
   }
 
   release(): void {
     this.slot.state = UNDONE;
+    this.settled();
   }
 
-  /** Called once core has settled the delivery (resolved or not). */
-  readonly settled = (): void => {
+  /** Also for a fetched record never handed to core (stop). */
+  settled(): void {
     this.subscription.settled(this.slot.topic, this.slot.partition, this.slot);
-  };
+  }
 }

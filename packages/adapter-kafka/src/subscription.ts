@@ -88,7 +88,7 @@ export class KafkaSubscription implements TransportSubscription {
     const { priorityLevels } = deps.config;
     this.bands =
       priorityLevels > 0
-        ? new PriorityBands(request.types, priorityLevels, request.concurrency, (d) => this.handOut(d))
+        ? new PriorityBands(request.types, priorityLevels, request.concurrency, (d) => this.deliver(d))
         : undefined;
     // Enough messages ahead even at concurrency 1 that handling goes on while kafkajs fetches the
     // next batch (it fetches only once every batch handler returned): with 8, a lone handler ran
@@ -271,8 +271,9 @@ export class KafkaSubscription implements TransportSubscription {
     }
   }
 
-  private handOut(delivery: KafkaDelivery): Promise<void> {
-    return this.deliver(delivery).then(delivery.settled, delivery.settled);
+  /** The delivery reports its settlement itself (delivery.ts): no promise per message. */
+  private handOut(delivery: KafkaDelivery): void {
+    this.deliver.submit(delivery);
   }
 
   settled(topic: string, partition: number, slot: Slot): void {
