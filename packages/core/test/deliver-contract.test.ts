@@ -91,3 +91,60 @@ describe('DeliverFn', () => {
     expect(calls).toBe(4);
   });
 });
+
+describe('DeliverFn.submit', () => {
+  it('runs at most `concurrency` at once, each settled once, and hands back what waits at close', async () => {
+    let deliver: DeliverFn | undefined;
+    const settled: string[] = [];
+    const released: string[] = [];
+    const delivery = (id: string): Delivery => ({
+      envelope: envelope(id),
+      ack: () => {
+        settled.push(id);
+      },
+      retry: () => {
+        settled.push(`retry:${id}`);
+      },
+      release: () => {
+        released.push(id);
+      },
+    });
+    const manager = await createDriverManager(
+      capturingDriver(
+        (fn) => {
+          deliver = fn;
+        },
+        async () => {},
+      ),
+      { driver: 'capturing' },
+      { logger: silentLogger },
+    );
+    let running = 0;
+    let peak = 0;
+    const finish: (() => void)[] = [];
+    await manager.consume(
+      'orders',
+      async () => {
+        peak = Math.max(peak, ++running);
+        await new Promise<void>((resolve) => finish.push(resolve));
+        running--;
+      },
+      { group: 'g', concurrency: 2 },
+    );
+    for (const id of ['1', '2', '3', '4', '5']) expect(deliver!.submit(delivery(id))).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(running).toBe(2);
+    finish.splice(0).forEach((resolve) => resolve());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toEqual(['1', '2']);
+    expect(running).toBe(2);
+    // Closing: 3 and 4 run to the end, 5 has not started and is handed back.
+    const closing = manager.close();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    finish.splice(0).forEach((resolve) => resolve());
+    await closing;
+    expect(peak).toBe(2);
+    expect(settled).toEqual(['1', '2', '3', '4']);
+    expect(released).toEqual(['5']);
+  });
+});
