@@ -62,6 +62,22 @@ function coalescingSender(producer, topic) {
     });
 }
 
+/**
+ * Right after a topic's creation the broker may answer UNKNOWN_TOPIC_OR_PARTITION for a moment,
+ * and kafkajs retries neither createTopics nor a consumer's subscribe then (the driver does, see
+ * kafkajs-member.ts): a run once ended there.
+ */
+async function retried(call) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
 export function runBaseline(options) {
   return options.client === 'platformatic' ? runPlatformaticBaseline(options) : runKafkajsBaseline(options);
 }
@@ -76,16 +92,9 @@ async function runKafkajsBaseline({ messages, concurrency, url, onProgress }) {
   const topic = `bench.raw.${randomUUID()}`;
   const admin = kafka.admin();
   await admin.connect();
-  // Retried: right after creation the broker may answer UNKNOWN_TOPIC_OR_PARTITION for a moment.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-      break;
-    } catch (error) {
-      if (attempt >= 10) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
+  await retried(() =>
+    admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true }),
+  );
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -94,7 +103,7 @@ async function runKafkajsBaseline({ messages, concurrency, url, onProgress }) {
   await producer.connect();
   const consumer = consumerKafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await retried(() => consumer.subscribe({ topic, fromBeginning: true }));
 
   const latencies = new Float64Array(messages);
   let handled = 0;
