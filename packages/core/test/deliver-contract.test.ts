@@ -134,14 +134,14 @@ describe('DeliverFn.submit', () => {
     for (const id of ['1', '2', '3', '4', '5']) expect(deliver!.submit(delivery(id))).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(running).toBe(2);
-    finish.splice(0).forEach((resolve) => resolve());
+    for (const resolve of finish.splice(0)) resolve();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(settled).toEqual(['1', '2']);
     expect(running).toBe(2);
     // Closing: 3 and 4 run to the end, 5 has not started and is handed back.
     const closing = manager.close();
     await new Promise((resolve) => setTimeout(resolve, 10));
-    finish.splice(0).forEach((resolve) => resolve());
+    for (const resolve of finish.splice(0)) resolve();
     await closing;
     expect(peak).toBe(2);
     expect(settled).toEqual(['1', '2', '3', '4']);
