@@ -262,18 +262,14 @@ export class KafkaSubscription implements TransportSubscription {
         const delivery = new KafkaDelivery(recordToEnvelope(record, type, topic, partition), slot, this);
         this.inFlight++;
         if (this.bands) this.bands.push(delivery, this.bands.bandOf(topic, delivery.envelope.priority));
-        else this.handOut(delivery);
+        // The delivery reports its settlement itself (delivery.ts): no promise per message.
+        else this.deliver.submit(delivery);
       }
       if (this.bands && !isRetryTopic) this.bands.park(batch, this.bands.bandOf(topic, undefined));
     } finally {
       // Once per batch (kafkajs' resolveOffset is not cheap): the next fetch starts after `last`.
       if (last >= 0) batch.markFetched(last);
     }
-  }
-
-  /** The delivery reports its settlement itself (delivery.ts): no promise per message. */
-  private handOut(delivery: KafkaDelivery): void {
-    this.deliver.submit(delivery);
   }
 
   settled(topic: string, partition: number, slot: Slot): void {

@@ -15,6 +15,19 @@ function delivery(id: string, key?: string): Delivery {
   return { envelope: envelope as Envelope, ack() {}, retry() {}, release() {} };
 }
 
+/** Concurrency 1; the running delivery finishes when `release` is called. */
+function oneAtATimeUntilReleased(): { scheduler: DeliveryScheduler; release: () => void } {
+  let finish = () => {};
+  const scheduler = new DeliveryScheduler(
+    1,
+    () =>
+      new Promise<void>((resolve) => {
+        finish = resolve;
+      }),
+  );
+  return { scheduler, release: () => finish() };
+}
+
 describe('DeliveryScheduler', () => {
   it('never runs more than `concurrency` at once', async () => {
     let running = 0;
@@ -61,14 +74,7 @@ describe('DeliveryScheduler', () => {
   });
 
   it('hands back what was enqueued and has not started', async () => {
-    let release = () => {};
-    const scheduler = new DeliveryScheduler(
-      1,
-      () =>
-        new Promise<void>((resolve) => {
-          release = resolve;
-        }),
-    );
+    const { scheduler, release } = oneAtATimeUntilReleased();
     scheduler.enqueue(delivery('1'));
     scheduler.enqueue(delivery('2'));
     const third = scheduler.submit(delivery('3'));
@@ -80,14 +86,7 @@ describe('DeliveryScheduler', () => {
   });
 
   it('hands back what has not started', async () => {
-    let release = () => {};
-    const scheduler = new DeliveryScheduler(
-      1,
-      () =>
-        new Promise<void>((resolve) => {
-          release = resolve;
-        }),
-    );
+    const { scheduler, release } = oneAtATimeUntilReleased();
     const first = scheduler.submit(delivery('1'));
     void scheduler.submit(delivery('2'));
     void scheduler.submit(delivery('3'));
