@@ -31,7 +31,12 @@ export interface FetchedRecord {
 export interface FetchedBatch {
   readonly topic: string;
   readonly partition: number;
-  readonly records: readonly FetchedRecord[];
+  /**
+   * Read once, in order. A client may convert each record only when it is reached: a batch can
+   * hold thousands, handed out a few at a time, and records made up front would outlive young
+   * garbage collections while they wait (promoted, then collected in the old generation).
+   */
+  readonly records: Iterable<FetchedRecord>;
   /** Moves the fetch position past `offset` (this is not a commit). */
   markFetched(offset: number): void;
   /** Keeps the membership alive during long work; throws a rebalance error when one started. */

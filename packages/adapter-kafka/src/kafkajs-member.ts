@@ -1,6 +1,6 @@
 import { describeError, type Logger, redactCredentials } from '@plugmq/core/driver';
 import type kafkajs from 'kafkajs';
-import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import type {
   FetchedBatch,
   FetchedRecord,
@@ -140,16 +140,6 @@ export class KafkajsMember implements GroupMember {
 
   private toBatch(payload: EachBatchPayload): FetchedBatch {
     const { batch } = payload;
-    const records: FetchedRecord[] = [];
-    for (const message of batch.messages) {
-      records.push({
-        offset: Number(message.offset),
-        key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
-        value: message.value ?? EMPTY,
-        headers: headersToStrings(message.headers),
-        timestamp: Number(message.timestamp),
-      });
-    }
     // kafkajs answers isStale with a JSON.stringify and a Map lookup, and the subscription asks
     // after every wait for a handler slot. Only this member's seeks make a batch stale (kafkajs
     // never seeks by itself), so kafkajs is asked again only when one was made since.
@@ -158,7 +148,7 @@ export class KafkajsMember implements GroupMember {
     return {
       topic: batch.topic,
       partition: batch.partition,
-      records,
+      records: toRecords(batch.messages),
       markFetched: (offset: number) => payload.resolveOffset(String(offset)),
       heartbeat: () => payload.heartbeat(),
       isStale: () => {
@@ -171,6 +161,19 @@ export class KafkajsMember implements GroupMember {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Each kafkajs message as a record when the loop over the batch reaches it (FetchedBatch.records). */
+function* toRecords(messages: readonly KafkaMessage[]): Generator<FetchedRecord, void, undefined> {
+  for (const message of messages) {
+    yield {
+      offset: Number(message.offset),
+      key: message.key === null || message.key === undefined ? undefined : message.key.toString(),
+      value: message.value ?? EMPTY,
+      headers: headersToStrings(message.headers),
+      timestamp: Number(message.timestamp),
+    };
+  }
+}
 
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};

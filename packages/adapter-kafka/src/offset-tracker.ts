@@ -46,8 +46,14 @@ export class PartitionTracker {
   /** The offset to commit now, or undefined when it would not move forward. */
   committable(): number | undefined {
     while (this.head < this.slots.length && this.slots[this.head]!.state === DONE) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.slots.length) {
-      this.slots = this.slots.slice(this.head);
+    // Let go of settled slots at once: kept until a thousand had piled up, every slot outlived a
+    // few young-generation collections and was promoted (profiled: the largest source of old
+    // garbage per message at concurrency 1). At most `prefetch` slots are left to move.
+    if (this.head === this.slots.length) {
+      this.slots.length = 0;
+      this.head = 0;
+    } else if (this.head >= 32) {
+      this.slots.splice(0, this.head);
       this.head = 0;
     }
     const first = this.slots[this.head];
