@@ -140,10 +140,13 @@ export class CodecRegistry {
   encode(body: unknown, textOnly = false): EncodedBody {
     if (body instanceof Uint8Array) return { contentType: RAW_CONTENT_TYPE, bytes: rawCodec.encode(body) };
     if (body === undefined) return { contentType: JSON_CONTENT_TYPE, bytes: EMPTY };
-    // jsonCodec.encode, keeping the text: a transport that writes strings (Redis) sends it as it is
-    // instead of decoding the bytes back to the same string.
+    // jsonCodec.encode, keeping the text only for a transport that writes strings (Redis): it sends
+    // it as it is instead of decoding the bytes back to the same string. Any other transport would
+    // hold a second copy of the body until the broker confirmed the publish.
     const text = jsonText(body);
-    return { contentType: JSON_CONTENT_TYPE, bytes: textOnly ? EMPTY : Buffer.from(text, 'utf8'), text };
+    return textOnly
+      ? { contentType: JSON_CONTENT_TYPE, bytes: EMPTY, text }
+      : { contentType: JSON_CONTENT_TYPE, bytes: Buffer.from(text, 'utf8'), text: undefined };
   }
 
   /** For transports that never leave the process: the same semantics, less work. */

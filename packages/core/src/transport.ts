@@ -37,8 +37,8 @@ export interface OutgoingEnvelope extends Envelope {
   /** Reject with PUBLISH_FAILED when no group would receive the message. */
   readonly mandatory?: boolean;
   /**
-   * `body` as the UTF-8 text it was encoded from, when core has it (JSON bodies of a publish):
-   * a transport that writes strings may send it instead of decoding `body`. Absent otherwise.
+   * `body` as the UTF-8 text it was encoded from (JSON bodies of a publish), for a transport that
+   * declares `writesText` (it sends the text; `body` is then empty). Absent otherwise.
    */
   readonly text?: string;
 }
